@@ -1,0 +1,233 @@
+"""The DynamoGraphDeployment (nvidia.com/v1alpha1) builder: the one place that knows the CRD layout.
+
+Pure functions from typed specs to plain dicts. A v1beta1 builder can sit beside this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from infra.config import Color, Model
+
+DGD_API_VERSION = "nvidia.com/v1alpha1"
+DGD_KIND = "DynamoGraphDeployment"
+FRONTEND_SERVICE = "Frontend"
+FRONTEND_PORT = 8000
+# Service keys follow Dynamo's TRT-LLM examples; the operator names children <dgd>-<lower(key)>.
+WORKER_SERVICES = {
+    "agg": "TRTLLMWorker",
+    "prefill": "TRTLLMPrefillWorker",
+    "decode": "TRTLLMDecodeWorker",
+}
+ENGINE_CONFIG_DIR = "/etc/dynamo-trtllm/engine"
+MODEL_MOUNT = "/models"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+NODE_POOL_LABEL = "dynamo-trtllm.io/node-pool"
+MODEL_LABEL = "dynamo-trtllm.io/model"
+COLOR_LABEL = "dynamo-trtllm.io/color"
+ENGINE_HASH_ANNOTATION = "dynamo-trtllm.io/engine-config-hash"
+# Labels the operator puts on every pod it creates.
+OPERATOR_GRAPH_LABEL = "nvidia.com/dynamo-graph-deployment-name"
+OPERATOR_COMPONENT_TYPE_LABEL = "nvidia.com/dynamo-component-type"
+
+
+@dataclass(frozen=True)
+class WorkerPlacement:
+    """Where a role's workers run: the pool's node selector and what its nodes offer."""
+
+    node_selector: dict[str, str]
+    efa_interfaces: int = 0
+
+
+@dataclass(frozen=True)
+class GraphInputs:
+    """What the DGD needs from other components (names only, no Pulumi types)."""
+
+    namespace: str
+    engine_config_map: str = ""
+    engine_config_hash: str = ""
+    placements: dict[str, WorkerPlacement] = field(default_factory=dict)
+    hf_token_secret: str | None = None
+    image_pull_secret: str | None = None
+    model_pvc: str | None = None
+    cache_node_label: str | None = None
+
+
+def dgd_name(model: Model, color: Color) -> str:
+    return f"{model.name}-{color}"
+
+
+def service_keys(model: Model) -> list[str]:
+    return [FRONTEND_SERVICE, *(WORKER_SERVICES[r] for r in model.topology.roles)]
+
+
+def dgd_child_names(model: Model, color: Color) -> list[str]:
+    """Names the operator derives (Deployments, Services, PodCliques): must be DNS labels."""
+    return [f"{dgd_name(model, color)}-{key.lower()}" for key in service_keys(model)]
+
+
+def frontend_service_name(model: Model, color: Color) -> str:
+    return f"{dgd_name(model, color)}-{FRONTEND_SERVICE.lower()}"
+
+
+def engine_config_hash(files: dict[str, str]) -> str:
+    """Content hash of a graph's engine configs; in the pod template so a change rolls workers."""
+    digest = hashlib.sha256()
+    for key in sorted(files):
+        digest.update(key.encode() + b"\0" + files[key].encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_path(model: Model, color: Color, inputs: GraphInputs) -> str:
+    source = model.source_for(color)
+    if inputs.model_pvc is not None:
+        return MODEL_MOUNT
+    assert source.hugging_face is not None, "S3 weights are only reachable through the cache PVC"
+    return source.hugging_face
+
+
+def worker_command(model: Model, role: str, color: Color, inputs: GraphInputs) -> list[str]:
+    """The worker's argv, from typed config (no shell, no string templates)."""
+    path = model_path(model, color, inputs)
+    if model.engine == "mocker":
+        # The mocker simulates timing on CPU and needs only the tokenizer.
+        return ["python3", "-m", "dynamo.mocker", "--model-path", path]
+    args = [
+        "python3", "-m", "dynamo.trtllm",
+        "--model-path", path,
+        "--served-model-name", model.display_name,
+        "--extra-engine-args", f"{ENGINE_CONFIG_DIR}/{role}.yaml",
+    ]  # fmt: skip
+    if role in ("prefill", "decode"):
+        args += ["--disaggregation-mode", role]
+    if model.topology.kv_routing:
+        args.append("--publish-events-and-metrics")
+    return args
+
+
+def frontend_command(model: Model) -> list[str]:
+    router = "kv" if model.topology.kv_routing else "round-robin"
+    return [
+        "python3", "-m", "dynamo.frontend",
+        "--http-port", str(FRONTEND_PORT),
+        "--router-mode", router,
+    ]  # fmt: skip
+
+
+def _frontend(model: Model, color: Color, inputs: GraphInputs) -> dict:
+    image = model.image_for(color)
+    pod: dict = {"mainContainer": {"image": image, "command": frontend_command(model)}}
+    if inputs.image_pull_secret:
+        pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
+    return {
+        "componentType": "frontend",
+        "replicas": model.frontend.replicas,
+        "extraPodSpec": pod,
+    }
+
+
+def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
+    spec = model.role(role)
+    image = model.image_for(color)
+    container: dict = {
+        "image": image,
+        "workingDir": "/workspace",
+        "command": worker_command(model, role, color, inputs),
+    }
+    pod: dict = {"mainContainer": container}
+    if model.engine == "trtllm":
+        container["volumeMounts"] = [
+            {"name": "engine-config", "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
+        ]
+        pod["volumes"] = [{"name": "engine-config", "configMap": {"name": inputs.engine_config_map}}]
+    service: dict = {
+        "componentType": "worker",
+        "replicas": model.replicas(role, color),
+        "sharedMemory": {"size": spec.shared_memory},
+    }
+    if role in ("prefill", "decode"):
+        service["subComponentType"] = role
+    if inputs.hf_token_secret:
+        service["envFromSecret"] = inputs.hf_token_secret
+    if inputs.image_pull_secret:
+        pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
+    if spec.nodes > 1:
+        service["multinode"] = {"nodeCount": spec.nodes}
+    if inputs.model_pvc is not None:
+        service["volumeMounts"] = [{"name": inputs.model_pvc, "mountPoint": MODEL_MOUNT}]
+
+    requests: dict = {}
+    limits: dict = {}
+    placement = inputs.placements.get(role)
+    if model.engine == "trtllm":
+        gpus = str(spec.gpus_per_worker)
+        requests["gpu"] = limits["gpu"] = gpus
+        pod["tolerations"] = [
+            {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+        ]
+        if placement is not None and placement.efa_interfaces > 0:
+            efa = {EFA_RESOURCE: str(placement.efa_interfaces)}
+            requests["custom"] = dict(efa)
+            limits["custom"] = dict(efa)
+    if placement is not None and placement.node_selector:
+        pod["nodeSelector"] = dict(placement.node_selector)
+    if inputs.cache_node_label is not None:
+        pod["affinity"] = {
+            "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "preference": {
+                            "matchExpressions": [
+                                {"key": inputs.cache_node_label, "operator": "In", "values": ["true"]}
+                            ]
+                        },
+                    }
+                ]
+            }
+        }
+    if spec.cpu:
+        requests["cpu"] = spec.cpu
+    if spec.memory:
+        requests["memory"] = limits["memory"] = spec.memory
+    if requests or limits:
+        service["resources"] = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+    service["extraPodSpec"] = pod
+    return service
+
+
+def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
+    """The DynamoGraphDeployment manifest for one model in one color."""
+    name = dgd_name(model, color)
+    labels = {
+        "app.kubernetes.io/name": model.name,
+        "app.kubernetes.io/managed-by": "pulumi",
+        MODEL_LABEL: model.name,
+        COLOR_LABEL: color,
+    }
+    services = {FRONTEND_SERVICE: _frontend(model, color, inputs)}
+    for role in model.topology.roles:
+        services[WORKER_SERVICES[role]] = _worker(model, role, color, inputs)
+    spec: dict = {
+        "backendFramework": "trtllm",
+        # Propagated by the operator to every pod: the hash rolls workers on a config change,
+        # the labels let the Traffic Service select one color.
+        "labels": {MODEL_LABEL: model.name, COLOR_LABEL: color},
+        "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
+        "services": services,
+    }
+    if inputs.model_pvc is not None:
+        spec["pvcs"] = [{"name": inputs.model_pvc, "create": False}]
+    return {
+        "apiVersion": DGD_API_VERSION,
+        "kind": DGD_KIND,
+        "metadata": {
+            "name": name,
+            "namespace": inputs.namespace,
+            "labels": labels,
+            "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,228 @@
+"""Security: the namespaces we own (with Pod Security labels), their Secrets and NetworkPolicies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.dgd import COLOR_LABEL, FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
+
+COMPONENT_TYPE = "dynamo-trtllm:security:Security"
+PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
+HF_TOKEN_SECRET = "hf-token-secret"
+IMAGE_PULL_SECRET = "image-pull-secret"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+NATS_PORT = 4222
+ETCD_PORT = 2379
+
+
+@dataclass(frozen=True)
+class OwnedNamespace:
+    name: str
+    pod_security: PodSecurityLevel
+    why: str  # recorded as an annotation: the reason for anything looser than restricted
+    serving: bool = False  # runs Dynamo graphs: gets Secrets and the serving NetworkPolicies
+
+
+def build_namespace(ns: OwnedNamespace, enforce: bool) -> dict:
+    labels = {"app.kubernetes.io/managed-by": "pulumi"}
+    if enforce:
+        labels |= {
+            "pod-security.kubernetes.io/enforce": ns.pod_security,
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": ns.name,
+            "labels": labels,
+            "annotations": {"dynamo-trtllm.io/pod-security-reason": ns.why},
+        },
+    }
+
+
+def build_default_deny(namespace: str) -> dict:
+    """Nothing in, nothing out, unless a later policy allows it."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+
+
+def build_allow_dns(namespace: str) -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-dns", "namespace": namespace},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}
+                            },
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+    }
+
+
+def build_serving_policies(
+    namespace: str,
+    model: str,
+    platform_namespace: str,
+    gateway_namespace: str | None,
+    etcd: bool,
+) -> list[dict]:
+    """Allows for one model's namespace: within one color's graph, to NATS, HTTPS out, and 8000 in.
+
+    Blue and green pods never match each other's color selector, so they cannot talk.
+    """
+    policies = []
+    for color in ("blue", "green"):
+        graph = {MODEL_LABEL: model, COLOR_LABEL: color}
+        policies.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"allow-graph-{color}", "namespace": namespace},
+                "spec": {
+                    "podSelector": {"matchLabels": graph},
+                    "policyTypes": ["Ingress", "Egress"],
+                    # Request plane and NIXL/UCX use dynamic ports: allow all ports inside a graph.
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": graph}}]}],
+                    "egress": [{"to": [{"podSelector": {"matchLabels": graph}}]}],
+                },
+            }
+        )
+    platform_ports = [{"protocol": "TCP", "port": NATS_PORT}]
+    if etcd:
+        platform_ports.append({"protocol": "TCP", "port": ETCD_PORT})
+    policies.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-platform-and-https-egress", "namespace": namespace},
+            "spec": {
+                "podSelector": {"matchLabels": {MODEL_LABEL: model}},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {NAMESPACE_NAME_LABEL: platform_namespace}
+                                }
+                            }
+                        ],
+                        "ports": platform_ports,
+                    },
+                    # Model downloads and the Kubernetes API (Dynamo discovery) are HTTPS.
+                    {"ports": [{"protocol": "TCP", "port": 443}]},
+                ],
+            },
+        }
+    )
+    sources: list[dict] = [{"podSelector": {}}]
+    if gateway_namespace:
+        sources.append(
+            {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: gateway_namespace}}}
+        )
+    policies.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-frontend-ingress", "namespace": namespace},
+            "spec": {
+                "podSelector": {
+                    "matchLabels": {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: "frontend"}
+                },
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {"from": sources, "ports": [{"protocol": "TCP", "port": FRONTEND_PORT}]}
+                ],
+            },
+        }
+    )
+    return policies
+
+
+@dataclass(frozen=True)
+class SecurityArgs:
+    namespaces: list[OwnedNamespace]
+    models_by_namespace: dict[str, str]
+    platform_namespace: str
+    gateway_namespace: str | None
+    pod_security: bool
+    network_policies: bool
+    etcd: bool
+    hf_token: pulumi.Output[str] | None = None
+    image_pull_secret: pulumi.Output[str] | None = None
+
+
+class Security(pulumi.ComponentResource):
+    namespaces: dict[str, k8s.core.v1.Namespace]
+    hf_token_secret: str | None
+    image_pull_secret: str | None
+
+    def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespaces = {}
+        for ns in args.namespaces:
+            manifest = build_namespace(ns, args.pod_security)
+            self.namespaces[ns.name] = k8s.core.v1.Namespace(
+                f"ns-{ns.name}", metadata=manifest["metadata"], opts=child
+            )
+        self.hf_token_secret = HF_TOKEN_SECRET if args.hf_token is not None else None
+        self.image_pull_secret = IMAGE_PULL_SECRET if args.image_pull_secret is not None else None
+        for ns in args.namespaces:
+            in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns.name]])
+            if ns.serving and args.hf_token is not None:
+                k8s.core.v1.Secret(
+                    f"{ns.name}-{HF_TOKEN_SECRET}",
+                    metadata={"name": HF_TOKEN_SECRET, "namespace": ns.name},
+                    type="Opaque",
+                    string_data={"HF_TOKEN": args.hf_token},
+                    opts=in_ns,
+                )
+            if ns.serving and args.image_pull_secret is not None:
+                k8s.core.v1.Secret(
+                    f"{ns.name}-{IMAGE_PULL_SECRET}",
+                    metadata={"name": IMAGE_PULL_SECRET, "namespace": ns.name},
+                    type="kubernetes.io/dockerconfigjson",
+                    string_data={".dockerconfigjson": args.image_pull_secret},
+                    opts=in_ns,
+                )
+            if not (args.network_policies and ns.serving):
+                continue
+            policies = [build_default_deny(ns.name), build_allow_dns(ns.name)]
+            policies += build_serving_policies(
+                ns.name,
+                args.models_by_namespace[ns.name],
+                args.platform_namespace,
+                args.gateway_namespace,
+                args.etcd,
+            )
+            for policy in policies:
+                k8s.networking.v1.NetworkPolicy(
+                    f"{ns.name}-{policy['metadata']['name']}",
+                    metadata=policy["metadata"],
+                    spec=policy["spec"],
+                    opts=in_ns,
+                )
+        self.register_outputs({"namespaces": list(self.namespaces)})

@@ -1,0 +1,289 @@
+"""Cross-field checks: what a single field cannot know (pools vs models, files, name lengths).
+
+Each check returns ConfigIssues located at the YAML path the user should edit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from components.dgd import dgd_child_names, dgd_name
+from components.model_cache import cache_name
+from infra.config import (
+    COLORS,
+    WORKER_ROLES,
+    EksCluster,
+    Model,
+    NodePool,
+    StackConfig,
+)
+from infra.errors import ConfigIssue
+from infra.instances import GpuInstance, lookup
+from infra.names import dns1123_label_problem
+
+# Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
+FLUID_NAME_BUDGET = 42
+
+
+def pool_gpus(pool: NodePool) -> GpuInstance | None:
+    """GPU facts of a pool: the catalog entry, or the facts the pool states itself."""
+    if pool.gpu is not None:
+        return GpuInstance(
+            instance_type=pool.instance_type,
+            gpu_product=pool.gpu.gpu_product,
+            gpu_count=pool.gpu.gpus_per_node,
+            gpu_memory_gib=pool.gpu.gpu_memory_gib,
+            vcpu=0,
+            memory_gib=0,
+            efa_interfaces=pool.gpu.efa_interfaces,
+            local_nvme=False,
+        )
+    return lookup(pool.instance_type)
+
+
+def cross_check(config: StackConfig, project_root: Path) -> list[ConfigIssue]:
+    issues = _check_pools(config)
+    issues += _check_names(config)
+    for index, model in enumerate(config.models):
+        issues += _check_model(config, model, f"models[{index}]", project_root)
+    return issues
+
+
+def _duplicates(names: list[str]) -> set[str]:
+    return {name for name, count in Counter(names).items() if count > 1}
+
+
+def _check_names(config: StackConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    named = [
+        ("platform.namespace", config.platform.namespace),
+        ("observability.namespace", config.observability.namespace),
+    ]
+    if config.security.gateway_namespace:
+        named.append(("security.gatewayNamespace", config.security.gateway_namespace))
+    for path, name in named:
+        if problem := dns1123_label_problem(name):
+            issues.append(ConfigIssue(path, problem))
+    for name in _duplicates([m.name for m in config.models]):
+        index = [m.name for m in config.models].index(name)
+        issues.append(ConfigIssue(f"models[{index}].name", f"model name {name!r} is used twice"))
+    return issues
+
+
+def _check_pools(config: StackConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    names = [p.name for p in config.node_pools]
+    for index, pool in enumerate(config.node_pools):
+        path = f"nodePools[{index}]"
+        if problem := dns1123_label_problem(pool.name):
+            issues.append(ConfigIssue(f"{path}.name", problem))
+        if pool.name in _duplicates(names) and names.index(pool.name) != index:
+            issues.append(ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice"))
+        facts = pool_gpus(pool)
+        if facts is None:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.instanceType",
+                    f"{pool.instance_type!r} is not in the GPU instance catalog; "
+                    "state its GPUs under `gpu:` (gpuProduct, gpusPerNode, gpuMemoryGib)",
+                )
+            )
+        elif pool.efa and not facts.supports_efa:
+            issues.append(
+                ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
+            )
+        if not pool.min_size <= pool.desired_size <= pool.max_size:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.desiredSize",
+                    f"{pool.desired_size} is outside [minSize {pool.min_size}, "
+                    f"maxSize {pool.max_size}]",
+                )
+            )
+        if pool.capacity_type == "capacity-block" and not pool.capacity_reservation_id:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.capacityReservationId",
+                    "capacityType capacity-block needs the capacity reservation id",
+                )
+            )
+        if pool.efa and isinstance(config.cluster, EksCluster) and not pool.availability_zone:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.availabilityZone",
+                    "EFA pools sit in one cluster placement group: name its availability zone",
+                )
+            )
+    return issues
+
+
+def _check_model(
+    config: StackConfig, model: Model, path: str, project_root: Path
+) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    if problem := dns1123_label_problem(model.name):
+        issues.append(ConfigIssue(f"{path}.name", problem))
+        return issues  # derived names would only repeat the same problem
+    if model.namespace and (problem := dns1123_label_problem(model.namespace)):
+        issues.append(ConfigIssue(f"{path}.namespace", problem))
+    issues += _check_slots(model, path)
+    for color in model.slots:
+        for child in dgd_child_names(model, color):
+            if problem := dns1123_label_problem(child):
+                issues.append(
+                    ConfigIssue(
+                        f"{path}.name",
+                        f"derived Kubernetes name {problem} "
+                        f"(DynamoGraphDeployment {dgd_name(model, color)!r}); shorten the model name",
+                    )
+                )
+        if model.image_for(color) is None:
+            issues.append(
+                ConfigIssue(f"{path}.slots.{color}.image", f"no image for slot {color} (set image)")
+            )
+    for role in WORKER_ROLES:
+        if getattr(model, role) is not None and role not in model.topology.roles:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.{role}",
+                    f"topology {model.topology.value} has no {role} role "
+                    f"(its roles: {', '.join(model.topology.roles)})",
+                )
+            )
+    for role in model.topology.roles:
+        issues += _check_role(config, model, role, f"{path}.{role}", path, project_root)
+    if model.topology.multinode and all(model.role(r).nodes < 2 for r in model.topology.roles):
+        issues.append(
+            ConfigIssue(
+                f"{path}.topology",
+                "disagg-multinode needs nodes >= 2 on prefill or decode",
+            )
+        )
+    if model.source.s3 is not None:
+        if not config.model_cache.enabled:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.source.s3",
+                    "weights in S3 are served through the model cache: enable modelCache",
+                )
+            )
+        elif not config.platform.fluid:
+            issues.append(
+                ConfigIssue(f"{path}.source.s3", "the model cache needs platform.fluid: true")
+            )
+        longest = max(len(model.k8s_namespace) + len(cache_name(c)) for c in model.slots)
+        if longest > FLUID_NAME_BUDGET:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.namespace" if model.namespace else f"{path}.name",
+                    f"namespace {model.k8s_namespace!r} is too long for the model cache: Fluid's "
+                    f"cache node label needs namespace + cache name <= {FLUID_NAME_BUDGET} "
+                    f"characters (got {longest})",
+                )
+            )
+    return issues
+
+
+def _check_slots(model: Model, path: str) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    if model.active not in model.slots:
+        issues.append(
+            ConfigIssue(
+                f"{path}.active",
+                f"active slot {model.active!r} is not defined under slots "
+                f"(defined: {', '.join(model.slots) or 'none'})",
+            )
+        )
+    if model.weights is not None:
+        missing = [c for c in model.weights if c not in model.slots]
+        if missing:
+            issues.append(
+                ConfigIssue(f"{path}.weights", f"weights name undefined slot(s): {missing}")
+            )
+        total = sum(model.weights.values())
+        if total != 100 or any(w < 0 for w in model.weights.values()):
+            issues.append(
+                ConfigIssue(f"{path}.weights", f"weights must be >= 0 and add up to 100 (got {total})")
+            )
+    for color in COLORS:
+        slot = model.slots.get(color)
+        for role in WORKER_ROLES:
+            if slot is not None and getattr(slot, role) is not None and role not in model.topology.roles:
+                issues.append(
+                    ConfigIssue(
+                        f"{path}.slots.{color}.{role}",
+                        f"topology {model.topology.value} has no {role} role",
+                    )
+                )
+    return issues
+
+
+def _check_role(
+    config: StackConfig,
+    model: Model,
+    role: str,
+    path: str,
+    model_path: str,
+    project_root: Path,
+) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    spec = model.role(role)
+    if spec.nodes > 1 and not model.topology.multinode:
+        issues.append(
+            ConfigIssue(
+                f"{path}.nodes",
+                f"{spec.nodes} nodes per worker needs topology disagg-multinode "
+                f"(this model is {model.topology.value})",
+            )
+        )
+    if model.engine == "trtllm":
+        issues += _check_placement(config, model, role, path, model_path)
+        for color in model.slots:
+            engine_config = model.engine_config(role, color)
+            if not (project_root / engine_config).is_file():
+                key = (
+                    f"{model_path}.slots.{color}.{role}.engineConfig"
+                    if model.slot_role(role, color).engine_config
+                    else f"{path}.engineConfig"
+                )
+                issues.append(ConfigIssue(key, f"engine config file {engine_config!r} not found"))
+    return issues
+
+
+def _check_placement(
+    config: StackConfig, model: Model, role: str, path: str, model_path: str
+) -> list[ConfigIssue]:
+    spec = model.role(role)
+    pool_name = model.role_pool(role)
+    if pool_name is None:
+        return [
+            ConfigIssue(
+                f"{path}.nodePool",
+                f"no node pool for the {role} workers (set {path}.nodePool or {model_path}.nodePool)",
+            )
+        ]
+    pool = config.pool(pool_name)
+    where = f"{path}.nodePool" if model.role(role).node_pool else f"{model_path}.nodePool"
+    if pool is None:
+        known = ", ".join(p.name for p in config.node_pools) or "none defined"
+        return [ConfigIssue(where, f"node pool {pool_name!r} does not exist (pools: {known})")]
+    facts = pool_gpus(pool)
+    issues: list[ConfigIssue] = []
+    if facts is not None and spec.gpus_per_worker > facts.gpu_count:
+        issues.append(
+            ConfigIssue(
+                f"{path}.gpusPerWorker",
+                f"{spec.gpus_per_worker} GPUs asked, node pool {pool.name!r} "
+                f"({pool.instance_type}) has {facts.gpu_count}",
+            )
+        )
+    if spec.nodes > pool.max_size and isinstance(config.cluster, EksCluster):
+        issues.append(
+            ConfigIssue(
+                f"{path}.nodes",
+                f"{spec.nodes} nodes per worker, node pool {pool.name!r} grows to at most "
+                f"{pool.max_size} (maxSize)",
+            )
+        )
+    return issues

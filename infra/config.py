@@ -1,0 +1,358 @@
+"""Typed stack configuration: what one `stacks/Pulumi.<env>.yaml` may say under `dynamo-trtllm:`.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+YAML keys are camelCase (Pulumi convention); Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from infra.names import QUANTITY_PATTERN
+
+
+class Spec(BaseModel):
+    """Base of every config object: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        validate_default=True,
+    )
+
+
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+Color = Literal["blue", "green"]
+COLORS: tuple[Color, ...] = ("blue", "green")
+
+
+class Topology(StrEnum):
+    """Dynamo's canonical TensorRT-LLM graph shapes (names follow the upstream examples)."""
+
+    AGG = "agg"
+    AGG_ROUTER = "agg-router"
+    DISAGG = "disagg"
+    DISAGG_ROUTER = "disagg-router"
+    DISAGG_MULTINODE = "disagg-multinode"
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("agg",) if self in (Topology.AGG, Topology.AGG_ROUTER) else ("prefill", "decode")
+
+    @property
+    def kv_routing(self) -> bool:
+        return self in (Topology.AGG_ROUTER, Topology.DISAGG_ROUTER)
+
+    @property
+    def multinode(self) -> bool:
+        return self is Topology.DISAGG_MULTINODE
+
+
+WORKER_ROLES = ("agg", "prefill", "decode")
+
+
+# --- cluster -----------------------------------------------------------------------------
+
+
+class VpcSpec(Spec):
+    """Either a new VPC (cidr + availabilityZones) or an existing one (id + subnet ids)."""
+
+    cidr: str = Field(default="10.0.0.0/16", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    availability_zones: list[str] = []
+    id: str | None = None
+    private_subnet_ids: list[str] = []
+    public_subnet_ids: list[str] = []
+
+    @property
+    def existing(self) -> bool:
+        return self.id is not None
+
+    @model_validator(mode="after")
+    def _new_or_existing(self) -> VpcSpec:
+        if self.existing and len(self.private_subnet_ids) < 2:
+            raise ValueError("an existing VPC needs privateSubnetIds in at least 2 availability zones")
+        if not self.existing and len(self.availability_zones) < 2:
+            raise ValueError("a new VPC needs at least 2 availabilityZones")
+        return self
+
+
+class SystemNodeGroup(Spec):
+    """Small on-demand group for operators and controllers, kept off the GPU nodes."""
+
+    instance_type: str = "m6i.xlarge"
+    min_size: int = Field(default=2, ge=1)
+    max_size: int = Field(default=4, ge=1)
+    desired_size: int = Field(default=2, ge=1)
+
+
+class EksCluster(Spec):
+    mode: Literal["eks"] = "eks"
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+    vpc: VpcSpec
+    admin_principal_arns: list[str] = []
+    endpoint_public_access: bool = True
+    public_access_cidrs: list[str] = ["0.0.0.0/0"]
+    system_node_group: SystemNodeGroup = SystemNodeGroup()
+
+
+class ExistingCluster(Spec):
+    """A cluster someone else runs: only a kubeconfig, and no AWS resource is created."""
+
+    mode: Literal["existing"] = "existing"
+    kubeconfig: str | None = None
+    context: str | None = None
+    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+
+
+ClusterSpec = Annotated[EksCluster | ExistingCluster, Field(discriminator="mode")]
+
+
+# --- GPU node pools ------------------------------------------------------------------------
+
+
+class GpuFacts(Spec):
+    """GPU facts for an instance type the built-in catalog lacks."""
+
+    gpu_product: str
+    gpus_per_node: int = Field(ge=1, le=16)
+    gpu_memory_gib: float = Field(gt=0)
+    efa_interfaces: int = Field(default=0, ge=0)
+
+
+class NodePool(Spec):
+    name: str
+    instance_type: str
+    gpu: GpuFacts | None = None
+    capacity_type: Literal["on-demand", "spot", "capacity-block"] = "on-demand"
+    capacity_reservation_id: str | None = None
+    ami_type: Literal["al2023-nvidia", "bottlerocket-nvidia"] = "al2023-nvidia"
+    ami_release_version: str | None = None
+    min_size: int = Field(default=0, ge=0)
+    max_size: int = Field(default=1, ge=1)
+    desired_size: int = Field(default=1, ge=0)
+    autoscaled: bool = False
+    efa: bool = False
+    availability_zone: str | None = None
+    root_volume_gib: int = Field(default=200, ge=20)
+    labels: dict[str, str] = {}
+    # For existing clusters: how to find this pool's nodes (default: our pool label).
+    node_selector: dict[str, str] = {}
+
+
+# --- platform --------------------------------------------------------------------------------
+
+
+class ChartVersions(Spec):
+    """Pinned chart versions; a bump is a reviewed config change, never an implicit upgrade."""
+
+    dynamo_platform: str = "1.1.0"
+    nvidia_device_plugin: str = "0.20.0"
+    gpu_operator: str = "v26.7.0"
+    dcgm_exporter: str = "4.8.2"
+    aws_efa_device_plugin: str = "v0.5.30"
+    fluid: str = "1.0.8"
+    kube_prometheus_stack: str = "88.5.3"
+
+
+class NatsSpec(Spec):
+    external_url: str | None = None
+    jetstream_storage: Quantity = "10Gi"
+
+
+class EtcdSpec(Spec):
+    # Dynamo 1.x discovers workers through the Kubernetes API, so etcd is opt-in.
+    enabled: bool = False
+    external_endpoint: str | None = None
+
+
+class PlatformSpec(Spec):
+    namespace: str = "dynamo-system"
+    high_availability: bool = False
+    charts: ChartVersions = ChartVersions()
+    nats: NatsSpec = NatsSpec()
+    etcd: EtcdSpec = EtcdSpec()
+    gpu_stack: Literal["device-plugin", "gpu-operator", "none"] = "device-plugin"
+    fluid: bool = True
+
+
+# --- model cache -------------------------------------------------------------------------
+
+
+class ModelCacheSpec(Spec):
+    enabled: bool = True
+    medium: Literal["SSD", "MEM"] = "SSD"
+    path: str = "/opt/dynamo/model-cache"
+    headroom_percent: int = Field(default=20, ge=0, le=200)
+    high_watermark: float = Field(default=0.95, gt=0, le=1)
+    low_watermark: float = Field(default=0.7, gt=0, le=1)
+    prewarm: Literal["Once", "Cron"] = "Once"
+    prewarm_schedule: str | None = None
+
+    @model_validator(mode="after")
+    def _watermarks_ordered(self) -> ModelCacheSpec:
+        if self.low_watermark >= self.high_watermark:
+            raise ValueError("lowWatermark must be below highWatermark")
+        if self.prewarm == "Cron" and not self.prewarm_schedule:
+            raise ValueError("prewarm Cron needs prewarmSchedule (a cron expression)")
+        return self
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+class S3Source(Spec):
+    uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    region: str | None = None
+    size_gib: float = Field(gt=0)
+
+
+class ModelSource(Spec):
+    """Where the weights come from: a Hugging Face id (downloaded by workers) or S3 (cached)."""
+
+    hugging_face: str | None = None
+    s3: S3Source | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        if (self.hugging_face is None) == (self.s3 is None):
+            raise ValueError("give exactly one of huggingFace or s3")
+        return self
+
+
+class WorkerRole(Spec):
+    """One worker role (agg, prefill or decode) of a model's graph."""
+
+    node_pool: str | None = None
+    gpus_per_worker: int = Field(default=1, ge=1)
+    nodes: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=0)
+    engine_config: str | None = None
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    shared_memory: Quantity = "8Gi"
+
+
+class FrontendSpec(Spec):
+    replicas: int = Field(default=1, ge=1)
+
+
+class SlotRole(Spec):
+    """What one color may change for a role: how many workers and which engine config."""
+
+    replicas: int | None = Field(default=None, ge=0)
+    engine_config: str | None = None
+
+
+class Slot(Spec):
+    """One color of a model: what differs from the model's defaults in this slot."""
+
+    image: str | None = None
+    source: ModelSource | None = None
+    agg: SlotRole | None = None
+    prefill: SlotRole | None = None
+    decode: SlotRole | None = None
+
+
+class Model(Spec):
+    name: str
+    served_model_name: str | None = None
+    namespace: str | None = None
+    engine: Literal["trtllm", "mocker"] = "trtllm"
+    topology: Topology = Topology.AGG
+    source: ModelSource
+    image: str | None = None
+    node_pool: str | None = None
+    frontend: FrontendSpec = FrontendSpec()
+    agg: WorkerRole | None = None
+    prefill: WorkerRole | None = None
+    decode: WorkerRole | None = None
+    slots: dict[Color, Slot] = {"blue": Slot()}
+    active: Color = "blue"
+    weights: dict[Color, int] | None = None
+
+    @property
+    def k8s_namespace(self) -> str:
+        return self.namespace or self.name
+
+    @property
+    def display_name(self) -> str:
+        """The name clients put in requests (OpenAI `model`)."""
+        return self.served_model_name or self.source.hugging_face or self.name
+
+    def role(self, role: str) -> WorkerRole:
+        """The role's spec; roles the topology needs but the file omits take the defaults."""
+        spec: WorkerRole | None = getattr(self, role)
+        return spec if spec is not None else WorkerRole()
+
+    def role_pool(self, role: str) -> str | None:
+        return self.role(role).node_pool or self.node_pool
+
+    def slot_role(self, role: str, color: Color) -> SlotRole:
+        slot = self.slots.get(color) or Slot()
+        override: SlotRole | None = getattr(slot, role)
+        return override if override is not None else SlotRole()
+
+    def engine_config(self, role: str, color: Color) -> str:
+        """Engine config path for a role in a color; by default engine_configs/<model>/<role>.yaml."""
+        return (
+            self.slot_role(role, color).engine_config
+            or self.role(role).engine_config
+            or f"engine_configs/{self.name}/{role}.yaml"
+        )
+
+    def replicas(self, role: str, color: Color) -> int:
+        override = self.slot_role(role, color).replicas
+        return override if override is not None else self.role(role).replicas
+
+    def image_for(self, color: Color) -> str | None:
+        slot = self.slots.get(color) or Slot()
+        return slot.image or self.image
+
+    def source_for(self, color: Color) -> ModelSource:
+        slot = self.slots.get(color) or Slot()
+        return slot.source or self.source
+
+
+# --- security & observability -------------------------------------------------------------
+
+
+class SecuritySpec(Spec):
+    pod_security: bool = True
+    network_policies: bool = True
+    gateway_namespace: str | None = None
+
+
+class ObservabilitySpec(Spec):
+    enabled: bool = False
+    install_kube_prometheus_stack: bool = False
+    namespace: str = "monitoring"
+
+
+# --- the stack -----------------------------------------------------------------------------
+
+
+class StackConfig(Spec):
+    """Everything one stack says, validated and cross-checked (see infra.checks)."""
+
+    cluster: ClusterSpec
+    node_pools: list[NodePool] = []
+    platform: PlatformSpec = PlatformSpec()
+    model_cache: ModelCacheSpec = ModelCacheSpec()
+    models: list[Model] = Field(min_length=1)
+    security: SecuritySpec = SecuritySpec()
+    observability: ObservabilitySpec = ObservabilitySpec()
+
+    def pool(self, name: str) -> NodePool | None:
+        return next((p for p in self.node_pools if p.name == name), None)
+
+
+# Keys under `dynamo-trtllm:` that hold secrets; read only through Pulumi's secret config.
+SECRET_KEYS = ("hfToken", "imagePullSecret")

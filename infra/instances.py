@@ -1,0 +1,80 @@
+"""GPU facts for AWS instance types (EC2 DescribeInstanceTypes figures).
+
+The catalog lets a stack speak in instance types while the checks reason in GPUs:
+a worker asking for more GPUs than a node has is an error before any node starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GpuInstance:
+    instance_type: str
+    gpu_product: str
+    gpu_count: int
+    gpu_memory_gib: float
+    vcpu: int
+    memory_gib: int
+    efa_interfaces: int
+    local_nvme: bool
+
+    @property
+    def supports_efa(self) -> bool:
+        return self.efa_interfaces > 0
+
+
+def _sizes(
+    family: str,
+    gpu_product: str,
+    gpu_memory_gib: float,
+    rows: list[tuple[str, int, int, int, int]],
+) -> list[GpuInstance]:
+    """rows: (size, gpus, vcpu, memory GiB, EFA interfaces); G families all carry local NVMe."""
+    return [
+        GpuInstance(f"{family}.{size}", gpu_product, gpus, gpu_memory_gib, vcpu, mem, efa, True)
+        for size, gpus, vcpu, mem, efa in rows
+    ]
+
+
+_G6E = [
+    ("xlarge", 1, 4, 32, 0),
+    ("2xlarge", 1, 8, 64, 0),
+    ("4xlarge", 1, 16, 128, 0),
+    ("8xlarge", 1, 32, 256, 1),
+    ("16xlarge", 1, 64, 512, 1),
+    ("12xlarge", 4, 48, 384, 1),
+    ("24xlarge", 4, 96, 768, 2),
+    ("48xlarge", 8, 192, 1536, 4),
+]
+# g5 and g6 share one shape table; only the GPU differs.
+_G5_G6 = [
+    ("xlarge", 1, 4, 16, 0),
+    ("2xlarge", 1, 8, 32, 0),
+    ("4xlarge", 1, 16, 64, 0),
+    ("8xlarge", 1, 32, 128, 1),
+    ("16xlarge", 1, 64, 256, 1),
+    ("12xlarge", 4, 48, 192, 1),
+    ("24xlarge", 4, 96, 384, 1),
+    ("48xlarge", 8, 192, 768, 1),
+]
+
+CATALOG: dict[str, GpuInstance] = {
+    entry.instance_type: entry
+    for entry in [
+        GpuInstance("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, 32, True),
+        GpuInstance("p5e.48xlarge", "H200", 8, 141, 192, 2048, 32, True),
+        GpuInstance("p5en.48xlarge", "H200", 8, 141, 192, 2048, 16, True),
+        GpuInstance("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, 4, True),
+        GpuInstance("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, 4, True),
+        GpuInstance("p6-b200.48xlarge", "B200", 8, 179, 192, 2048, 8, True),
+        *_sizes("g6e", "L40S", 45, _G6E),
+        *_sizes("g6", "L4", 22.4, _G5_G6),
+        *_sizes("g5", "A10G", 22.4, _G5_G6),
+    ]
+}
+
+
+def lookup(instance_type: str) -> GpuInstance | None:
+    return CATALOG.get(instance_type)

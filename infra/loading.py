@@ -1,0 +1,207 @@
+"""From raw stack config (a stack file, or Pulumi's runtime config) to a checked StackConfig.
+
+Each top-level section and each model is validated on its own, so one typo does not hide the
+problems elsewhere: the user sees every problem at once, each with the file and YAML path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from infra.checks import cross_check
+from infra.config import (
+    SECRET_KEYS,
+    EksCluster,
+    ExistingCluster,
+    Model,
+    StackConfig,
+)
+from infra.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
+
+# Placeholder for `secure:` values offline, where Pulumi's decryption is not available.
+SECURE_PLACEHOLDER = "[secure value: decrypted by Pulumi at deploy time]"
+
+
+def stack_file(project_root: Path, stack: str) -> Path:
+    return project_root / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def source_label(stack: str) -> str:
+    """How errors name the stack file: relative to the project, as the user edits it."""
+    return f"stacks/Pulumi.{stack}.yaml"
+
+
+class StackFile(typing.NamedTuple):
+    values: dict[str, Any]  # our namespace's keys without the prefix
+    secrets: dict[str, str]  # secret key -> plaintext, or SECURE_PLACEHOLDER when encrypted
+    other: dict[str, Any]  # keys of other namespaces (aws:region, ...), passed through to Pulumi
+
+
+def read_stack_file(path: Path, source: str) -> StackFile:
+    """Read `Pulumi.<stack>.yaml`; `secure:` values stay encrypted and become placeholders."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise StackConfigError(source, [ConfigIssue("", "stack file not found")]) from exc
+    except yaml.YAMLError as exc:
+        raise StackConfigError(source, [ConfigIssue("", f"not valid YAML: {exc}")]) from exc
+    document = document or {}
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise StackConfigError(source, [ConfigIssue("", "expected a mapping with a `config:` key")])
+    values: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    other: dict[str, Any] = {}
+    prefix = f"{CONFIG_NAMESPACE}:"
+    for key, value in (document.get("config") or {}).items():
+        if not str(key).startswith(prefix):
+            other[str(key)] = _strip_secure(value)
+            continue
+        name = str(key)[len(prefix) :]
+        if name in SECRET_KEYS:
+            secrets[name] = SECURE_PLACEHOLDER if _is_secure(value) else str(value)
+        else:
+            values[name] = _strip_secure(value)
+    return StackFile(values, secrets, other)
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _strip_secure(value: Any) -> Any:
+    if _is_secure(value):
+        return SECURE_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: _strip_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secure(v) for v in value]
+    return value
+
+
+_SECTIONS = frozenset(info.alias or name for name, info in StackConfig.model_fields.items())
+
+
+def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) -> StackConfig:
+    """Validate raw values; raise StackConfigError listing every problem found."""
+    issues: list[ConfigIssue] = []
+    allowed = sorted([*_SECTIONS, *SECRET_KEYS])
+    for key in values:
+        if key not in _SECTIONS and key not in SECRET_KEYS:
+            issues.append(ConfigIssue(key, _unknown_key_message(key, allowed)))
+    for key in ("cluster", "models"):
+        if key not in values:
+            issues.append(ConfigIssue(key, "required key missing"))
+
+    cluster = values.get("cluster")
+    if isinstance(cluster, dict):
+        mode = cluster.get("mode", "eks")
+        cluster_cls = {"eks": EksCluster, "existing": ExistingCluster}.get(mode)
+        if cluster_cls is None:
+            issues.append(ConfigIssue("cluster.mode", f"{mode!r} is not one of 'eks', 'existing'"))
+        else:
+            issues += _validate(cluster_cls, cluster, ("cluster",))
+    elif cluster is not None:
+        issues.append(ConfigIssue("cluster", "expected a mapping"))
+
+    models = values.get("models")
+    if isinstance(models, list):
+        for index, model in enumerate(models):
+            issues += _validate(Model, model, ("models", index))
+    elif models is not None:
+        issues.append(ConfigIssue("models", "expected a list of models"))
+
+    for key, value in values.items():
+        if key in _SECTIONS and key not in ("cluster", "models"):
+            issues += _validate(StackConfig, {key: value}, (), only=key)
+
+    if issues:
+        raise StackConfigError(source, issues)
+    normalised = dict(values)
+    normalised["cluster"] = {"mode": "eks", **values["cluster"]}
+    config = StackConfig.model_validate(normalised)
+    issues = cross_check(config, project_root)
+    if issues:
+        raise StackConfigError(source, issues)
+    return config
+
+
+def _validate(
+    cls: type[BaseModel], value: Any, prefix: tuple[str | int, ...], only: str | None = None
+) -> list[ConfigIssue]:
+    try:
+        cls.model_validate(value)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if only is not None:  # validating one section through StackConfig: keep that section's
+            errors = [e for e in errors if e["loc"] and e["loc"][0] == only]
+        return [_issue(cls, error, prefix) for error in errors]
+    return []
+
+
+def _issue(cls: type[BaseModel], error: ErrorDetails, prefix: tuple[str | int, ...]) -> ConfigIssue:
+    loc = tuple(error["loc"])
+    path = format_path(prefix + loc)
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(cls, loc[:-1])
+        return ConfigIssue(path, _unknown_key_message(str(loc[-1]), allowed))
+    if error["type"] == "missing":
+        return ConfigIssue(path, "required key missing")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] not in ("value_error", "assertion_error") and "input" in error:
+        message += f" (got {error['input']!r})"
+    return ConfigIssue(path, message)
+
+
+def _unknown_key_message(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {hint}allowed: {', '.join(allowed)}"
+
+
+def _allowed_keys(cls: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at `loc` inside `cls`, walking field annotations (lists, dicts, unions)."""
+    current: Any = cls
+    for part in loc:
+        current = _model_in(current)
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for n, f in current.model_fields.items() if part in (n, f.alias)),
+            None,
+        )
+        if field is None:
+            # dict keys (e.g. slots.green) keep us on the dict's value type
+            continue
+        current = field.annotation
+    model = _model_in(current)
+    if model is None:
+        return []
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside Optional[...], list[...], dict[..., ...] or Annotated[...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, tuple, set):
+        return _model_in(args[0]) if args else None
+    if origin is dict:
+        return _model_in(args[1]) if len(args) == 2 else None
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        for arg in args:
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,304 @@
+"""Composition root: the only place that wires components together.
+
+`run()` is what `pulumi up` executes (via infra/__main__.py) and what `render` executes under the
+recording mock runtime: one program, two runtimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.cluster import Cluster, ClusterArgs
+from components.dgd import GraphInputs, WorkerPlacement
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
+from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
+from components.observability import Observability, ObservabilityArgs
+from components.platform import Platform, PlatformArgs, platform_releases
+from components.security import OwnedNamespace, Security, SecurityArgs
+from components.traffic import Traffic, TrafficArgs
+from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
+from infra.checks import pool_gpus
+from infra.config import SECRET_KEYS, EksCluster, Model, StackConfig
+from infra.errors import CONFIG_NAMESPACE, StackConfigError
+from infra.loading import parse_stack_config, source_label
+
+GPU_NAMESPACE = "gpu-system"
+FLUID_NAMESPACE = "fluid-system"
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    hf_token: pulumi.Output[str] | None = None
+    image_pull_secret: pulumi.Output[str] | None = None
+
+
+def project_root() -> Path:
+    """The directory holding Pulumi.yaml: engine config paths in stack files are relative to it."""
+    for candidate in (Path.cwd(), *Path.cwd().parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return Path(__file__).resolve().parent.parent
+
+
+def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
+    platform = config.platform.namespace
+    owned = [
+        OwnedNamespace(
+            platform,
+            "baseline",
+            "Dynamo operator, NATS and etcd charts do not all set restricted security contexts",
+        ),
+    ]
+    gpu_pools = bool(config.node_pools)
+    if gpu_pools:
+        owned.append(
+            OwnedNamespace(
+                GPU_NAMESPACE,
+                "privileged",
+                "device plugins and DCGM use hostPath to the kubelet device-plugin socket",
+            )
+        )
+    if config.platform.fluid:
+        owned.append(
+            OwnedNamespace(
+                FLUID_NAMESPACE,
+                "privileged",
+                "Fluid's CSI node plugin mounts caches with bidirectional propagation",
+            )
+        )
+    if config.observability.enabled:
+        owned.append(
+            OwnedNamespace(
+                config.observability.namespace,
+                "privileged" if config.observability.install_kube_prometheus_stack else "baseline",
+                "node-exporter reads host metrics through hostPath and hostNetwork",
+            )
+        )
+    for model in config.models:
+        owned.append(
+            OwnedNamespace(
+                model.k8s_namespace,
+                "baseline",
+                "TensorRT-LLM images run as root and multinode workers start sshd for mpirun",
+                serving=True,
+            )
+        )
+    return owned
+
+
+def _engine_files(model: Model, color: str, root: Path) -> dict[str, str]:
+    if model.engine != "trtllm":
+        return {}
+    return {
+        f"{role}.yaml": (root / model.engine_config(role, color)).read_text()  # type: ignore[arg-type]
+        for role in model.topology.roles
+    }
+
+
+def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
+    """Create every component in dependency order and export the stack outputs."""
+    cluster = Cluster("cluster", ClusterArgs(config.cluster))
+    k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
+
+    pools: dict[str, GpuNodePool] = {}
+    if isinstance(config.cluster, EksCluster):
+        assert cluster.eks_cluster is not None and cluster.node_role_arn is not None
+        assert cluster.private_subnet_ids is not None
+        for pool in config.node_pools:
+            gpus = pool_gpus(pool)
+            assert gpus is not None  # guaranteed by the cross-checks
+            pools[pool.name] = GpuNodePool(
+                f"pool-{pool.name}",
+                GpuNodePoolArgs(
+                    pool=pool,
+                    gpus=gpus,
+                    cluster_name=cluster.eks_cluster.name,
+                    node_role_arn=cluster.node_role_arn,
+                    subnet_ids=cluster.private_subnet_ids,
+                ),
+            )
+
+    security = Security(
+        "security",
+        SecurityArgs(
+            namespaces=_owned_namespaces(config),
+            models_by_namespace={m.k8s_namespace: m.name for m in config.models},
+            platform_namespace=config.platform.namespace,
+            gateway_namespace=config.security.gateway_namespace,
+            pod_security=config.security.pod_security,
+            network_policies=config.security.network_policies,
+            etcd=config.platform.etcd.enabled,
+            hf_token=secrets.hf_token,
+            image_pull_secret=secrets.image_pull_secret,
+        ),
+        opts=k8s_opts,
+    )
+
+    platform = Platform(
+        "platform",
+        PlatformArgs(
+            releases=platform_releases(
+                config.platform,
+                gpu_namespace=GPU_NAMESPACE,
+                fluid_namespace=FLUID_NAMESPACE,
+                monitoring_namespace=config.observability.namespace,
+                gpus=bool(config.node_pools),
+                efa=any(p.efa for p in config.node_pools),
+                kube_prometheus_stack=config.observability.enabled
+                and config.observability.install_kube_prometheus_stack,
+            ),
+            charts=config.platform.charts,
+            depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
+        ),
+        opts=k8s_opts,
+    )
+
+    endpoints: dict[str, str] = {}
+    active: dict[str, str] = {}
+    for model in config.models:
+        namespace = security.namespaces[model.k8s_namespace]
+        graphs = []
+        for color in sorted(model.slots):
+            cache: ModelCache | None = None
+            source = model.source_for(color)
+            if source.s3 is not None:
+                cache = ModelCache(
+                    f"{model.name}-{color}-cache",
+                    ModelCacheArgs(
+                        target=CacheTarget(
+                            namespace=model.k8s_namespace,
+                            color=color,
+                            source=source.s3,
+                            node_selector=_cache_selector(config, model),
+                        ),
+                        spec=config.model_cache,
+                        depends_on=[namespace, platform.releases["fluid"]],
+                    ),
+                    opts=k8s_opts,
+                )
+            graph = TrtllmGraph(
+                f"{model.name}-{color}",
+                TrtllmGraphArgs(
+                    model=model,
+                    color=color,
+                    engine_files=_engine_files(model, color, root),
+                    inputs=GraphInputs(
+                        namespace=model.k8s_namespace,
+                        placements=_placements(config, model),
+                        hf_token_secret=security.hf_token_secret,
+                        image_pull_secret=security.image_pull_secret,
+                        model_pvc=cache.pvc_name if cache else None,
+                        cache_node_label=cache.node_label if cache else None,
+                    ),
+                    # The operator's admission webhook must answer before any DGD is sent.
+                    depends_on=[namespace, platform.operator, *([cache.dataset] if cache else [])],
+                ),
+                opts=k8s_opts,
+            )
+            graphs.append(graph.dgd)
+        traffic = Traffic(
+            f"{model.name}-traffic",
+            TrafficArgs(
+                model=model.name,
+                namespace=model.k8s_namespace,
+                active=model.active,
+                depends_on=[namespace, *graphs],
+            ),
+            opts=k8s_opts,
+        )
+        endpoints[model.name] = traffic.endpoint
+        active[model.name] = model.active
+
+    if config.observability.enabled:
+        Observability(
+            "observability",
+            ObservabilityArgs(
+                models={m.name: m.k8s_namespace for m in config.models},
+                depends_on=[
+                    *security.namespaces.values(),
+                    *platform.releases.values(),
+                ],
+            ),
+            opts=k8s_opts,
+        )
+
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("endpoints", endpoints)
+    pulumi.export("activeColors", active)
+    pulumi.export(
+        "nodePools",
+        {
+            name: {
+                "instanceType": pool.instance_type,
+                "gpusPerNode": pool.gpus_per_node,
+                "maxGpus": pool.max_gpus,
+            }
+            for name, pool in pools.items()
+        },
+    )
+
+
+def _placements(config: StackConfig, model: Model) -> dict[str, WorkerPlacement]:
+    placements = {}
+    for role in model.topology.roles:
+        pool_name = model.role_pool(role)
+        pool = config.pool(pool_name) if pool_name else None
+        if pool is None:
+            continue
+        gpus = pool_gpus(pool)
+        efa = gpus.efa_interfaces if (pool.efa and gpus is not None) else 0
+        placements[role] = WorkerPlacement(node_selector=pool_node_selector(pool), efa_interfaces=efa)
+    return placements
+
+
+def _cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
+    """Cache on the nodes of the model's first worker role's pool."""
+    for role in model.topology.roles:
+        pool_name = model.role_pool(role)
+        pool = config.pool(pool_name) if pool_name else None
+        if pool is not None:
+            return pool_node_selector(pool)
+    return {}
+
+
+def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:
+    hf_key, pull_key = SECRET_KEYS
+    return StackSecrets(
+        hf_token=pulumi_config.get_secret(hf_key),
+        image_pull_secret=pulumi_config.get_secret(pull_key),
+    )
+
+
+def read_raw_config() -> dict[str, object]:
+    """Our namespace's keys from Pulumi's runtime config (the stack file, decrypted by Pulumi)."""
+
+    prefix = f"{CONFIG_NAMESPACE}:"
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    raw: dict[str, object] = {}
+    for key in sorted(k for k in keys if k.startswith(prefix)):
+        name = key[len(prefix) :]
+        if name in SECRET_KEYS:
+            continue
+        value = runtime_config.get_config(key)
+        try:
+            raw[name] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raw[name] = value
+    return raw
+
+
+def run(root: Path | None = None) -> None:
+    """Entry point of the Pulumi program: check the config, then build. User errors, no traceback."""
+    root = root or project_root()
+    source = source_label(pulumi.get_stack())
+    try:
+        config = parse_stack_config(read_raw_config(), source, root)
+    except StackConfigError as error:
+        raise pulumi.RunError(error.report()) from None
+    build(config, read_secrets(pulumi.Config(CONFIG_NAMESPACE)), root)

@@ -1,0 +1,225 @@
+"""Offline render: run the unchanged program under a recording Pulumi mock runtime.
+
+Writes what `pulumi up` would create, one YAML file per resource plus index.json, so a reviewer
+can diff it and `validate` can check it, without cloud credentials or a cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.errors import CONFIG_NAMESPACE
+from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
+
+PROJECT = "dynamo-trtllm"
+REDACTED = "[secret]"
+# Pulumi marks secret values in RPC payloads with this signature.
+_SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+_HELM_SDK_INPUTS = {"compat"}  # set by the SDK itself, not by us
+
+
+class RenderError(Exception):
+    """The program could not be rendered (not a config error: those are StackConfigError)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Records every custom resource; answers with its inputs plus plausible computed outputs."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.recorded: list[Recorded] = []
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if not args.custom:  # ComponentResources hold no state of their own
+            return None, {}
+        self.recorded.append(Recorded(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", {**args.inputs, **_computed_outputs(args, self.stack)}
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[str, Any]:
+    """Values the cloud would compute, so dependent resources see realistic shapes."""
+    if not args.typ.startswith("aws:"):
+        return {}
+    name = args.inputs.get("name") or args.name
+    outputs: dict[str, Any] = {
+        "arn": f"arn:aws:mock:us-east-1:000000000000:{args.typ.split(':')[-1].lower()}/{name}",
+        "name": name,
+    }
+    if args.typ == "aws:eks/cluster:Cluster":
+        outputs |= {
+            "endpoint": f"https://{name}.eks.mock.invalid",
+            "certificateAuthority": {"data": base64.b64encode(b"mock-ca").decode()},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock.invalid/id/{stack}"}]}],
+        }
+    return outputs
+
+
+def run_under_mocks(stack: str, values: dict[str, Any], secrets: dict[str, str],
+                    other: dict[str, Any], root: Path) -> list[Recorded]:
+    """Execute the Pulumi program with the given config under the recording mocks."""
+    from infra.program import run
+
+    mocks = RecordingMocks(stack)
+    # A fresh root stack resource per render, so renders in one process do not share state.
+    pulumi_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    config = {f"{CONFIG_NAMESPACE}:{k}": json.dumps(v) for k, v in values.items()}
+    config |= {f"{CONFIG_NAMESPACE}:{k}": v for k, v in secrets.items()}
+    config |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in other.items()}
+    set_all_config(config, [f"{CONFIG_NAMESPACE}:{k}" for k in secrets])
+    _sync_await(run_pulumi_func(lambda: run(root)))
+    return mocks.recorded
+
+
+def render_stack(stack: str, out_dir: Path, root: Path) -> list[dict[str, Any]]:
+    """Render one stack into out_dir atomically; return the index entries.
+
+    Raises StackConfigError for bad config (before anything runs), RenderError otherwise.
+    Either way no partial out_dir is left behind.
+    """
+    source = source_label(stack)
+    stack_values = read_stack_file(stack_file(root, stack), source)
+    parse_stack_config(stack_values.values, source, root)  # fail before the program runs
+    recorded = run_under_mocks(
+        stack, stack_values.values, stack_values.secrets, stack_values.other, root
+    )
+    secret_values = [v for v in stack_values.secrets.values() if v]
+    files = render_files(recorded, secret_values)
+    index = {"stack": stack, "resources": [entry for entry, _ in files]}
+    write_atomically(out_dir, index, {entry["file"]: body for entry, body in files})
+    return index["resources"]
+
+
+def render_files(
+    recorded: list[Recorded], secret_values: list[str]
+) -> list[tuple[dict[str, Any], str]]:
+    """(index entry, YAML text) per resource, sorted by file path."""
+    rendered: dict[str, tuple[dict[str, Any], str]] = {}
+    for resource in recorded:
+        document = _clean(resource.inputs, secret_values)
+        entry: dict[str, Any] = {"type": resource.type, "name": resource.name}
+        if resource.type == _HELM_RELEASE:
+            document = _helm_document(document)
+            path = f"helm/{document['namespace']}/{document['name']}.yaml"
+        elif resource.type.startswith("kubernetes:"):
+            document = _kubernetes_document(document)
+            metadata = document.get("metadata", {})
+            namespace = metadata.get("namespace")
+            entry |= {
+                "apiVersion": document["apiVersion"],
+                "kind": document["kind"],
+                "namespace": namespace,
+                "k8sName": metadata.get("name"),
+            }
+            path = f"kubernetes/{namespace or '_cluster'}/{document['kind']}-{metadata.get('name')}.yaml"
+        else:
+            package, _, rest = resource.type.partition(":")
+            module, _, kind = rest.partition(":")
+            path = f"{package}/{module.split('/')[0]}/{kind}/{resource.name}.yaml"
+        if path in rendered:
+            raise RenderError(
+                f"two resources would both be written as {path}: "
+                f"{rendered[path][0]['name']!r} and {resource.name!r}"
+            )
+        entry["file"] = path
+        rendered[path] = (entry, _to_yaml(document))
+    return [rendered[path] for path in sorted(rendered)]
+
+
+def _kubernetes_document(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A plain manifest: apiVersion, kind, metadata first; Secret payloads always redacted."""
+    document = dict(inputs)
+    if document.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            if isinstance(document.get(field), dict):
+                document[field] = {key: REDACTED for key in document[field]}
+            elif field in document:
+                document[field] = REDACTED
+    return document
+
+
+def _helm_document(inputs: dict[str, Any]) -> dict[str, Any]:
+    settings = {
+        k: v
+        for k, v in inputs.items()
+        if k not in {"chart", "repositoryOpts", "version", "namespace", "values", "name"}
+        and k not in _HELM_SDK_INPUTS
+    }
+    return {
+        "name": inputs.get("name"),
+        "chart": inputs.get("chart"),
+        "repo": (inputs.get("repositoryOpts") or {}).get("repo"),
+        "version": inputs.get("version"),
+        "namespace": inputs.get("namespace"),
+        "values": inputs.get("values") or {},
+        "settings": settings,
+    }
+
+
+def _clean(value: Any, secret_values: list[str]) -> Any:
+    """Unwrap RPC values: secrets redacted, integral floats back to ints (mocks send floats)."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
+            inner = value.get("value")
+            # Keep a secret map's keys visible (a reviewer sees *which* keys), hide the values.
+            return {k: REDACTED for k in inner} if isinstance(inner, dict) else REDACTED
+        return {k: _clean(v, secret_values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, secret_values) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and any(secret in value for secret in secret_values):
+        return REDACTED
+    return value
+
+
+def _to_yaml(document: Any) -> str:
+    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=1000)
+
+
+def write_atomically(out_dir: Path, index: dict[str, Any], files: dict[str, str]) -> None:
+    """Write into a sibling temp dir, then swap it in: readers never see a half-written render."""
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for relative, body in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body)
+        (staging / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        if out_dir.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            out_dir.rename(retired / "previous")
+            staging.rename(out_dir)
+            shutil.rmtree(retired)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
