@@ -5,7 +5,6 @@ Each check returns ConfigIssues located at the YAML path the user should edit.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 from components.dgd import dgd_child_names, dgd_name
@@ -42,19 +41,19 @@ def pool_gpus(pool: NodePool) -> GpuInstance | None:
     return lookup(pool.instance_type)
 
 
-def cross_check(config: StackConfig, project_root: Path) -> list[ConfigIssue]:
+def cross_check(
+    config: StackConfig, project_root: Path, model_indexes: list[int] | None = None
+) -> list[ConfigIssue]:
+    """All cross-field problems; model_indexes maps config.models back to the file's indexes."""
+    indexes = model_indexes or list(range(len(config.models)))
     issues = _check_pools(config)
-    issues += _check_names(config)
-    for index, model in enumerate(config.models):
+    issues += _check_names(config, indexes)
+    for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]", project_root)
     return issues
 
 
-def _duplicates(names: list[str]) -> set[str]:
-    return {name for name, count in Counter(names).items() if count > 1}
-
-
-def _check_names(config: StackConfig) -> list[ConfigIssue]:
+def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     named = [
         ("platform.namespace", config.platform.namespace),
@@ -65,9 +64,21 @@ def _check_names(config: StackConfig) -> list[ConfigIssue]:
     for path, name in named:
         if problem := dns1123_label_problem(name):
             issues.append(ConfigIssue(path, problem))
-    for name in _duplicates([m.name for m in config.models]):
-        index = [m.name for m in config.models].index(name)
-        issues.append(ConfigIssue(f"models[{index}].name", f"model name {name!r} is used twice"))
+    seen_names: set[str] = set()
+    seen_namespaces: set[str] = set()
+    for index, model in zip(indexes, config.models, strict=True):
+        if model.name in seen_names:
+            issues.append(ConfigIssue(f"models[{index}].name", f"model name {model.name!r} is used twice"))
+        elif model.k8s_namespace in seen_namespaces:
+            # One serving namespace per model: isolation (NetworkPolicies, RBAC) is per namespace.
+            issues.append(
+                ConfigIssue(
+                    f"models[{index}].namespace",
+                    f"namespace {model.k8s_namespace!r} already serves another model",
+                )
+            )
+        seen_names.add(model.name)
+        seen_namespaces.add(model.k8s_namespace)
     return issues
 
 
@@ -78,7 +89,7 @@ def _check_pools(config: StackConfig) -> list[ConfigIssue]:
         path = f"nodePools[{index}]"
         if problem := dns1123_label_problem(pool.name):
             issues.append(ConfigIssue(f"{path}.name", problem))
-        if pool.name in _duplicates(names) and names.index(pool.name) != index:
+        if names.index(pool.name) != index:
             issues.append(ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice"))
         facts = pool_gpus(pool)
         if facts is None:
@@ -142,6 +153,14 @@ def _check_model(
             issues.append(
                 ConfigIssue(f"{path}.slots.{color}.image", f"no image for slot {color} (set image)")
             )
+    if model.engine == "mocker" and model.topology.roles != ("agg",):
+        issues.append(
+            ConfigIssue(
+                f"{path}.engine",
+                "the mocker engine stands in for aggregated workers only "
+                "(topology agg or agg-router)",
+            )
+        )
     for role in WORKER_ROLES:
         if getattr(model, role) is not None and role not in model.topology.roles:
             issues.append(

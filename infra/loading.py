@@ -101,6 +101,7 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
             issues.append(ConfigIssue(key, "required key missing"))
 
     cluster = values.get("cluster")
+    foundation_ok = not issues  # cross-checks need the cluster and node pools to stand
     if isinstance(cluster, dict):
         mode = cluster.get("mode", "eks")
         cluster_cls = {"eks": EksCluster, "existing": ExistingCluster}.get(mode)
@@ -111,26 +112,46 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
     elif cluster is not None:
         issues.append(ConfigIssue("cluster", "expected a mapping"))
 
+    valid_models: dict[int, Any] = {}
     models = values.get("models")
     if isinstance(models, list):
         for index, model in enumerate(models):
-            issues += _validate(Model, model, ("models", index))
+            model_issues = _validate(Model, model, ("models", index))
+            issues += model_issues
+            if not model_issues:
+                valid_models[index] = model
     elif models is not None:
         issues.append(ConfigIssue("models", "expected a list of models"))
 
+    failed_sections: set[str] = set()
     for key, value in values.items():
         if key in _SECTIONS and key not in ("cluster", "models"):
-            issues += _validate(StackConfig, {key: value}, (), only=key)
+            section_issues = _validate(StackConfig, {key: value}, (), only=key)
+            issues += section_issues
+            if section_issues:
+                failed_sections.add(key)
 
-    if issues:
-        raise StackConfigError(source, issues)
-    normalised = dict(values)
+    foundation_ok = foundation_ok and not any(i.path.startswith("cluster") for i in issues)
+    foundation_ok = foundation_ok and "nodePools" not in failed_sections
+    if not issues:
+        config = StackConfig.model_validate(_normalised(values))
+        issues = cross_check(config, project_root)
+        if issues:
+            raise StackConfigError(source, issues)
+        return config
+    if foundation_ok and valid_models:
+        # Cross-check the models that parsed, so their problems show up in this same report.
+        partial = {k: v for k, v in values.items() if k not in failed_sections}
+        partial["models"] = list(valid_models.values())
+        config = StackConfig.model_validate(_normalised(partial))
+        issues += cross_check(config, project_root, model_indexes=list(valid_models))
+    raise StackConfigError(source, issues)
+
+
+def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    normalised = {k: v for k, v in values.items() if k not in SECRET_KEYS}
     normalised["cluster"] = {"mode": "eks", **values["cluster"]}
-    config = StackConfig.model_validate(normalised)
-    issues = cross_check(config, project_root)
-    if issues:
-        raise StackConfigError(source, issues)
-    return config
+    return normalised
 
 
 def _validate(

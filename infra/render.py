@@ -21,6 +21,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.config import StackConfig
 from infra.errors import CONFIG_NAMESPACE
 from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
 
@@ -96,15 +97,21 @@ def run_under_mocks(stack: str, values: dict[str, Any], secrets: dict[str, str],
     return mocks.recorded
 
 
-def render_stack(stack: str, out_dir: Path, root: Path) -> list[dict[str, Any]]:
-    """Render one stack into out_dir atomically; return the index entries.
+@dataclass(frozen=True)
+class RenderResult:
+    config: StackConfig
+    resources: list[dict[str, Any]]  # index.json entries
+
+
+def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
+    """Render one stack into out_dir atomically.
 
     Raises StackConfigError for bad config (before anything runs), RenderError otherwise.
     Either way no partial out_dir is left behind.
     """
     source = source_label(stack)
     stack_values = read_stack_file(stack_file(root, stack), source)
-    parse_stack_config(stack_values.values, source, root)  # fail before the program runs
+    config = parse_stack_config(stack_values.values, source, root)  # fail before the program runs
     recorded = run_under_mocks(
         stack, stack_values.values, stack_values.secrets, stack_values.other, root
     )
@@ -112,7 +119,7 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> list[dict[str, Any]]:
     files = render_files(recorded, secret_values)
     index = {"stack": stack, "resources": [entry for entry, _ in files]}
     write_atomically(out_dir, index, {entry["file"]: body for entry, body in files})
-    return index["resources"]
+    return RenderResult(config, index["resources"])
 
 
 def render_files(

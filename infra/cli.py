@@ -1,0 +1,183 @@
+"""`dynamo-infra`: offline render and validation of stacks.
+
+Exit codes: 0 ok, 1 validation failure (bad config, schema failure), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+EPILOG = "Exit codes: 0 ok, 1 validation failure, 2 usage error."
+
+
+def _stacks(root: Path) -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (root / "stacks").glob("Pulumi.*.yaml"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynamo-infra",
+        description="Render and validate dynamo-trtllm stacks offline (no cloud, no cluster).",
+        epilog=EPILOG,
+    )
+    parser.add_argument(
+        "--project-dir", type=Path, default=None, help="project root (default: found from cwd)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    render = commands.add_parser(
+        "render",
+        help="write what `pulumi up` would create, one YAML file per resource",
+        description="Run the Pulumi program under a recording mock runtime and write its resources "
+        "to DIR (index.json + one YAML per resource). Atomic: on error no DIR is left.",
+        epilog=EPILOG,
+    )
+    render.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    render.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    render.add_argument("--output", choices=["text", "json"], default="text")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check config, render, and validate every Kubernetes object against real schemas",
+        description="Config checks, then render, then each Kubernetes object against the Kubernetes "
+        "OpenAPI schema of the target version and each custom resource against its CRD.",
+        epilog=EPILOG,
+    )
+    validate.add_argument("stacks", nargs="*", metavar="STACK", help="stack names")
+    validate.add_argument("--all", action="store_true", help="every stack in stacks/")
+    validate.add_argument(
+        "--crd-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory of CRD YAML files (searched recursively); repeatable",
+    )
+    validate.add_argument(
+        "--kubernetes-version",
+        metavar="X.Y",
+        help="Kubernetes schema version (default: the stack's cluster.kubernetesVersion)",
+    )
+    validate.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="keep the render output: DIR/<stack> (default: a temporary directory)",
+    )
+    validate.add_argument("--output", choices=["text", "json"], default="text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from infra.program import project_root
+
+    root = (args.project_dir or project_root()).resolve()
+    if not (root / "Pulumi.yaml").is_file():
+        print(f"dynamo-infra: {root} has no Pulumi.yaml (use --project-dir)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "render":
+        return _render(args, root)
+    return _validate(args, root)
+
+
+def _render(args: argparse.Namespace, root: Path) -> int:
+    from infra.errors import StackConfigError
+    from infra.render import RenderError, render_stack
+
+    if args.stack not in _stacks(root):
+        return _unknown_stack(args.stack, root)
+    try:
+        resources = render_stack(args.stack, args.out, root).resources
+    except (StackConfigError, RenderError) as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILED
+    if args.output == "json":
+        print(json.dumps({"stack": args.stack, "out": str(args.out), "resources": len(resources)}))
+    else:
+        print(f"rendered stack {args.stack!r}: {len(resources)} resources -> {args.out}")
+    return EXIT_OK
+
+
+def _unknown_stack(stack: str, root: Path) -> int:
+    known = ", ".join(_stacks(root)) or "none"
+    print(
+        f"dynamo-infra: no stack {stack!r}: stacks/Pulumi.{stack}.yaml does not exist "
+        f"(stacks: {known})",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def _validate(args: argparse.Namespace, root: Path) -> int:
+    from infra.config import EksCluster, ExistingCluster
+    from infra.errors import StackConfigError
+    from infra.render import RenderError, render_stack
+    from infra.validate import CrdSchemas, validate_render
+
+    if args.all == bool(args.stacks):
+        print("dynamo-infra validate: give stack names or --all (not both)", file=sys.stderr)
+        return EXIT_USAGE
+    stacks = _stacks(root) if args.all else args.stacks
+    for stack in stacks:
+        if stack not in _stacks(root):
+            return _unknown_stack(stack, root)
+    try:
+        crds = CrdSchemas.from_dirs(args.crd_dir)
+    except FileNotFoundError as error:
+        print(f"dynamo-infra validate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    results: list[dict[str, Any]] = []
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="dynamo-infra-") as scratch:
+        base = args.out or Path(scratch)
+        for stack in stacks:
+            out = base / stack
+            try:
+                config = render_stack(stack, out, root).config
+            except (StackConfigError, RenderError) as error:
+                ok = False
+                results.append({"stack": stack, "ok": False, "configErrors": str(error)})
+                if args.output == "text":
+                    print(f"FAIL {stack}: configuration\n{error}\n", file=sys.stderr)
+                continue
+            cluster: EksCluster | ExistingCluster = config.cluster
+            version = args.kubernetes_version or cluster.kubernetes_version
+            report = validate_render(out, stack, crds, version)
+            ok = ok and report.ok
+            result = report.as_dict()
+            if args.out:
+                result["renderDir"] = str(out)
+            results.append(result)
+            if args.output == "text":
+                _print_report(report, out if args.out else None)
+    if args.output == "json":
+        print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _print_report(report: Any, out: Path | None) -> None:
+    status = "ok" if report.ok else "FAIL"
+    where = f"; render in {out}" if out else ""
+    print(
+        f"{status} {report.stack}: {report.checked} Kubernetes objects checked against Kubernetes "
+        f"{report.kubernetes_version} and CRD schemas, {len(report.failures)} failures{where}"
+    )
+    for failure in report.failures:
+        print(f"  {failure.object} ({failure.file}): {failure.path}: {failure.message}")
+    for missing in report.no_schema:
+        print(f"  no schema available for {missing}: give its CRD with --crd-dir")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Schema validation of render output: core kinds against the Kubernetes OpenAPI schema of the
+target version (kubernetes-validate), custom resources against their CRD's openAPIV3Schema.
+
+Validation is strict, like the API server's strict field validation: an unknown field is an error.
+A Kubernetes object with no schema available is a failure, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from kubernetes_validate import utils as kv_utils
+from referencing import Registry, Resource
+
+
+@dataclass(frozen=True)
+class SchemaFailure:
+    file: str
+    object: str  # kind/namespace/name
+    path: str  # where in the object, e.g. spec.services.Frontend.replicas
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    stack: str
+    kubernetes_version: str
+    checked: int = 0
+    failures: list[SchemaFailure] = field(default_factory=list)
+    no_schema: list[str] = field(default_factory=list)  # objects no schema covers
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.no_schema
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "kubernetesVersion": self.kubernetes_version,
+            "ok": self.ok,
+            "checked": self.checked,
+            "failures": [f.__dict__ for f in self.failures],
+            "noSchema": self.no_schema,
+        }
+
+
+class CrdSchemas:
+    """openAPIV3Schemas by (apiVersion, kind), loaded from CRD YAML files."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
+
+    @classmethod
+    def from_dirs(cls, dirs: Iterable[Path]) -> CrdSchemas:
+        crds = cls()
+        for directory in dirs:
+            if not directory.is_dir():
+                raise FileNotFoundError(f"CRD directory {directory} does not exist")
+            for path in sorted(directory.rglob("*.y*ml")):
+                crds.add_file(path)
+        return crds
+
+    def add_file(self, path: Path) -> None:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            return  # not a CRD file (kustomize patches and the like may not parse alone)
+        for document in documents:
+            if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
+                self.add_crd(document)
+
+    def add_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec", {})
+        group, kind = spec.get("group"), spec.get("names", {}).get("kind")
+        for version in spec.get("versions", []):
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema is not None and version.get("served", True):
+                key = (f"{group}/{version['name']}", kind)
+                self.schemas[key] = strict_schema(schema)
+
+    def get(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        return self.schemas.get((api_version, kind))
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Turn a structural CRD schema into JSON Schema that rejects unknown fields and knows nullable."""
+    schema = copy.deepcopy(schema)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("nullable") and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            node["additionalProperties"] = False
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for child in value.values():
+                    visit(child)
+            elif key != "enum" and key != "default" and key != "example":
+                visit(value)
+
+    visit(schema)
+    # apiVersion, kind and metadata are the API machinery's, not always listed in the CRD.
+    schema.setdefault("properties", {})
+    for meta in ("apiVersion", "kind"):
+        schema["properties"].setdefault(meta, {"type": "string"})
+    schema["properties"].setdefault("metadata", {"type": "object"})
+    return schema
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(root)"
+
+
+def _errors(validator: jsonschema.protocols.Validator, document: dict) -> Iterator[tuple[str, str]]:
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        yield _json_path(error.absolute_path), error.message
+
+
+def _core_validator(api_version: str, kind: str, version: str) -> jsonschema.protocols.Validator | None:
+    """Strict Kubernetes OpenAPI schema for a core kind at a Kubernetes version (None if unknown)."""
+    wanted = kv_utils.major_minor(version)
+    versions = [v for v in kv_utils.all_versions() if kv_utils.major_minor(v) <= wanted]
+    if not versions:
+        raise kubernetes_validate.utils.VersionNotSupportedError(version)
+    schema_dir = f"v{versions[-1]}-local-strict"
+    group_version = api_version.split("/")
+    group = group_version[0].split(".")[0] if len(group_version) == 2 else ""
+    name = f"{kind.lower()}-{group + '-' if group else ''}{group_version[-1]}.json"
+    try:
+        schema = kv_utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{name}", version)
+    except FileNotFoundError:
+        return None
+    definitions = kv_utils.schema_contents(
+        f"kubernetes-json-schema/{schema_dir}/_definitions.json", version
+    )
+    registry: Registry = Resource.from_contents(schema) @ Registry()
+    registry = Resource.from_contents(definitions) @ registry
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+def validate_render(
+    render_dir: Path, stack: str, crds: CrdSchemas, kubernetes_version: str
+) -> ValidationReport:
+    """Check every Kubernetes object of one render output directory."""
+    import json
+
+    index = json.loads((render_dir / "index.json").read_text())
+    report = ValidationReport(stack=stack, kubernetes_version=kubernetes_version)
+    core_cache: dict[tuple[str, str], jsonschema.protocols.Validator | None] = {}
+    for entry in index["resources"]:
+        if "kind" not in entry:
+            continue  # AWS resources and Helm releases: typed by their Pulumi providers
+        document = yaml.safe_load((render_dir / entry["file"]).read_text())
+        label = f"{entry['kind']}/{entry.get('namespace') or '-'}/{entry['k8sName']}"
+        schema = crds.get(entry["apiVersion"], entry["kind"])
+        validator: jsonschema.protocols.Validator | None
+        if schema is not None:
+            validator = jsonschema.validators.Draft202012Validator(schema)
+        else:
+            key = (entry["apiVersion"], entry["kind"])
+            if key not in core_cache:
+                core_cache[key] = _core_validator(*key, kubernetes_version)
+            validator = core_cache[key]
+        if validator is None:
+            report.no_schema.append(f"{label} ({entry['apiVersion']}, {entry['file']})")
+            continue
+        report.checked += 1
+        for path, message in _errors(validator, document):
+            report.failures.append(SchemaFailure(entry["file"], label, path, message))
+    return report

@@ -1,0 +1,48 @@
+"""Shared fixtures: a throwaway copy of the project to write stack files into."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
+STACKS = sorted(
+    p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    for p in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml")
+)
+
+
+@pytest.fixture
+def reference() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"upstream reference data not present at {REFERENCE}")
+    return REFERENCE
+
+
+class Project:
+    """A copy of Pulumi.yaml, stacks/ and engine_configs/ in a temp dir, to edit freely."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        shutil.copy(PROJECT_ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+        shutil.copytree(PROJECT_ROOT / "stacks", root / "stacks")
+        shutil.copytree(PROJECT_ROOT / "engine_configs", root / "engine_configs")
+
+    def stack_config(self, stack: str) -> dict:
+        return yaml.safe_load((self.root / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+    def write_stack(self, stack: str, config: dict) -> Path:
+        path = self.root / "stacks" / f"Pulumi.{stack}.yaml"
+        path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    return Project(root)

@@ -1,0 +1,193 @@
+"""Stack config: defaults, typos, cross-checks, and every problem reported at once."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infra.config import Topology
+from infra.errors import StackConfigError
+from infra.instances import CATALOG
+from infra.names import dns1123_label_problem
+
+from .helpers import BASE, parse, values
+
+
+def problems(raw: dict) -> list[str]:
+    with pytest.raises(StackConfigError) as caught:
+        parse(raw)
+    return caught.value.report().splitlines()[1:]
+
+
+def test_short_stack_file_gets_defaults() -> None:
+    config = parse(values())
+    qwen = config.models[0]
+    assert qwen.topology is Topology.AGG
+    assert qwen.active == "blue" and list(qwen.slots) == ["blue"]
+    assert qwen.engine_config("agg", "blue") == "engine_configs/qwen3-0-6b/agg.yaml"
+    assert qwen.role("agg").gpus_per_worker == 1
+    assert config.platform.charts.dynamo_platform == "1.1.0"
+    assert config.platform.etcd.enabled is False
+
+
+def test_gpus_beyond_the_node_name_file_field_and_pool() -> None:
+    raw = values()
+    raw["models"][1]["decode"]["gpusPerWorker"] = 16
+    assert problems(raw) == [
+        'stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: 16 GPUs asked, '
+        'node pool "h100" (p5.48xlarge) has 8'.replace('"h100"', "'h100'")
+    ]
+
+
+def test_typo_suggests_the_key_meant() -> None:
+    raw = values()
+    raw["models"][0]["replicsa"] = 2
+    raw["models"][0]["nodePool"] = "l4"
+    raw["models"][1]["prefill"]["gpusPerWorkr"] = 2
+    found = problems(raw)
+    assert any("models[0].replicsa: unknown key 'replicsa'" in p for p in found)
+    assert any(
+        "models[1].prefill.gpusPerWorkr: unknown key 'gpusPerWorkr'; did you mean 'gpusPerWorker'?"
+        in p
+        for p in found
+    )
+
+
+def test_unknown_top_level_key() -> None:
+    raw = values(modle=[])
+    assert any("dynamo-trtllm:modle: unknown key 'modle'; did you mean 'models'?" in p for p in problems(raw))
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = values(observability={"enabeld": True})
+    raw["models"][0]["frontend"] = {"replicas": 0}
+    raw["models"][1]["nodePool"] = "missing"
+    raw["models"][1]["topology"] = "disagregated"
+    raw["models"].append(dict(raw["models"][0], name="other", nodePool="missing", frontend={}))
+    found = problems(raw)
+    assert any("models[0].frontend.replicas: Input should be greater than or equal to 1" in p for p in found)
+    assert any("observability.enabeld" in p for p in found)
+    assert any("models[1].topology" in p for p in found)
+    # model 2 parsed fine, so its cross-check ran too
+    assert any("models[2].nodePool: node pool 'missing' does not exist (pools: l4, h100)" in p for p in found)
+
+
+def test_missing_engine_config_file_names_the_path() -> None:
+    raw = values()
+    raw["models"][0]["agg"] = {"engineConfig": "engine_configs/nope/agg.yaml"}
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].agg.engineConfig: "
+        "engine config file 'engine_configs/nope/agg.yaml' not found"
+    ]
+
+
+def test_name_too_long_for_kubernetes() -> None:
+    raw = values()
+    raw["models"][0]["name"] = "a" * 50
+    raw["models"][0]["agg"] = {"engineConfig": "engine_configs/qwen3-0-6b/agg.yaml"}
+    found = problems(raw)
+    assert any("models[0].name: derived Kubernetes name" in p and "at most 63" in p for p in found)
+
+
+def test_invalid_kubernetes_name() -> None:
+    raw = values()
+    raw["models"][0]["name"] = "Qwen3_0.6B"
+    assert any("models[0].name: 'Qwen3_0.6B' is not a valid Kubernetes name" in p for p in problems(raw))
+
+
+def test_role_not_in_topology_and_missing_active_slot() -> None:
+    raw = values()
+    raw["models"][0]["decode"] = {"gpusPerWorker": 1}
+    raw["models"][0]["active"] = "green"
+    found = problems(raw)
+    assert any("models[0].decode: topology agg has no decode role" in p for p in found)
+    assert any("models[0].active: active slot 'green' is not defined under slots" in p for p in found)
+
+
+def test_multinode_needs_its_topology_and_enough_nodes() -> None:
+    raw = values()
+    raw["models"][1]["prefill"]["nodes"] = 2
+    assert any("models[1].prefill.nodes: 2 nodes per worker needs topology disagg-multinode" in p for p in problems(raw))
+    raw["models"][1]["topology"] = "disagg-multinode"
+    raw["models"][1]["prefill"]["nodes"] = 5
+    assert any("grows to at most 4 (maxSize)" in p for p in problems(raw))
+
+
+def test_unknown_instance_type_needs_gpu_facts() -> None:
+    raw = values()
+    raw["nodePools"][0]["instanceType"] = "p9.96xlarge"
+    assert any("nodePools[0].instanceType: 'p9.96xlarge' is not in the GPU instance catalog" in p for p in problems(raw))
+    raw["nodePools"][0]["gpu"] = {"gpuProduct": "X1", "gpusPerNode": 4, "gpuMemoryGib": 96}
+    parse(raw)
+
+
+def test_pool_bad_input() -> None:
+    raw = values()
+    raw["nodePools"][0] |= {"desiredSize": 5, "efa": True}
+    raw["nodePools"][1] |= {"capacityType": "capacity-block"}
+    raw["nodePools"].append(copy.deepcopy(raw["nodePools"][1]))
+    found = problems(raw)
+    assert any("nodePools[0].desiredSize: 5 is outside [minSize 0, maxSize 2]" in p for p in found)
+    assert any("nodePools[0].efa: g6.xlarge has no EFA network interface" in p for p in found)
+    assert any("nodePools[1].capacityReservationId" in p for p in found)
+    assert any("nodePools[2].name: node pool name 'h100' is used twice" in p for p in found)
+
+
+def test_s3_weights_need_the_cache_and_weights_add_up() -> None:
+    raw = values(modelCache={"enabled": False})
+    raw["models"][0]["source"] = {"s3": {"uri": "s3://bucket/models/qwen", "sizeGib": 2}}
+    raw["models"][0]["slots"] = {"blue": {}, "green": {}}
+    raw["models"][0]["weights"] = {"blue": 90, "green": 20}
+    found = problems(raw)
+    assert any("models[0].source.s3: weights in S3 are served through the model cache" in p for p in found)
+    assert any("models[0].weights: weights must be >= 0 and add up to 100 (got 110)" in p for p in found)
+
+
+def test_source_needs_exactly_one_origin() -> None:
+    raw = values()
+    raw["models"][0]["source"] = {}
+    assert any("models[0].source: give exactly one of huggingFace or s3" in p for p in problems(raw))
+
+
+def test_secret_keys_are_not_unknown() -> None:
+    raw = values(hfToken="x")
+    raw.pop("hfToken")
+    parse(values())
+
+
+NAME = st.text(alphabet="abcxyz019-_.A", min_size=1, max_size=70)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=NAME)
+def test_model_names_accepted_exactly_when_kubernetes_accepts_them(name: str) -> None:
+    raw = copy.deepcopy(BASE)
+    raw["models"] = [raw["models"][0]]
+    raw["models"][0]["name"] = name
+    raw["models"][0]["agg"] = {"engineConfig": "engine_configs/qwen3-0-6b/agg.yaml"}
+    children_fit = all(
+        dns1123_label_problem(f"{name}-blue-{s}") is None for s in ("frontend", "trtllmworker")
+    )
+    if dns1123_label_problem(name) is None and children_fit:
+        assert parse(raw).models[0].name == name
+    else:
+        with pytest.raises(StackConfigError) as caught:
+            parse(raw)
+        assert "models[0].name" in caught.value.report()
+
+
+@settings(max_examples=60, deadline=None)
+@given(instance=st.sampled_from(sorted(CATALOG)), gpus=st.integers(min_value=1, max_value=16))
+def test_gpus_per_worker_fits_exactly_the_catalog_count(instance: str, gpus: int) -> None:
+    raw = copy.deepcopy(BASE)
+    raw["nodePools"][0]["instanceType"] = instance
+    raw["models"] = [raw["models"][0]]
+    raw["models"][0]["agg"] = {"gpusPerWorker": gpus}
+    if gpus <= CATALOG[instance].gpu_count:
+        parse(raw)
+    else:
+        with pytest.raises(StackConfigError, match=rf"{gpus} GPUs asked"):
+            parse(raw)

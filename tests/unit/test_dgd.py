@@ -1,0 +1,114 @@
+"""DGD builder: the shape of each topology follows the operator's conventions."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.dgd import (
+    COLOR_LABEL,
+    EFA_RESOURCE,
+    ENGINE_HASH_ANNOTATION,
+    GraphInputs,
+    WorkerPlacement,
+    build_dgd,
+    engine_config_hash,
+)
+from infra.config import Model
+
+IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0"
+
+
+def model(**fields) -> Model:
+    base = {"name": "m", "source": {"huggingFace": "Qwen/Qwen3-0.6B"}, "image": IMAGE}
+    return Model.model_validate(base | fields)
+
+
+def inputs(**fields) -> GraphInputs:
+    return GraphInputs(
+        namespace="m", engine_config_map="m-blue-engine-config", engine_config_hash="abc", **fields
+    )
+
+
+def argv(service: dict) -> list[str]:
+    return service["extraPodSpec"]["mainContainer"]["command"]
+
+
+def test_agg_has_frontend_and_one_worker() -> None:
+    dgd = build_dgd(model(), "blue", inputs(hf_token_secret="hf-token-secret"))
+    assert dgd["apiVersion"] == "nvidia.com/v1alpha1"
+    assert dgd["metadata"]["name"] == "m-blue"
+    spec = dgd["spec"]
+    assert spec["backendFramework"] == "trtllm"
+    assert set(spec["services"]) == {"Frontend", "TRTLLMWorker"}
+    worker = spec["services"]["TRTLLMWorker"]
+    assert worker["componentType"] == "worker"
+    assert worker["envFromSecret"] == "hf-token-secret"
+    assert worker["resources"]["limits"]["gpu"] == "1"
+    assert argv(worker)[:3] == ["python3", "-m", "dynamo.trtllm"]
+    assert argv(worker)[argv(worker).index("--extra-engine-args") + 1] == "/etc/dynamo-trtllm/engine/agg.yaml"
+    assert "--publish-events-and-metrics" not in argv(worker)
+    assert argv(spec["services"]["Frontend"])[-2:] == ["--router-mode", "round-robin"]
+
+
+def test_router_topology_turns_on_kv_routing_and_events() -> None:
+    spec = build_dgd(model(topology="agg-router"), "blue", inputs())["spec"]
+    assert argv(spec["services"]["Frontend"])[-2:] == ["--router-mode", "kv"]
+    assert "--publish-events-and-metrics" in argv(spec["services"]["TRTLLMWorker"])
+
+
+@pytest.mark.parametrize("topology", ["disagg", "disagg-router"])
+def test_disagg_has_prefill_and_decode_workers(topology: str) -> None:
+    spec = build_dgd(model(topology=topology), "green", inputs())["spec"]
+    assert set(spec["services"]) == {"Frontend", "TRTLLMPrefillWorker", "TRTLLMDecodeWorker"}
+    for role, key in (("prefill", "TRTLLMPrefillWorker"), ("decode", "TRTLLMDecodeWorker")):
+        service = spec["services"][key]
+        assert service["subComponentType"] == role
+        command = argv(service)
+        assert command[command.index("--disaggregation-mode") + 1] == role
+        assert command[command.index("--extra-engine-args") + 1].endswith(f"/{role}.yaml")
+
+
+def test_multinode_worker_spans_nodes_with_efa() -> None:
+    m = model(topology="disagg-multinode", decode={"gpusPerWorker": 8, "nodes": 2})
+    placement = WorkerPlacement(node_selector={"pool": "h100"}, efa_interfaces=32)
+    spec = build_dgd(m, "blue", inputs(placements={"decode": placement}))["spec"]
+    decode = spec["services"]["TRTLLMDecodeWorker"]
+    assert decode["multinode"] == {"nodeCount": 2}
+    assert decode["resources"]["limits"] == {"gpu": "8", "custom": {EFA_RESOURCE: "32"}}
+    assert decode["extraPodSpec"]["nodeSelector"] == {"pool": "h100"}
+    assert decode["extraPodSpec"]["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert "multinode" not in spec["services"]["TRTLLMPrefillWorker"]
+
+
+def test_cached_weights_mount_the_pvc_and_prefer_cache_nodes() -> None:
+    m = model(source={"s3": {"uri": "s3://models-bucket/p", "sizeGib": 10}})
+    spec = build_dgd(m, "blue", inputs(model_pvc="weights-blue", cache_node_label="fluid.io/x"))["spec"]
+    worker = spec["services"]["TRTLLMWorker"]
+    assert spec["pvcs"] == [{"name": "weights-blue", "create": False}]
+    assert worker["volumeMounts"] == [{"name": "weights-blue", "mountPoint": "/models"}]
+    assert argv(worker)[argv(worker).index("--model-path") + 1] == "/models"
+    terms = worker["extraPodSpec"]["affinity"]["nodeAffinity"]
+    assert terms["preferredDuringSchedulingIgnoredDuringExecution"][0]["preference"]["matchExpressions"][0]["key"] == "fluid.io/x"
+
+
+def test_slot_overrides_image_and_replicas() -> None:
+    m = model(agg={"replicas": 3}, slots={"blue": {}, "green": {"image": "img:2", "agg": {"replicas": 0}}})
+    blue = build_dgd(m, "blue", inputs())["spec"]["services"]["TRTLLMWorker"]
+    green = build_dgd(m, "green", inputs())["spec"]["services"]["TRTLLMWorker"]
+    assert (blue["replicas"], green["replicas"]) == (3, 0)
+    assert green["extraPodSpec"]["mainContainer"]["image"] == "img:2"
+    assert build_dgd(m, "green", inputs())["spec"]["labels"][COLOR_LABEL] == "green"
+
+
+def test_engine_config_hash_rolls_workers_on_content_change() -> None:
+    before = engine_config_hash({"agg.yaml": "max_batch_size: 16\n"})
+    after = engine_config_hash({"agg.yaml": "max_batch_size: 32\n"})
+    assert before != after
+    dgd = build_dgd(model(), "blue", inputs())
+    assert dgd["spec"]["annotations"][ENGINE_HASH_ANNOTATION] == "abc"
+
+
+def test_mocker_runs_without_gpus() -> None:
+    worker = build_dgd(model(engine="mocker"), "blue", inputs())["spec"]["services"]["TRTLLMWorker"]
+    assert argv(worker) == ["python3", "-m", "dynamo.mocker", "--model-path", "Qwen/Qwen3-0.6B"]
+    assert "resources" not in worker and "tolerations" not in worker["extraPodSpec"]
