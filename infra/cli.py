@@ -122,7 +122,7 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     from infra.config import EksCluster, ExistingCluster
     from infra.errors import StackConfigError
     from infra.render import RenderError, render_stack
-    from infra.validate import CrdSchemas, validate_render
+    from infra.validate import CrdSchemas, UnsupportedKubernetesVersion, schema_version, validate_render
 
     if args.all == bool(args.stacks):
         print("dynamo-infra validate: give stack names or --all (not both)", file=sys.stderr)
@@ -132,8 +132,10 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
         if stack not in _stacks(root):
             return _unknown_stack(stack, root)
     try:
+        if args.kubernetes_version:
+            schema_version(args.kubernetes_version)
         crds = CrdSchemas.from_dirs(args.crd_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, UnsupportedKubernetesVersion) as error:
         print(f"dynamo-infra validate: {error}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -153,7 +155,14 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
                 continue
             cluster: EksCluster | ExistingCluster = config.cluster
             version = args.kubernetes_version or cluster.kubernetes_version
-            report = validate_render(out, stack, crds, version)
+            try:
+                report = validate_render(out, stack, crds, version)
+            except UnsupportedKubernetesVersion as error:
+                ok = False
+                results.append({"stack": stack, "ok": False, "configErrors": str(error)})
+                if args.output == "text":
+                    print(f"FAIL {stack}: {error}", file=sys.stderr)
+                continue
             ok = ok and report.ok
             result = report.as_dict()
             if args.out:

@@ -8,13 +8,14 @@ A Kubernetes object with no schema available is a failure, never a silent pass.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
+from kubernetes_validate import version as kv_version
 import yaml
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
@@ -136,13 +137,31 @@ def _errors(validator: jsonschema.protocols.Validator, document: dict) -> Iterat
         yield _json_path(error.absolute_path), error.message
 
 
+class UnsupportedKubernetesVersion(ValueError):
+    pass
+
+
+def _minor_tuple(version: str) -> tuple[int, int]:
+    major, minor = kv_utils.major_minor(version.removeprefix("v")).split(".")[:2]
+    return int(major), int(minor)
+
+
+def schema_version(version: str) -> str:
+    """The bundled schema set for a Kubernetes X.Y (exact minor, so no silent fallback)."""
+    bundled = {_minor_tuple(v): v for v in kv_utils.all_versions()}
+    try:
+        return bundled[_minor_tuple(version)]
+    except (KeyError, ValueError):
+        known = ", ".join(f"{a}.{b}" for a, b in sorted(bundled))
+        raise UnsupportedKubernetesVersion(
+            f"kubernetes-validate {kv_version.__version__} does not support version "
+            f"{version!r} (supported: {known})"
+        ) from None
+
+
 def _core_validator(api_version: str, kind: str, version: str) -> jsonschema.protocols.Validator | None:
     """Strict Kubernetes OpenAPI schema for a core kind at a Kubernetes version (None if unknown)."""
-    wanted = kv_utils.major_minor(version)
-    versions = [v for v in kv_utils.all_versions() if kv_utils.major_minor(v) <= wanted]
-    if not versions:
-        raise kubernetes_validate.utils.VersionNotSupportedError(version)
-    schema_dir = f"v{versions[-1]}-local-strict"
+    schema_dir = f"v{schema_version(version)}-local-strict"
     group_version = api_version.split("/")
     group = group_version[0].split(".")[0] if len(group_version) == 2 else ""
     name = f"{kind.lower()}-{group + '-' if group else ''}{group_version[-1]}.json"
@@ -162,8 +181,7 @@ def validate_render(
     render_dir: Path, stack: str, crds: CrdSchemas, kubernetes_version: str
 ) -> ValidationReport:
     """Check every Kubernetes object of one render output directory."""
-    import json
-
+    schema_version(kubernetes_version)  # fail early on a version without bundled schemas
     index = json.loads((render_dir / "index.json").read_text())
     report = ValidationReport(stack=stack, kubernetes_version=kubernetes_version)
     core_cache: dict[tuple[str, str], jsonschema.protocols.Validator | None] = {}

@@ -1,0 +1,114 @@
+"""The dynamo-infra command line: help, exit codes, JSON output, atomic and secret-safe render."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.cli import main
+from tests.conftest import PROJECT_ROOT, Project
+
+
+@pytest.mark.parametrize("command", [[], ["render"], ["validate"]])
+def test_help_on_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    assert "Exit codes: 0 ok, 1 validation failure, 2 usage error." in capsys.readouterr().out
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "dynamo-infra"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "render" in result.stdout
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["render", "dev"])  # --out missing
+    assert exited.value.code == 2
+    root = ["--project-dir", str(PROJECT_ROOT)]
+    assert main([*root, "render", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert main([*root, "validate"]) == 2
+    assert main([*root, "validate", "dev", "--crd-dir", str(tmp_path / "missing")]) == 2
+
+
+def test_bad_stack_fails_with_file_and_field_and_leaves_no_output(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:models"][1]["decode"]["gpusPerWorker"] = 16
+    config["dynamo-trtllm:models"][0]["imagee"] = "typo"
+    project.write_stack("prod", config)
+    out = tmp_path / "out"
+    code = main(["--project-dir", str(project.root), "render", "prod", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (
+        "stacks/Pulumi.prod.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: "
+        "16 GPUs asked, node pool 'h100' (p5.48xlarge) has 8" in err
+    )
+    assert "models[0].imagee: unknown key 'imagee'; did you mean 'image'?" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["project"]  # no staging dir left either
+
+
+def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
+    root = ["--project-dir", str(PROJECT_ROOT)]
+    assert main([*root, "render", "prod", "--out", str(tmp_path / "a")]) == 0
+    assert main([*root, "render", "prod", "--out", str(tmp_path / "b")]) == 0
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files_a == files_b and len(files_a) > 50
+    for relative in files_a:
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
+
+
+def test_render_contains_no_secret_value(project: Project, tmp_path: Path) -> None:
+    config = project.stack_config("dev")
+    token = "hf_SuperSecretTokenValue123"
+    pull = '{"auths": {"nvcr.io": {"auth": "bm90LWEtcmVhbC1rZXk="}}}'
+    config["dynamo-trtllm:hfToken"] = token
+    config["dynamo-trtllm:imagePullSecret"] = pull
+    project.write_stack("dev", config)
+    out = tmp_path / "out"
+    assert main(["--project-dir", str(project.root), "render", "dev", "--out", str(out)]) == 0
+    text = "\n".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert token not in text and "bm90LWEtcmVhbC1rZXk" not in text
+    secret = (out / "kubernetes/qwen3-0-6b/Secret-hf-token-secret.yaml").read_text()
+    assert "HF_TOKEN: '[secret]'" in secret
+    dgd = (out / "kubernetes/qwen3-0-6b/DynamoGraphDeployment-qwen3-0-6b-blue.yaml").read_text()
+    assert "envFromSecret: hf-token-secret" in dgd and "imagePullSecrets" in dgd
+
+
+def test_render_index_follows_the_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "dev"
+    assert main(["--project-dir", str(PROJECT_ROOT), "render", "dev", "--out", str(out), "--output", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    index = json.loads((out / "index.json").read_text())
+    assert index["stack"] == "dev" and summary["resources"] == len(index["resources"])
+    kinds = [r for r in index["resources"] if "kind" in r]
+    assert kinds and all({"type", "name", "file", "apiVersion", "kind", "namespace", "k8sName"} <= set(r) for r in kinds)
+    assert all((out / r["file"]).is_file() for r in index["resources"])
+    node_group = (out / "aws/eks/NodeGroup/pool-l4.yaml").read_text()
+    assert "desiredSize: 1\n" in node_group  # integers stay integers
+
+
+def test_validate_json_output(reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--project-dir", str(PROJECT_ROOT), "validate", "dev", "--crd-dir", str(reference / "crds"), "--output", "json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["ok"] is True
+    [dev] = result["stacks"]
+    assert dev["stack"] == "dev" and dev["checked"] > 5 and dev["failures"] == [] and dev["noSchema"] == []
+
+
+def test_validate_without_crds_reports_missing_schemas(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--project-dir", str(PROJECT_ROOT), "validate", "dev"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "no schema available for DynamoGraphDeployment/qwen3-0-6b/qwen3-0-6b-blue" in out

@@ -1,0 +1,109 @@
+"""Whole stacks under the Pulumi mock runtime: what each environment would create."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.render import render_stack
+from tests.conftest import PROJECT_ROOT, STACKS
+
+
+class Rendered:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.index = json.loads((out / "index.json").read_text())["resources"]
+
+    def of_type(self, prefix: str) -> list[dict]:
+        return [r for r in self.index if r["type"].startswith(prefix)]
+
+    def objects(self, kind: str) -> list[dict]:
+        return [self.load(r) for r in self.index if r.get("kind") == kind]
+
+    def load(self, entry: dict) -> dict:
+        return yaml.safe_load((self.out / entry["file"]).read_text())
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    base = tmp_path_factory.mktemp("render")
+    for stack in STACKS:
+        render_stack(stack, base / stack, PROJECT_ROOT)
+    return {stack: Rendered(base / stack) for stack in STACKS}
+
+
+def test_every_stack_renders(rendered: dict[str, Rendered]) -> None:
+    assert set(rendered) == {"dev", "staging", "prod", "local"}
+    for stack in rendered.values():
+        assert stack.objects("DynamoGraphDeployment")
+
+
+def test_local_creates_no_aws_resource(rendered: dict[str, Rendered]) -> None:
+    local = rendered["local"]
+    assert local.of_type("aws:") == []
+    worker = local.objects("DynamoGraphDeployment")[0]["spec"]["services"]["TRTLLMWorker"]
+    assert worker["extraPodSpec"]["mainContainer"]["command"][2] == "dynamo.mocker"
+
+
+def test_dev_is_one_single_gpu_pool_and_one_agg_model(rendered: dict[str, Rendered]) -> None:
+    dev = rendered["dev"]
+    pools = [dev.load(r) for r in dev.of_type("aws:eks/nodeGroup") if r["name"].startswith("pool-")]
+    assert len(pools) == 1
+    pool = pools[0]
+    assert pool["instanceTypes"] == ["g6.xlarge"]
+    assert pool["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert pool["amiType"] == "AL2023_x86_64_NVIDIA" and pool["releaseVersion"]
+    [dgd] = dev.objects("DynamoGraphDeployment")
+    assert set(dgd["spec"]["services"]) == {"Frontend", "TRTLLMWorker"}
+
+
+def test_prod_has_disagg_multinode_ha_platform(rendered: dict[str, Rendered]) -> None:
+    prod = rendered["prod"]
+    dgds = {d["metadata"]["name"]: d for d in prod.objects("DynamoGraphDeployment")}
+    assert {"gpt-oss-120b-blue", "gpt-oss-120b-green", "deepseek-r1-blue"} <= set(dgds)
+    decode = dgds["deepseek-r1-blue"]["spec"]["services"]["TRTLLMDecodeWorker"]
+    assert decode["multinode"] == {"nodeCount": 2}
+    assert decode["resources"]["limits"]["custom"] == {"vpc.amazonaws.com/efa": "32"}
+    pools = {r["name"] for r in prod.of_type("aws:eks/nodeGroup")}
+    assert {"pool-h100", "pool-l40s"} <= pools
+    platform = yaml.safe_load((prod.out / "helm/dynamo-system/dynamo-platform.yaml").read_text())
+    assert platform["version"] == "1.1.0"
+    assert platform["values"]["nats"]["config"]["cluster"] == {"enabled": True, "replicas": 3}
+    assert platform["values"]["nats"]["config"]["merge"]["max_payload"] == 15 * 1024 * 1024
+
+
+def test_stable_service_selects_the_active_color(rendered: dict[str, Rendered]) -> None:
+    services = {s["metadata"]["name"]: s for s in rendered["prod"].objects("Service")}
+    selector = services["gpt-oss-120b"]["spec"]["selector"]
+    assert selector["dynamo-trtllm.io/color"] == "blue"
+    assert selector["nvidia.com/dynamo-component-type"] == "frontend"
+
+
+def test_cached_models_mount_the_datasets_pvc(rendered: dict[str, Rendered]) -> None:
+    prod = rendered["prod"]
+    datasets = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in prod.objects("Dataset")}
+    for dgd in prod.objects("DynamoGraphDeployment"):
+        for pvc in dgd["spec"].get("pvcs", []):
+            assert (dgd["metadata"]["namespace"], pvc["name"]) in datasets
+
+
+def test_serving_namespaces_deny_by_default(rendered: dict[str, Rendered]) -> None:
+    prod = rendered["prod"]
+    namespaces = {n["metadata"]["name"]: n for n in prod.objects("Namespace")}
+    denied = {p["metadata"]["namespace"] for p in prod.objects("NetworkPolicy") if p["metadata"]["name"] == "default-deny"}
+    for model in ("qwen3-0-6b", "gpt-oss-120b", "deepseek-r1"):
+        assert model in denied
+        labels = namespaces[model]["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rendered]) -> None:
+    dev = rendered["dev"]
+    [config_map] = dev.objects("ConfigMap")
+    assert config_map["data"]["agg.yaml"] == (PROJECT_ROOT / "engine_configs/qwen3-0-6b/agg.yaml").read_text()
+    [dgd] = dev.objects("DynamoGraphDeployment")
+    volumes = dgd["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["volumes"]
+    assert volumes == [{"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}}]
