@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -49,7 +50,7 @@ def assume_role_policy(service: str) -> str:
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     """Split the VPC into one large private and one small public subnet per availability zone."""
-    network = ipaddress.ip_network(vpc_cidr)
+    network = ipaddress.IPv4Network(vpc_cidr)
     quarters = list(network.subnets(prefixlen_diff=2))
     private = [str(quarters[i]) for i in range(min(zones, 3))]
     public_block = quarters[3]
@@ -69,7 +70,9 @@ def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str
                     "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
                 }
             ],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": "aws"}}],
+            "contexts": [
+                {"name": cluster_name, "context": {"cluster": cluster_name, "user": "aws"}}
+            ],
             "current-context": cluster_name,
             "users": [
                 {
@@ -79,8 +82,12 @@ def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
                             "command": "aws",
                             "args": [
-                                "eks", "get-token", "--cluster-name", cluster_name,
-                                "--region", region,
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--region",
+                                region,
                             ],  # fmt: skip
                         }
                     },
@@ -89,6 +96,11 @@ def build_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str
         },
         sort_keys=True,
     )
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    oidcs = (identities or [])[0].oidcs or []
+    return oidcs[0].issuer or ""
 
 
 @dataclass(frozen=True)
@@ -113,9 +125,7 @@ class Cluster(pulumi.ComponentResource):
             self._existing(name, args.spec, child)
         else:
             self._eks(name, args.spec, child)
-        self.register_outputs(
-            {"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig}
-        )
+        self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
 
     def _existing(self, name: str, spec: ExistingCluster, child: pulumi.ResourceOptions) -> None:
         self.eks_cluster = None
@@ -183,7 +193,7 @@ class Cluster(pulumi.ComponentResource):
             )
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
-            url=cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer),
+            url=cluster.identities.apply(_oidc_issuer),
             client_id_lists=["sts.amazonaws.com"],
             opts=child,
         )
@@ -285,7 +295,10 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_routes.id, opts=child
+                f"{name}-public-{zone}",
+                subnet_id=public.id,
+                route_table_id=public_routes.id,
+                opts=child,
             )
             if nat is None:
                 address = aws.ec2.Eip(f"{name}-nat", domain="vpc", opts=child)
@@ -313,7 +326,10 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-private-{zone}", subnet_id=private.id, route_table_id=private_routes.id, opts=child
+                f"{name}-private-{zone}",
+                subnet_id=private.id,
+                route_table_id=private_routes.id,
+                opts=child,
             )
             private_ids.append(private.id)
         return pulumi.Output.all(*private_ids), pulumi.Output.all(*public_ids)

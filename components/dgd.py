@@ -141,7 +141,9 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
         container["volumeMounts"] = [
             {"name": "engine-config", "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
         ]
-        pod["volumes"] = [{"name": "engine-config", "configMap": {"name": inputs.engine_config_map}}]
+        pod["volumes"] = [
+            {"name": "engine-config", "configMap": {"name": inputs.engine_config_map}}
+        ]
     service: dict = {
         "componentType": "worker",
         "replicas": model.replicas(role, color),
@@ -164,9 +166,7 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
     if model.engine == "trtllm":
         gpus = str(spec.gpus_per_worker)
         requests["gpu"] = limits["gpu"] = gpus
-        pod["tolerations"] = [
-            {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
-        ]
+        pod["tolerations"] = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
         if placement is not None and placement.efa_interfaces > 0:
             efa = {EFA_RESOURCE: str(placement.efa_interfaces)}
             requests["custom"] = dict(efa)
@@ -181,7 +181,11 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
                         "weight": 100,
                         "preference": {
                             "matchExpressions": [
-                                {"key": inputs.cache_node_label, "operator": "In", "values": ["true"]}
+                                {
+                                    "key": inputs.cache_node_label,
+                                    "operator": "In",
+                                    "values": ["true"],
+                                }
                             ]
                         },
                     }

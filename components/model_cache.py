@@ -49,7 +49,12 @@ def _metadata(target: CacheTarget) -> dict:
 
 
 def build_dataset(target: CacheTarget) -> dict:
-    mount: dict = {"name": "weights", "mountPoint": target.source.uri, "path": "/", "readOnly": True}
+    mount: dict = {
+        "name": "weights",
+        "mountPoint": target.source.uri,
+        "path": "/",
+        "readOnly": True,
+    }
     if target.source.region:
         mount["options"] = {"alluxio.underfs.s3.endpoint.region": target.source.region}
     return {
@@ -129,13 +134,12 @@ class ModelCache(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         target = args.target
-        after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         manifests = [
             build_dataset(target),
             build_runtime(target, args.spec),
             build_dataload(target, args.spec),
         ]
-        created = []
+        created: list[k8s.apiextensions.CustomResource] = []
         for manifest in manifests:
             created.append(
                 k8s.apiextensions.CustomResource(
@@ -144,7 +148,8 @@ class ModelCache(pulumi.ComponentResource):
                     kind=manifest["kind"],
                     metadata=manifest["metadata"],
                     spec=manifest["spec"],
-                    opts=after if not created else pulumi.ResourceOptions(
+                    # Runtime after Dataset, DataLoad after both: Fluid binds them in this order.
+                    opts=pulumi.ResourceOptions(
                         parent=self, depends_on=[*args.depends_on, *created]
                     ),
                 )

@@ -34,11 +34,16 @@ class ObservabilityArgs:
 
 
 class Observability(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for model, namespace in sorted(args.models.items()):
-            for component_type, port in (("frontend", FRONTEND_PORT), ("worker", WORKER_SYSTEM_PORT)):
+            for component_type, port in (
+                ("frontend", FRONTEND_PORT),
+                ("worker", WORKER_SYSTEM_PORT),
+            ):
                 manifest = build_pod_monitor(namespace, model, component_type, port)
                 k8s.apiextensions.CustomResource(
                     f"{model}-{component_type}-monitor",

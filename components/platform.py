@@ -25,7 +25,9 @@ class ChartSource:
 
 
 CHARTS = {
-    "dynamo_platform": ChartSource("dynamo-platform", "https://helm.ngc.nvidia.com/nvidia/ai-dynamo"),
+    "dynamo_platform": ChartSource(
+        "dynamo-platform", "https://helm.ngc.nvidia.com/nvidia/ai-dynamo"
+    ),
     "nvidia_device_plugin": ChartSource(
         "nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin"
     ),
@@ -33,7 +35,9 @@ CHARTS = {
     "dcgm_exporter": ChartSource(
         "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
     ),
-    "aws_efa_device_plugin": ChartSource("aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts"),
+    "aws_efa_device_plugin": ChartSource(
+        "aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts"
+    ),
     "fluid": ChartSource("fluid", "https://fluid-cloudnative.github.io/charts"),
     "kube_prometheus_stack": ChartSource(
         "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
@@ -58,14 +62,21 @@ def build_dynamo_platform_values(spec: PlatformSpec) -> dict:
                 "merge": {"max_payload": NATS_MAX_PAYLOAD},
                 "jetstream": {
                     "enabled": True,
-                    "fileStore": {"enabled": True, "pvc": {"enabled": True, "size": spec.nats.jetstream_storage}},
+                    "fileStore": {
+                        "enabled": True,
+                        "pvc": {"enabled": True, "size": spec.nats.jetstream_storage},
+                    },
                 },
                 "cluster": {"enabled": spec.high_availability, "replicas": replicas},
             },
             "podDisruptionBudget": {"enabled": spec.high_availability},
         }
         if spec.high_availability:
-            nats["podTemplate"] = {"topologySpreadConstraints": {"kubernetes.io/hostname": {"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}}}
+            nats["podTemplate"] = {
+                "topologySpreadConstraints": {
+                    "kubernetes.io/hostname": {"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}
+                }
+            }
         values["nats"] = nats
     if spec.etcd.external_endpoint:
         operator["etcdAddr"] = spec.etcd.external_endpoint
@@ -99,7 +110,9 @@ def platform_releases(
 ) -> list[HelmRelease]:
     """Which charts this stack installs, in dependency order."""
     releases = [
-        HelmRelease("dynamo_platform", "dynamo-platform", spec.namespace, build_dynamo_platform_values(spec))
+        HelmRelease(
+            "dynamo_platform", "dynamo-platform", spec.namespace, build_dynamo_platform_values(spec)
+        )
     ]
     if gpus and spec.gpu_stack == "device-plugin":
         releases.append(
@@ -118,11 +131,17 @@ def platform_releases(
                 "gpu_operator",
                 "gpu-operator",
                 gpu_namespace,
-                {"driver": {"enabled": False}, "toolkit": {"enabled": False}, "dcgmExporter": {"enabled": True}},
+                {
+                    "driver": {"enabled": False},
+                    "toolkit": {"enabled": False},
+                    "dcgmExporter": {"enabled": True},
+                },
             )
         )
     if efa:
-        releases.append(HelmRelease("aws_efa_device_plugin", "aws-efa-k8s-device-plugin", gpu_namespace, {}))
+        releases.append(
+            HelmRelease("aws_efa_device_plugin", "aws-efa-k8s-device-plugin", gpu_namespace, {})
+        )
     if spec.fluid:
         releases.append(
             HelmRelease(

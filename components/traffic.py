@@ -31,7 +31,12 @@ def build_stable_service(model: str, namespace: str, active: Color) -> dict:
                 OPERATOR_COMPONENT_TYPE_LABEL: "frontend",
             },
             "ports": [
-                {"name": "http", "port": FRONTEND_PORT, "targetPort": FRONTEND_PORT, "protocol": "TCP"}
+                {
+                    "name": "http",
+                    "port": FRONTEND_PORT,
+                    "targetPort": FRONTEND_PORT,
+                    "protocol": "TCP",
+                }
             ],
         },
     }

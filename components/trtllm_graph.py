@@ -7,7 +7,13 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.dgd import GraphInputs, build_dgd, dgd_name, engine_config_hash, frontend_service_name
+from components.dgd import (
+    GraphInputs,
+    build_dgd,
+    dgd_name,
+    engine_config_hash,
+    frontend_service_name,
+)
 from infra.config import Color, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:workloads:TrtllmGraph"
@@ -39,7 +45,9 @@ class TrtllmGraph(pulumi.ComponentResource):
     dgd: k8s.apiextensions.CustomResource
     frontend_service: str
 
-    def __init__(self, name: str, args: TrtllmGraphArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: TrtllmGraphArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         graph = dgd_name(args.model, args.color)
         config_map = build_engine_config_map(

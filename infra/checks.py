@@ -68,7 +68,9 @@ def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
     seen_namespaces: set[str] = set()
     for index, model in zip(indexes, config.models, strict=True):
         if model.name in seen_names:
-            issues.append(ConfigIssue(f"models[{index}].name", f"model name {model.name!r} is used twice"))
+            issues.append(
+                ConfigIssue(f"models[{index}].name", f"model name {model.name!r} is used twice")
+            )
         elif model.k8s_namespace in seen_namespaces:
             # One serving namespace per model: isolation (NetworkPolicies, RBAC) is per namespace.
             issues.append(
@@ -90,7 +92,9 @@ def _check_pools(config: StackConfig) -> list[ConfigIssue]:
         if problem := dns1123_label_problem(pool.name):
             issues.append(ConfigIssue(f"{path}.name", problem))
         if names.index(pool.name) != index:
-            issues.append(ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice"))
+            issues.append(
+                ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice")
+            )
         facts = pool_gpus(pool)
         if facts is None:
             issues.append(
@@ -223,12 +227,18 @@ def _check_slots(model: Model, path: str) -> list[ConfigIssue]:
         total = sum(model.weights.values())
         if total != 100 or any(w < 0 for w in model.weights.values()):
             issues.append(
-                ConfigIssue(f"{path}.weights", f"weights must be >= 0 and add up to 100 (got {total})")
+                ConfigIssue(
+                    f"{path}.weights", f"weights must be >= 0 and add up to 100 (got {total})"
+                )
             )
     for color in COLORS:
         slot = model.slots.get(color)
         for role in WORKER_ROLES:
-            if slot is not None and getattr(slot, role) is not None and role not in model.topology.roles:
+            if (
+                slot is not None
+                and getattr(slot, role) is not None
+                and role not in model.topology.roles
+            ):
                 issues.append(
                     ConfigIssue(
                         f"{path}.slots.{color}.{role}",

@@ -20,7 +20,10 @@ EPILOG = "Exit codes: 0 ok, 1 validation failure, 2 usage error."
 
 
 def _stacks(root: Path) -> list[str]:
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (root / "stacks").glob("Pulumi.*.yaml"))
+    return sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for p in (root / "stacks").glob("Pulumi.*.yaml")
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,7 +125,12 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     from infra.config import EksCluster, ExistingCluster
     from infra.errors import StackConfigError
     from infra.render import RenderError, render_stack
-    from infra.validate import CrdSchemas, UnsupportedKubernetesVersion, schema_version, validate_render
+    from infra.validate import (
+        CrdSchemas,
+        UnsupportedKubernetesVersion,
+        schema_version,
+        validate_render,
+    )
 
     if args.all == bool(args.stacks):
         print("dynamo-infra validate: give stack names or --all (not both)", file=sys.stderr)

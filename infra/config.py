@@ -76,7 +76,9 @@ class VpcSpec(Spec):
     @model_validator(mode="after")
     def _new_or_existing(self) -> VpcSpec:
         if self.existing and len(self.private_subnet_ids) < 2:
-            raise ValueError("an existing VPC needs privateSubnetIds in at least 2 availability zones")
+            raise ValueError(
+                "an existing VPC needs privateSubnetIds in at least 2 availability zones"
+            )
         if not self.existing and len(self.availability_zones) < 2:
             raise ValueError("a new VPC needs at least 2 availabilityZones")
         return self

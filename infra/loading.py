@@ -86,6 +86,7 @@ def _strip_secure(value: Any) -> Any:
     return value
 
 
+_CLUSTER_MODES: dict[str, type[BaseModel]] = {"eks": EksCluster, "existing": ExistingCluster}
 _SECTIONS = frozenset(info.alias or name for name, info in StackConfig.model_fields.items())
 
 
@@ -104,7 +105,7 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
     foundation_ok = not issues  # cross-checks need the cluster and node pools to stand
     if isinstance(cluster, dict):
         mode = cluster.get("mode", "eks")
-        cluster_cls = {"eks": EksCluster, "existing": ExistingCluster}.get(mode)
+        cluster_cls = _CLUSTER_MODES.get(mode)
         if cluster_cls is None:
             issues.append(ConfigIssue("cluster.mode", f"{mode!r} is not one of 'eks', 'existing'"))
         else:

@@ -7,9 +7,13 @@ import re
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 # Kubernetes resource.Quantity, e.g. "8Gi", "500m", "1.5", "1e3".
-QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
+QUANTITY_PATTERN = (
+    r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
+)
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -27,7 +31,9 @@ def dns1123_label_problem(name: str) -> str | None:
 
 def dns1123_subdomain_problem(name: str) -> str | None:
     if len(name) > DNS1123_SUBDOMAIN_MAX:
-        return f"{name!r} is {len(name)} characters; Kubernetes allows at most {DNS1123_SUBDOMAIN_MAX}"
+        return (
+            f"{name!r} is {len(name)} characters; Kubernetes allows at most {DNS1123_SUBDOMAIN_MAX}"
+        )
     if not _DNS1123_SUBDOMAIN.match(name):
         return f"{name!r} is not a valid DNS-1123 subdomain"
     return None

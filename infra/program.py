@@ -6,8 +6,8 @@ recording mock runtime: one program, two runtimes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -253,7 +253,9 @@ def _placements(config: StackConfig, model: Model) -> dict[str, WorkerPlacement]
             continue
         gpus = pool_gpus(pool)
         efa = gpus.efa_interfaces if (pool.efa and gpus is not None) else 0
-        placements[role] = WorkerPlacement(node_selector=pool_node_selector(pool), efa_interfaces=efa)
+        placements[role] = WorkerPlacement(
+            node_selector=pool_node_selector(pool), efa_interfaces=efa
+        )
     return placements
 
 

@@ -80,8 +80,9 @@ def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[s
     return outputs
 
 
-def run_under_mocks(stack: str, values: dict[str, Any], secrets: dict[str, str],
-                    other: dict[str, Any], root: Path) -> list[Recorded]:
+def run_under_mocks(
+    stack: str, values: dict[str, Any], secrets: dict[str, str], other: dict[str, Any], root: Path
+) -> list[Recorded]:
     """Execute the Pulumi program with the given config under the recording mocks."""
     from infra.program import run
 
@@ -117,9 +118,11 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     )
     secret_values = [v for v in stack_values.secrets.values() if v]
     files = render_files(recorded, secret_values)
-    index = {"stack": stack, "resources": [entry for entry, _ in files]}
-    write_atomically(out_dir, index, {entry["file"]: body for entry, body in files})
-    return RenderResult(config, index["resources"])
+    entries = [entry for entry, _ in files]
+    write_atomically(
+        out_dir, {"stack": stack, "resources": entries}, {e["file"]: body for e, body in files}
+    )
+    return RenderResult(config, entries)
 
 
 def render_files(

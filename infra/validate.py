@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from kubernetes_validate import version as kv_version
 import yaml
 from kubernetes_validate import utils as kv_utils
+from kubernetes_validate import version as kv_version
 from referencing import Registry, Resource
 
 
@@ -133,7 +133,9 @@ def _json_path(parts: Iterable[Any]) -> str:
 
 
 def _errors(validator: jsonschema.protocols.Validator, document: dict) -> Iterator[tuple[str, str]]:
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))
+    ):
         yield _json_path(error.absolute_path), error.message
 
 
@@ -159,7 +161,9 @@ def schema_version(version: str) -> str:
         ) from None
 
 
-def _core_validator(api_version: str, kind: str, version: str) -> jsonschema.protocols.Validator | None:
+def _core_validator(
+    api_version: str, kind: str, version: str
+) -> jsonschema.protocols.Validator | None:
     """Strict Kubernetes OpenAPI schema for a core kind at a Kubernetes version (None if unknown)."""
     schema_dir = f"v{schema_version(version)}-local-strict"
     group_version = api_version.split("/")

@@ -62,8 +62,12 @@ def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
     root = ["--project-dir", str(PROJECT_ROOT)]
     assert main([*root, "render", "prod", "--out", str(tmp_path / "a")]) == 0
     assert main([*root, "render", "prod", "--out", str(tmp_path / "b")]) == 0
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    files_a = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    files_b = sorted(
+        p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
     assert files_a == files_b and len(files_a) > 50
     for relative in files_a:
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
@@ -86,25 +90,60 @@ def test_render_contains_no_secret_value(project: Project, tmp_path: Path) -> No
     assert "envFromSecret: hf-token-secret" in dgd and "imagePullSecrets" in dgd
 
 
-def test_render_index_follows_the_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_index_follows_the_contract(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "dev"
-    assert main(["--project-dir", str(PROJECT_ROOT), "render", "dev", "--out", str(out), "--output", "json"]) == 0
+    assert (
+        main(
+            [
+                "--project-dir",
+                str(PROJECT_ROOT),
+                "render",
+                "dev",
+                "--out",
+                str(out),
+                "--output",
+                "json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     index = json.loads((out / "index.json").read_text())
     assert index["stack"] == "dev" and summary["resources"] == len(index["resources"])
     kinds = [r for r in index["resources"] if "kind" in r]
-    assert kinds and all({"type", "name", "file", "apiVersion", "kind", "namespace", "k8sName"} <= set(r) for r in kinds)
+    assert kinds and all(
+        {"type", "name", "file", "apiVersion", "kind", "namespace", "k8sName"} <= set(r)
+        for r in kinds
+    )
     assert all((out / r["file"]).is_file() for r in index["resources"])
     node_group = (out / "aws/eks/NodeGroup/pool-l4.yaml").read_text()
     assert "desiredSize: 1\n" in node_group  # integers stay integers
 
 
 def test_validate_json_output(reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--project-dir", str(PROJECT_ROOT), "validate", "dev", "--crd-dir", str(reference / "crds"), "--output", "json"])
+    code = main(
+        [
+            "--project-dir",
+            str(PROJECT_ROOT),
+            "validate",
+            "dev",
+            "--crd-dir",
+            str(reference / "crds"),
+            "--output",
+            "json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["ok"] is True
     [dev] = result["stacks"]
-    assert dev["stack"] == "dev" and dev["checked"] > 5 and dev["failures"] == [] and dev["noSchema"] == []
+    assert (
+        dev["stack"] == "dev"
+        and dev["checked"] > 5
+        and dev["failures"] == []
+        and dev["noSchema"] == []
+    )
 
 
 def test_validate_without_crds_reports_missing_schemas(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -94,7 +93,12 @@ def _mutate(render: Path, tmp_path: Path, file_suffix: str, change) -> Path:  # 
     ],
 )
 def test_validator_rejects_broken_objects_naming_the_path(
-    suffix: str, change, where: str, crds: CrdSchemas, dev_render: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+    suffix: str,
+    change,
+    where: str,
+    crds: CrdSchemas,
+    dev_render: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     mutated = _mutate(dev_render, tmp_path, suffix, change)
     report = validate_render(mutated, "dev", crds, "1.33")

@@ -84,7 +84,9 @@ def test_stable_service_selects_the_active_color(rendered: dict[str, Rendered]) 
 
 def test_cached_models_mount_the_datasets_pvc(rendered: dict[str, Rendered]) -> None:
     prod = rendered["prod"]
-    datasets = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in prod.objects("Dataset")}
+    datasets = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]) for d in prod.objects("Dataset")
+    }
     for dgd in prod.objects("DynamoGraphDeployment"):
         for pvc in dgd["spec"].get("pvcs", []):
             assert (dgd["metadata"]["namespace"], pvc["name"]) in datasets
@@ -93,7 +95,11 @@ def test_cached_models_mount_the_datasets_pvc(rendered: dict[str, Rendered]) -> 
 def test_serving_namespaces_deny_by_default(rendered: dict[str, Rendered]) -> None:
     prod = rendered["prod"]
     namespaces = {n["metadata"]["name"]: n for n in prod.objects("Namespace")}
-    denied = {p["metadata"]["namespace"] for p in prod.objects("NetworkPolicy") if p["metadata"]["name"] == "default-deny"}
+    denied = {
+        p["metadata"]["namespace"]
+        for p in prod.objects("NetworkPolicy")
+        if p["metadata"]["name"] == "default-deny"
+    }
     for model in ("qwen3-0-6b", "gpt-oss-120b", "deepseek-r1"):
         assert model in denied
         labels = namespaces[model]["metadata"]["labels"]
@@ -103,7 +109,12 @@ def test_serving_namespaces_deny_by_default(rendered: dict[str, Rendered]) -> No
 def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rendered]) -> None:
     dev = rendered["dev"]
     [config_map] = dev.objects("ConfigMap")
-    assert config_map["data"]["agg.yaml"] == (PROJECT_ROOT / "engine_configs/qwen3-0-6b/agg.yaml").read_text()
+    assert (
+        config_map["data"]["agg.yaml"]
+        == (PROJECT_ROOT / "engine_configs/qwen3-0-6b/agg.yaml").read_text()
+    )
     [dgd] = dev.objects("DynamoGraphDeployment")
     volumes = dgd["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["volumes"]
-    assert volumes == [{"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}}]
+    assert volumes == [
+        {"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}}
+    ]

@@ -20,7 +20,13 @@ BASE: dict[str, Any] = {
     },
     "nodePools": [
         {"name": "l4", "instanceType": "g6.xlarge", "minSize": 0, "desiredSize": 1, "maxSize": 2},
-        {"name": "h100", "instanceType": "p5.48xlarge", "minSize": 0, "desiredSize": 2, "maxSize": 4},
+        {
+            "name": "h100",
+            "instanceType": "p5.48xlarge",
+            "minSize": 0,
+            "desiredSize": 2,
+            "maxSize": 4,
+        },
     ],
     "models": [
         {

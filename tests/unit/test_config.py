@@ -37,7 +37,7 @@ def test_gpus_beyond_the_node_name_file_field_and_pool() -> None:
     raw = values()
     raw["models"][1]["decode"]["gpusPerWorker"] = 16
     assert problems(raw) == [
-        'stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: 16 GPUs asked, '
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: 16 GPUs asked, "
         'node pool "h100" (p5.48xlarge) has 8'.replace('"h100"', "'h100'")
     ]
 
@@ -58,7 +58,10 @@ def test_typo_suggests_the_key_meant() -> None:
 
 def test_unknown_top_level_key() -> None:
     raw = values(modle=[])
-    assert any("dynamo-trtllm:modle: unknown key 'modle'; did you mean 'models'?" in p for p in problems(raw))
+    assert any(
+        "dynamo-trtllm:modle: unknown key 'modle'; did you mean 'models'?" in p
+        for p in problems(raw)
+    )
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -68,11 +71,17 @@ def test_every_problem_is_reported_at_once() -> None:
     raw["models"][1]["topology"] = "disagregated"
     raw["models"].append(dict(raw["models"][0], name="other", nodePool="missing", frontend={}))
     found = problems(raw)
-    assert any("models[0].frontend.replicas: Input should be greater than or equal to 1" in p for p in found)
+    assert any(
+        "models[0].frontend.replicas: Input should be greater than or equal to 1" in p
+        for p in found
+    )
     assert any("observability.enabeld" in p for p in found)
     assert any("models[1].topology" in p for p in found)
     # model 2 parsed fine, so its cross-check ran too
-    assert any("models[2].nodePool: node pool 'missing' does not exist (pools: l4, h100)" in p for p in found)
+    assert any(
+        "models[2].nodePool: node pool 'missing' does not exist (pools: l4, h100)" in p
+        for p in found
+    )
 
 
 def test_missing_engine_config_file_names_the_path() -> None:
@@ -95,7 +104,9 @@ def test_name_too_long_for_kubernetes() -> None:
 def test_invalid_kubernetes_name() -> None:
     raw = values()
     raw["models"][0]["name"] = "Qwen3_0.6B"
-    assert any("models[0].name: 'Qwen3_0.6B' is not a valid Kubernetes name" in p for p in problems(raw))
+    assert any(
+        "models[0].name: 'Qwen3_0.6B' is not a valid Kubernetes name" in p for p in problems(raw)
+    )
 
 
 def test_role_not_in_topology_and_missing_active_slot() -> None:
@@ -104,13 +115,18 @@ def test_role_not_in_topology_and_missing_active_slot() -> None:
     raw["models"][0]["active"] = "green"
     found = problems(raw)
     assert any("models[0].decode: topology agg has no decode role" in p for p in found)
-    assert any("models[0].active: active slot 'green' is not defined under slots" in p for p in found)
+    assert any(
+        "models[0].active: active slot 'green' is not defined under slots" in p for p in found
+    )
 
 
 def test_multinode_needs_its_topology_and_enough_nodes() -> None:
     raw = values()
     raw["models"][1]["prefill"]["nodes"] = 2
-    assert any("models[1].prefill.nodes: 2 nodes per worker needs topology disagg-multinode" in p for p in problems(raw))
+    assert any(
+        "models[1].prefill.nodes: 2 nodes per worker needs topology disagg-multinode" in p
+        for p in problems(raw)
+    )
     raw["models"][1]["topology"] = "disagg-multinode"
     raw["models"][1]["prefill"]["nodes"] = 5
     assert any("grows to at most 4 (maxSize)" in p for p in problems(raw))
@@ -119,7 +135,10 @@ def test_multinode_needs_its_topology_and_enough_nodes() -> None:
 def test_unknown_instance_type_needs_gpu_facts() -> None:
     raw = values()
     raw["nodePools"][0]["instanceType"] = "p9.96xlarge"
-    assert any("nodePools[0].instanceType: 'p9.96xlarge' is not in the GPU instance catalog" in p for p in problems(raw))
+    assert any(
+        "nodePools[0].instanceType: 'p9.96xlarge' is not in the GPU instance catalog" in p
+        for p in problems(raw)
+    )
     raw["nodePools"][0]["gpu"] = {"gpuProduct": "X1", "gpusPerNode": 4, "gpuMemoryGib": 96}
     parse(raw)
 
@@ -142,14 +161,20 @@ def test_s3_weights_need_the_cache_and_weights_add_up() -> None:
     raw["models"][0]["slots"] = {"blue": {}, "green": {}}
     raw["models"][0]["weights"] = {"blue": 90, "green": 20}
     found = problems(raw)
-    assert any("models[0].source.s3: weights in S3 are served through the model cache" in p for p in found)
-    assert any("models[0].weights: weights must be >= 0 and add up to 100 (got 110)" in p for p in found)
+    assert any(
+        "models[0].source.s3: weights in S3 are served through the model cache" in p for p in found
+    )
+    assert any(
+        "models[0].weights: weights must be >= 0 and add up to 100 (got 110)" in p for p in found
+    )
 
 
 def test_source_needs_exactly_one_origin() -> None:
     raw = values()
     raw["models"][0]["source"] = {}
-    assert any("models[0].source: give exactly one of huggingFace or s3" in p for p in problems(raw))
+    assert any(
+        "models[0].source: give exactly one of huggingFace or s3" in p for p in problems(raw)
+    )
 
 
 def test_secret_keys_are_not_unknown() -> None:

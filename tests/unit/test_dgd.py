@@ -45,7 +45,10 @@ def test_agg_has_frontend_and_one_worker() -> None:
     assert worker["envFromSecret"] == "hf-token-secret"
     assert worker["resources"]["limits"]["gpu"] == "1"
     assert argv(worker)[:3] == ["python3", "-m", "dynamo.trtllm"]
-    assert argv(worker)[argv(worker).index("--extra-engine-args") + 1] == "/etc/dynamo-trtllm/engine/agg.yaml"
+    assert (
+        argv(worker)[argv(worker).index("--extra-engine-args") + 1]
+        == "/etc/dynamo-trtllm/engine/agg.yaml"
+    )
     assert "--publish-events-and-metrics" not in argv(worker)
     assert argv(spec["services"]["Frontend"])[-2:] == ["--router-mode", "round-robin"]
 
@@ -82,17 +85,26 @@ def test_multinode_worker_spans_nodes_with_efa() -> None:
 
 def test_cached_weights_mount_the_pvc_and_prefer_cache_nodes() -> None:
     m = model(source={"s3": {"uri": "s3://models-bucket/p", "sizeGib": 10}})
-    spec = build_dgd(m, "blue", inputs(model_pvc="weights-blue", cache_node_label="fluid.io/x"))["spec"]
+    spec = build_dgd(m, "blue", inputs(model_pvc="weights-blue", cache_node_label="fluid.io/x"))[
+        "spec"
+    ]
     worker = spec["services"]["TRTLLMWorker"]
     assert spec["pvcs"] == [{"name": "weights-blue", "create": False}]
     assert worker["volumeMounts"] == [{"name": "weights-blue", "mountPoint": "/models"}]
     assert argv(worker)[argv(worker).index("--model-path") + 1] == "/models"
     terms = worker["extraPodSpec"]["affinity"]["nodeAffinity"]
-    assert terms["preferredDuringSchedulingIgnoredDuringExecution"][0]["preference"]["matchExpressions"][0]["key"] == "fluid.io/x"
+    assert (
+        terms["preferredDuringSchedulingIgnoredDuringExecution"][0]["preference"][
+            "matchExpressions"
+        ][0]["key"]
+        == "fluid.io/x"
+    )
 
 
 def test_slot_overrides_image_and_replicas() -> None:
-    m = model(agg={"replicas": 3}, slots={"blue": {}, "green": {"image": "img:2", "agg": {"replicas": 0}}})
+    m = model(
+        agg={"replicas": 3}, slots={"blue": {}, "green": {"image": "img:2", "agg": {"replicas": 0}}}
+    )
     blue = build_dgd(m, "blue", inputs())["spec"]["services"]["TRTLLMWorker"]
     green = build_dgd(m, "green", inputs())["spec"]["services"]["TRTLLMWorker"]
     assert (blue["replicas"], green["replicas"]) == (3, 0)
