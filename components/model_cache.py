@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.dgd import GPU_TAINT_KEY
+from components.k8s_objects import custom_resource
 from infra.config import ModelCacheSpec, S3Source
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:ModelCache"
@@ -142,16 +143,11 @@ class ModelCache(pulumi.ComponentResource):
         created: list[k8s.apiextensions.CustomResource] = []
         for manifest in manifests:
             created.append(
-                k8s.apiextensions.CustomResource(
+                custom_resource(
                     f"{name}-{manifest['kind'].lower()}",
-                    api_version=manifest["apiVersion"],
-                    kind=manifest["kind"],
-                    metadata=manifest["metadata"],
-                    spec=manifest["spec"],
+                    manifest,
                     # Runtime after Dataset, DataLoad after both: Fluid binds them in this order.
-                    opts=pulumi.ResourceOptions(
-                        parent=self, depends_on=[*args.depends_on, *created]
-                    ),
+                    pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *created]),
                 )
             )
         self.dataset = created[0]

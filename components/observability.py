@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.dgd import FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
+from components.k8s_objects import custom_resource
 
 COMPONENT_TYPE = "dynamo-trtllm:observability:Observability"
 WORKER_SYSTEM_PORT = 9090
@@ -45,12 +45,5 @@ class Observability(pulumi.ComponentResource):
                 ("worker", WORKER_SYSTEM_PORT),
             ):
                 manifest = build_pod_monitor(namespace, model, component_type, port)
-                k8s.apiextensions.CustomResource(
-                    f"{model}-{component_type}-monitor",
-                    api_version=manifest["apiVersion"],
-                    kind=manifest["kind"],
-                    metadata=manifest["metadata"],
-                    spec=manifest["spec"],
-                    opts=after,
-                )
+                custom_resource(f"{model}-{component_type}-monitor", manifest, after)
         self.register_outputs({"monitoredModels": sorted(args.models)})

@@ -192,22 +192,25 @@ class Security(pulumi.ComponentResource):
         self.image_pull_secret = IMAGE_PULL_SECRET if args.image_pull_secret is not None else None
         for ns in args.namespaces:
             in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns.name]])
-            if ns.serving and args.hf_token is not None:
-                k8s.core.v1.Secret(
-                    f"{ns.name}-{HF_TOKEN_SECRET}",
-                    metadata={"name": HF_TOKEN_SECRET, "namespace": ns.name},
-                    type="Opaque",
-                    string_data={"HF_TOKEN": args.hf_token},
-                    opts=in_ns,
-                )
-            if ns.serving and args.image_pull_secret is not None:
-                k8s.core.v1.Secret(
-                    f"{ns.name}-{IMAGE_PULL_SECRET}",
-                    metadata={"name": IMAGE_PULL_SECRET, "namespace": ns.name},
-                    type="kubernetes.io/dockerconfigjson",
-                    string_data={".dockerconfigjson": args.image_pull_secret},
-                    opts=in_ns,
-                )
+            # Pods read Secrets only from their own namespace: each model namespace gets a copy.
+            secrets = [
+                (HF_TOKEN_SECRET, "Opaque", "HF_TOKEN", args.hf_token),
+                (
+                    IMAGE_PULL_SECRET,
+                    "kubernetes.io/dockerconfigjson",
+                    ".dockerconfigjson",
+                    args.image_pull_secret,
+                ),
+            ]
+            for secret_name, secret_type, key, value in secrets:
+                if ns.serving and value is not None:
+                    k8s.core.v1.Secret(
+                        f"{ns.name}-{secret_name}",
+                        metadata={"name": secret_name, "namespace": ns.name},
+                        type=secret_type,
+                        string_data={key: value},
+                        opts=in_ns,
+                    )
             if not (args.network_policies and ns.serving):
                 continue
             policies = [build_default_deny(ns.name), build_allow_dns(ns.name)]

@@ -14,6 +14,7 @@ from components.dgd import (
     engine_config_hash,
     frontend_service_name,
 )
+from components.k8s_objects import custom_resource
 from infra.config import Color, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:workloads:TrtllmGraph"
@@ -72,13 +73,8 @@ class TrtllmGraph(pulumi.ComponentResource):
                 engine_config_hash=engine_config_hash(args.engine_files),
             ),
         )
-        self.dgd = k8s.apiextensions.CustomResource(
-            name,
-            api_version=manifest["apiVersion"],
-            kind=manifest["kind"],
-            metadata=manifest["metadata"],
-            spec=manifest["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        self.dgd = custom_resource(
+            name, manifest, pulumi.ResourceOptions(parent=self, depends_on=depends_on)
         )
         self.frontend_service = frontend_service_name(args.model, args.color)
         self.register_outputs({"dgd": graph, "frontendService": self.frontend_service})
