@@ -102,7 +102,6 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
             issues.append(ConfigIssue(key, "required key missing"))
 
     cluster = values.get("cluster")
-    foundation_ok = not issues  # cross-checks need the cluster and node pools to stand
     if isinstance(cluster, dict):
         mode = cluster.get("mode", "eks")
         cluster_cls = _CLUSTER_MODES.get(mode)
@@ -132,8 +131,10 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
             if section_issues:
                 failed_sections.add(key)
 
-    foundation_ok = foundation_ok and not any(i.path.startswith("cluster") for i in issues)
-    foundation_ok = foundation_ok and "nodePools" not in failed_sections
+    # Cross-checks need the cluster and node pools to stand; other sections fall back to defaults.
+    foundation_ok = "nodePools" not in failed_sections and not any(
+        i.path.startswith("cluster") for i in issues
+    )
     if not issues:
         config = StackConfig.model_validate(_normalised(values))
         issues = cross_check(config, project_root)
@@ -142,7 +143,7 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
         return config
     if foundation_ok and valid_models:
         # Cross-check the models that parsed, so their problems show up in this same report.
-        partial = {k: v for k, v in values.items() if k not in failed_sections}
+        partial = {k: v for k, v in values.items() if k in _SECTIONS and k not in failed_sections}
         partial["models"] = list(valid_models.values())
         config = StackConfig.model_validate(_normalised(partial))
         issues += cross_check(config, project_root, model_indexes=list(valid_models))

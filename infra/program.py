@@ -23,7 +23,7 @@ from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
 from infra.checks import pool_gpus
-from infra.config import SECRET_KEYS, EksCluster, Model, StackConfig
+from infra.config import SECRET_KEYS, Color, EksCluster, Model, NodePool, StackConfig
 from infra.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.loading import parse_stack_config, source_label
 
@@ -91,11 +91,11 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
     return owned
 
 
-def _engine_files(model: Model, color: str, root: Path) -> dict[str, str]:
+def _engine_files(model: Model, color: Color, root: Path) -> dict[str, str]:
     if model.engine != "trtllm":
         return {}
     return {
-        f"{role}.yaml": (root / model.engine_config(role, color)).read_text()  # type: ignore[arg-type]
+        f"{role}.yaml": (root / model.engine_config(role, color)).read_text()
         for role in model.topology.roles
     }
 
@@ -244,13 +244,20 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
     )
 
 
-def _placements(config: StackConfig, model: Model) -> dict[str, WorkerPlacement]:
-    placements = {}
+def _role_pools(config: StackConfig, model: Model) -> dict[str, NodePool]:
+    """The node pool of each worker role that has one (the mocker engine may have none)."""
+    pools = {}
     for role in model.topology.roles:
         pool_name = model.role_pool(role)
         pool = config.pool(pool_name) if pool_name else None
-        if pool is None:
-            continue
+        if pool is not None:
+            pools[role] = pool
+    return pools
+
+
+def _placements(config: StackConfig, model: Model) -> dict[str, WorkerPlacement]:
+    placements = {}
+    for role, pool in _role_pools(config, model).items():
         gpus = pool_gpus(pool)
         efa = gpus.efa_interfaces if (pool.efa and gpus is not None) else 0
         placements[role] = WorkerPlacement(
@@ -261,12 +268,8 @@ def _placements(config: StackConfig, model: Model) -> dict[str, WorkerPlacement]
 
 def _cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
     """Cache on the nodes of the model's first worker role's pool."""
-    for role in model.topology.roles:
-        pool_name = model.role_pool(role)
-        pool = config.pool(pool_name) if pool_name else None
-        if pool is not None:
-            return pool_node_selector(pool)
-    return {}
+    pools = list(_role_pools(config, model).values())
+    return pool_node_selector(pools[0]) if pools else {}
 
 
 def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:

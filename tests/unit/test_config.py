@@ -216,3 +216,12 @@ def test_gpus_per_worker_fits_exactly_the_catalog_count(instance: str, gpus: int
     else:
         with pytest.raises(StackConfigError, match=rf"{gpus} GPUs asked"):
             parse(raw)
+
+
+def test_unknown_top_level_key_does_not_hide_model_problems() -> None:
+    raw = values(modelz=[])
+    raw["models"][1]["nodePool"] = "missing"
+    raw["models"][0]["frontend"] = {"replicas": 0}
+    found = problems(raw)
+    assert any("dynamo-trtllm:modelz: unknown key" in p for p in found)
+    assert any("models[1].nodePool: node pool 'missing' does not exist" in p for p in found)
