@@ -42,6 +42,19 @@ class WorkerPlacement:
 
 
 @dataclass(frozen=True)
+class WorkerParallelism:
+    """A worker's parallel layout, read from its validated engine config.
+
+    Passed as flags too, so what Dynamo registers and what the engine config says always agree.
+    """
+
+    tensor: int = 1
+    pipeline: int = 1
+    expert: int | None = None
+    gpus_per_node: int = 1
+
+
+@dataclass(frozen=True)
 class GraphInputs:
     """What the DGD needs from other components (names only, no Pulumi types)."""
 
@@ -49,6 +62,7 @@ class GraphInputs:
     engine_config_map: str = ""
     engine_config_hash: str = ""
     placements: dict[str, WorkerPlacement] = field(default_factory=dict)
+    parallelism: dict[str, WorkerParallelism] = field(default_factory=dict)
     hf_token_secret: str | None = None
     image_pull_secret: str | None = None
     model_pvc: str | None = None
@@ -88,37 +102,54 @@ def model_path(model: Model, color: Color, inputs: GraphInputs) -> str:
     return source.hugging_face
 
 
-def worker_command(model: Model, role: str, color: Color, inputs: GraphInputs) -> list[str]:
-    """The worker's argv, from typed config (no shell, no string templates)."""
+TRTLLM_WORKER = ["python3", "-m", "dynamo.trtllm"]
+MOCKER_WORKER = ["python3", "-m", "dynamo.mocker"]
+FRONTEND = ["python3", "-m", "dynamo.frontend"]
+# mpirun inside multinode TRT-LLM workers runs as root in the runtime image.
+MULTINODE_ENVS = [
+    {"name": "OMPI_ALLOW_RUN_AS_ROOT", "value": "1"},
+    {"name": "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "value": "1"},
+]
+
+
+def worker_args(model: Model, role: str, color: Color, inputs: GraphInputs) -> list[str]:
+    """The worker's arguments, from typed config (no shell, no string templates)."""
     path = model_path(model, color, inputs)
     if model.engine == "mocker":
         # The mocker simulates timing on CPU and needs only the tokenizer.
-        return ["python3", "-m", "dynamo.mocker", "--model-path", path]
+        return ["--model-path", path, "--model-name", model.display_name]
     args = [
-        "python3", "-m", "dynamo.trtllm",
         "--model-path", path,
         "--served-model-name", model.display_name,
         "--extra-engine-args", f"{ENGINE_CONFIG_DIR}/{role}.yaml",
     ]  # fmt: skip
+    layout = inputs.parallelism.get(role)
+    if layout is not None:
+        args += [
+            "--tensor-parallel-size", str(layout.tensor),
+            "--pipeline-parallel-size", str(layout.pipeline),
+            "--gpus-per-node", str(layout.gpus_per_node),
+        ]  # fmt: skip
+        if layout.expert is not None:
+            args += ["--expert-parallel-size", str(layout.expert)]
     if role in ("prefill", "decode"):
         args += ["--disaggregation-mode", role]
-    if model.topology.kv_routing:
+    if model.multimodal:
+        args += ["--modality", "multimodal"]
+    if role in model.topology.kv_event_roles:
         args.append("--publish-events-and-metrics")
     return args
 
 
-def frontend_command(model: Model) -> list[str]:
+def frontend_args(model: Model) -> list[str]:
     router = "kv" if model.topology.kv_routing else "round-robin"
-    return [
-        "python3", "-m", "dynamo.frontend",
-        "--http-port", str(FRONTEND_PORT),
-        "--router-mode", router,
-    ]  # fmt: skip
+    return ["--http-port", str(FRONTEND_PORT), "--router-mode", router]
 
 
 def _frontend(model: Model, color: Color, inputs: GraphInputs) -> dict:
     image = model.image_for(color)
-    pod: dict = {"mainContainer": {"image": image, "command": frontend_command(model)}}
+    container = {"image": image, "command": FRONTEND, "args": frontend_args(model)}
+    pod: dict = {"mainContainer": container}
     if inputs.image_pull_secret:
         pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
     return {
@@ -134,7 +165,8 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
     container: dict = {
         "image": image,
         "workingDir": "/workspace",
-        "command": worker_command(model, role, color, inputs),
+        "command": MOCKER_WORKER if model.engine == "mocker" else TRTLLM_WORKER,
+        "args": worker_args(model, role, color, inputs),
     }
     pod: dict = {"mainContainer": container}
     if model.engine == "trtllm":
@@ -222,6 +254,8 @@ def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
         "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
         "services": services,
     }
+    if model.topology.multinode:
+        spec["envs"] = MULTINODE_ENVS
     if inputs.model_pvc is not None:
         spec["pvcs"] = [{"name": inputs.model_pvc, "create": False}]
     return {

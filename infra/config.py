@@ -50,6 +50,15 @@ class Topology(StrEnum):
         return self in (Topology.AGG_ROUTER, Topology.DISAGG_ROUTER)
 
     @property
+    def kv_event_roles(self) -> tuple[str, ...]:
+        """Roles whose KV events feed the KV-aware router (upstream: agg, or prefill when split)."""
+        if self is Topology.AGG_ROUTER:
+            return ("agg",)
+        if self is Topology.DISAGG_ROUTER:
+            return ("prefill",)
+        return ()
+
+    @property
     def multinode(self) -> bool:
         return self is Topology.DISAGG_MULTINODE
 
@@ -263,11 +272,22 @@ class Slot(Spec):
     decode: SlotRole | None = None
 
 
+class PlanSpec(Spec):
+    """What the GPU-memory plan assumes for a model (see `dynamo-infra plan`)."""
+
+    # A model-catalog key (Hugging Face id or alias) or a Hugging Face config.json path relative
+    # to the project root; by default the source's Hugging Face id, then the served model name.
+    architecture: str | None = None
+    input_tokens: int = Field(default=2048, ge=1)
+    output_tokens: int = Field(default=512, ge=1)
+
+
 class Model(Spec):
     name: str
     served_model_name: str | None = None
     namespace: str | None = None
     engine: Literal["trtllm", "mocker"] = "trtllm"
+    multimodal: bool = False
     topology: Topology = Topology.AGG
     source: ModelSource
     image: str | None = None
@@ -279,6 +299,7 @@ class Model(Spec):
     slots: dict[Color, Slot] = {"blue": Slot()}
     active: Color = "blue"
     weights: dict[Color, int] | None = None
+    plan: PlanSpec = PlanSpec()
 
     @property
     def k8s_namespace(self) -> str:

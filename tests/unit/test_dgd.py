@@ -9,6 +9,7 @@ from components.dgd import (
     EFA_RESOURCE,
     ENGINE_HASH_ANNOTATION,
     GraphInputs,
+    WorkerParallelism,
     WorkerPlacement,
     build_dgd,
     engine_config_hash,
@@ -30,7 +31,13 @@ def inputs(**fields) -> GraphInputs:
 
 
 def argv(service: dict) -> list[str]:
-    return service["extraPodSpec"]["mainContainer"]["command"]
+    container = service["extraPodSpec"]["mainContainer"]
+    return [*container["command"], *container["args"]]
+
+
+def flag(service: dict, name: str) -> str:
+    args = argv(service)
+    return args[args.index(name) + 1]
 
 
 def test_agg_has_frontend_and_one_worker() -> None:
@@ -59,6 +66,30 @@ def test_router_topology_turns_on_kv_routing_and_events() -> None:
     assert "--publish-events-and-metrics" in argv(spec["services"]["TRTLLMWorker"])
 
 
+def test_disagg_router_publishes_kv_events_from_prefill_only() -> None:
+    services = build_dgd(model(topology="disagg-router"), "blue", inputs())["spec"]["services"]
+    assert flag(services["Frontend"], "--router-mode") == "kv"
+    assert "--publish-events-and-metrics" in argv(services["TRTLLMPrefillWorker"])
+    assert "--publish-events-and-metrics" not in argv(services["TRTLLMDecodeWorker"])
+
+
+def test_parallelism_flags_come_from_the_engine_config_layout() -> None:
+    layout = WorkerParallelism(tensor=8, pipeline=2, expert=8, gpus_per_node=8)
+    m = model(topology="disagg-multinode", prefill={"gpusPerWorker": 8, "nodes": 2})
+    services = build_dgd(m, "blue", inputs(parallelism={"prefill": layout}))["spec"]["services"]
+    prefill = services["TRTLLMPrefillWorker"]
+    assert flag(prefill, "--tensor-parallel-size") == "8"
+    assert flag(prefill, "--pipeline-parallel-size") == "2"
+    assert flag(prefill, "--expert-parallel-size") == "8"
+    assert flag(prefill, "--gpus-per-node") == "8"
+    assert "--tensor-parallel-size" not in argv(services["TRTLLMDecodeWorker"])
+
+
+def test_multimodal_models_run_workers_in_multimodal_mode() -> None:
+    worker = build_dgd(model(multimodal=True), "blue", inputs())["spec"]["services"]["TRTLLMWorker"]
+    assert flag(worker, "--modality") == "multimodal"
+
+
 @pytest.mark.parametrize("topology", ["disagg", "disagg-router"])
 def test_disagg_has_prefill_and_decode_workers(topology: str) -> None:
     spec = build_dgd(model(topology=topology), "green", inputs())["spec"]
@@ -81,6 +112,7 @@ def test_multinode_worker_spans_nodes_with_efa() -> None:
     assert decode["extraPodSpec"]["nodeSelector"] == {"pool": "h100"}
     assert decode["extraPodSpec"]["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert "multinode" not in spec["services"]["TRTLLMPrefillWorker"]
+    assert {"name": "OMPI_ALLOW_RUN_AS_ROOT", "value": "1"} in spec["envs"]
 
 
 def test_cached_weights_mount_the_pvc_and_prefer_cache_nodes() -> None:
@@ -122,5 +154,9 @@ def test_engine_config_hash_rolls_workers_on_content_change() -> None:
 
 def test_mocker_runs_without_gpus() -> None:
     worker = build_dgd(model(engine="mocker"), "blue", inputs())["spec"]["services"]["TRTLLMWorker"]
-    assert argv(worker) == ["python3", "-m", "dynamo.mocker", "--model-path", "Qwen/Qwen3-0.6B"]
+    assert argv(worker) == [
+        "python3", "-m", "dynamo.mocker",
+        "--model-path", "Qwen/Qwen3-0.6B",
+        "--model-name", "Qwen/Qwen3-0.6B",
+    ]  # fmt: skip
     assert "resources" not in worker and "tolerations" not in worker["extraPodSpec"]
