@@ -12,44 +12,43 @@ from components.model_cache import cache_name
 from infra.config import (
     COLORS,
     WORKER_ROLES,
+    Color,
     EksCluster,
     Model,
-    NodePool,
     StackConfig,
 )
+from infra.engine_config import check_engine_config_file, tensorrt_llm_issues
+from infra.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
 from infra.errors import ConfigIssue
-from infra.instances import GpuInstance, lookup
+from infra.instances import pool_gpus
 from infra.names import dns1123_label_problem
+from infra.planning import fit_issues
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
 FLUID_NAME_BUDGET = 42
 
 
-def pool_gpus(pool: NodePool) -> GpuInstance | None:
-    """GPU facts of a pool: the catalog entry, or the facts the pool states itself."""
-    if pool.gpu is not None:
-        return GpuInstance(
-            instance_type=pool.instance_type,
-            gpu_product=pool.gpu.gpu_product,
-            gpu_count=pool.gpu.gpus_per_node,
-            gpu_memory_gib=pool.gpu.gpu_memory_gib,
-            vcpu=0,
-            memory_gib=0,
-            efa_interfaces=pool.gpu.efa_interfaces,
-            local_nvme=False,
-        )
-    return lookup(pool.instance_type)
-
-
 def cross_check(
-    config: StackConfig, project_root: Path, model_indexes: list[int] | None = None
+    config: StackConfig,
+    project_root: Path,
+    model_indexes: list[int] | None = None,
+    fit_check: bool = True,
 ) -> list[ConfigIssue]:
-    """All cross-field problems; model_indexes maps config.models back to the file's indexes."""
+    """All cross-field problems; model_indexes maps config.models back to the file's indexes.
+
+    fit_check: also refuse roles whose weights cannot fit their GPUs (off for `plan`, which
+    shows those roles instead).
+    """
     indexes = model_indexes or list(range(len(config.models)))
     issues = _check_pools(config)
+    issues += _check_pool_capacity(config)
     issues += _check_names(config, indexes)
     for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]", project_root)
+    if (
+        fit_check and not issues
+    ):  # the plan reads pools and engine configs: only meaningful once they check out
+        issues += fit_issues(config, project_root, indexes)
     return issues
 
 
@@ -133,6 +132,50 @@ def _check_pools(config: StackConfig) -> list[ConfigIssue]:
     return issues
 
 
+def gpu_demand(config: StackConfig) -> dict[str, dict[str, int]]:
+    """GPUs each model's workers ask of each pool, over every slot (both colors run at once)."""
+    demand: dict[str, dict[str, int]] = {}
+    for model in config.models:
+        if model.engine != "trtllm":
+            continue
+        for role in model.topology.roles:
+            pool = model.role_pool(role)
+            if pool is None:
+                continue
+            spec = model.role(role)
+            gpus = sum(
+                model.replicas(role, color) * spec.gpus_per_worker * spec.nodes
+                for color in model.slots
+            )
+            per_model = demand.setdefault(pool, {})
+            per_model[model.name] = per_model.get(model.name, 0) + gpus
+    return demand
+
+
+def _check_pool_capacity(config: StackConfig) -> list[ConfigIssue]:
+    """All workers placed on a pool must fit in it at its maximum size."""
+    if not isinstance(config.cluster, EksCluster):
+        return []  # an existing cluster's capacity is not ours to know
+    issues: list[ConfigIssue] = []
+    demand = gpu_demand(config)
+    for index, pool in enumerate(config.node_pools):
+        facts = pool_gpus(pool)
+        wanted = demand.get(pool.name, {})
+        total = sum(wanted.values())
+        if facts is None or total <= pool.max_size * facts.gpu_count:
+            continue
+        parts = ", ".join(f"{name} {gpus}" for name, gpus in sorted(wanted.items()))
+        issues.append(
+            ConfigIssue(
+                f"nodePools[{index}].maxSize",
+                f"workers on pool {pool.name!r} ask for {total} GPUs ({parts}), but "
+                f"{pool.max_size} nodes × {facts.gpu_count} GPUs = "
+                f"{pool.max_size * facts.gpu_count}: raise maxSize or scale a slot down",
+            )
+        )
+    return issues
+
+
 def _check_model(
     config: StackConfig, model: Model, path: str, project_root: Path
 ) -> list[ConfigIssue]:
@@ -183,6 +226,18 @@ def _check_model(
                 "disagg-multinode needs nodes >= 2 on prefill or decode",
             )
         )
+    if model.topology.multinode and model.engine == "trtllm":
+        for color in model.slots:
+            if model.source_for(color).s3 is None:
+                issues.append(
+                    ConfigIssue(
+                        f"{path}.slots.{color}.source"
+                        if model.slots[color].source
+                        else f"{path}.source",
+                        "every node of a multinode worker reads the weights from one shared "
+                        "volume: give an s3 source, served through the model cache",
+                    )
+                )
     if model.source.s3 is not None:
         if not config.model_cache.enabled:
             issues.append(
@@ -269,15 +324,36 @@ def _check_role(
     if model.engine == "trtllm":
         issues += _check_placement(config, model, role, path, model_path)
         for color in model.slots:
-            engine_config = model.engine_config(role, color)
-            if not (project_root / engine_config).is_file():
-                key = (
-                    f"{model_path}.slots.{color}.{role}.engineConfig"
-                    if model.slot_role(role, color).engine_config
-                    else f"{path}.engineConfig"
-                )
-                issues.append(ConfigIssue(key, f"engine config file {engine_config!r} not found"))
+            issues += _check_engine_config(model, role, color, path, model_path, project_root)
     return issues
+
+
+def _check_engine_config(
+    model: Model, role: str, color: Color, path: str, model_path: str, project_root: Path
+) -> list[ConfigIssue]:
+    """The role's engine config parses as TensorRT-LLM would, and fits the worker the stack gives."""
+    engine_config = model.engine_config(role, color)
+    key = (
+        f"{model_path}.slots.{color}.{role}.engineConfig"
+        if model.slot_role(role, color).engine_config
+        else f"{path}.engineConfig"
+    )
+    file = project_root / engine_config
+    if not file.is_file():
+        return [ConfigIssue(key, f"engine config file {engine_config!r} not found")]
+    result = check_engine_config_file(file)
+    problems = list(result.issues)
+    if result.args is not None:
+        spec = model.role(role)
+        shape = WorkerShape(
+            gpus_per_node=spec.gpus_per_worker,
+            nodes=spec.nodes,
+            publishes_kv_events=role in model.topology.kv_event_roles,
+        )
+        problems += file_rule_issues(result.args, role) + stack_rule_issues(result.args, shape)
+        # Inside the TensorRT-LLM runtime image its own schema has the last word.
+        problems += tensorrt_llm_issues(result.raw) or []
+    return [ConfigIssue(key, problem.render(engine_config)) for problem in problems]
 
 
 def _check_placement(

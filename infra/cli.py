@@ -77,6 +77,37 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the render output: DIR/<stack> (default: a temporary directory)",
     )
     validate.add_argument("--output", choices=["text", "json"], default="text")
+
+    plan = commands.add_parser(
+        "plan",
+        help="GPU memory plan per model and role: weights, KV cache, concurrency, fit",
+        description="For each model, slot and worker role: GPUs and nodes, weight memory per "
+        "GPU, KV-cache bytes per token (GQA/MLA and dtype aware), KV capacity in tokens at the "
+        "configured free_gpu_memory_fraction, and how many sequences of ISL+OSL tokens fit. "
+        "Exit 1 when some role cannot fit on its GPUs.",
+        epilog=EPILOG,
+    )
+    plan.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    plan.add_argument("--isl", type=int, metavar="TOKENS", help="input tokens per request")
+    plan.add_argument("--osl", type=int, metavar="TOKENS", help="output tokens per request")
+    plan.add_argument("--output", choices=["text", "json"], default="text")
+
+    check = commands.add_parser(
+        "check-engine-config",
+        help="check TensorRT-LLM engine config files on their own",
+        description="Check LLM-API YAML files (--extra-engine-args) against our schema of "
+        "TensorRT-LLM's TorchLlmArgs (and TensorRT-LLM's own when it is importable), plus the "
+        "rules a worker of the given role needs. Unknown keys at any depth are errors.",
+        epilog=EPILOG,
+    )
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument(
+        "--role",
+        choices=["agg", "prefill", "decode", "encode"],
+        help="the worker role the files configure (adds role rules, e.g. prefill and decode "
+        "need cache_transceiver_config)",
+    )
+    check.add_argument("--output", choices=["text", "json"], default="text")
     return parser
 
 
@@ -84,12 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from infra.program import project_root
 
+    if args.command == "check-engine-config":
+        return _check_engine_configs(args)
     root = (args.project_dir or project_root()).resolve()
     if not (root / "Pulumi.yaml").is_file():
         print(f"dynamo-infra: {root} has no Pulumi.yaml (use --project-dir)", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "render":
         return _render(args, root)
+    if args.command == "plan":
+        return _plan(args, root)
     return _validate(args, root)
 
 
@@ -180,6 +215,69 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
                 _print_report(report, out if args.out else None)
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _plan(args: argparse.Namespace, root: Path) -> int:
+    from infra.errors import StackConfigError
+    from infra.loading import load_stack_config
+    from infra.memory_plan import format_plan_table
+    from infra.planning import plan_stack
+
+    if args.stack not in _stacks(root):
+        return _unknown_stack(args.stack, root)
+    if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
+        print("dynamo-infra plan: --isl and --osl must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_stack_config(root, args.stack, fit_check=False)
+    except StackConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILED
+    rows = plan_stack(config, root, args.isl, args.osl)
+    ok = all(row.plan is None or row.plan.fits for row in rows)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {"stack": args.stack, "ok": ok, "roles": [r.to_dict() for r in rows]}, indent=2
+            )
+        )
+        return EXIT_OK if ok else EXIT_FAILED
+    planned = [row.plan for row in rows if row.plan is not None]
+    if planned:
+        print(format_plan_table(planned))
+    for row in rows:
+        if row.plan is None:
+            print(f"{row.model}/{row.color} {row.role}: not planned: {row.skipped}")
+        else:
+            for note in row.plan.notes:
+                print(f"{row.model}/{row.color} {row.role}: note: {note}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _check_engine_configs(args: argparse.Namespace) -> int:
+    from infra.engine_config import check_engine_config_file, tensorrt_llm_issues
+    from infra.engine_rules import file_rule_issues
+
+    results = []
+    for file in args.files:
+        result = check_engine_config_file(file)
+        issues = list(result.issues)
+        if result.args is not None:
+            issues += file_rule_issues(result.args, args.role)
+            issues += tensorrt_llm_issues(result.raw) or []
+        results.append({"file": str(file), "ok": not issues, "issues": issues})
+    ok = all(r["ok"] for r in results)
+    if args.output == "json":
+        for r in results:
+            r["issues"] = [{"key": i.key_path, "message": i.message} for i in r["issues"]]
+        print(json.dumps({"ok": ok, "files": results}, indent=2))
+    else:
+        for r in results:
+            if r["ok"]:
+                print(f"ok {r['file']}")
+            for issue in sorted(set(r["issues"])):
+                print(issue.render(r["file"]), file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
 
 

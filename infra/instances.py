@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.config import NodePool
+
 
 @dataclass(frozen=True)
 class GpuInstance:
@@ -78,3 +80,19 @@ CATALOG: dict[str, GpuInstance] = {
 
 def lookup(instance_type: str) -> GpuInstance | None:
     return CATALOG.get(instance_type)
+
+
+def pool_gpus(pool: NodePool) -> GpuInstance | None:
+    """GPU facts of a pool: the catalog entry, or the facts the pool states itself."""
+    if pool.gpu is not None:
+        return GpuInstance(
+            instance_type=pool.instance_type,
+            gpu_product=pool.gpu.gpu_product,
+            gpu_count=pool.gpu.gpus_per_node,
+            gpu_memory_gib=pool.gpu.gpu_memory_gib,
+            vcpu=0,
+            memory_gib=0,
+            efa_interfaces=pool.gpu.efa_interfaces,
+            local_nvme=False,
+        )
+    return lookup(pool.instance_type)

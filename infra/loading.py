@@ -90,7 +90,16 @@ _CLUSTER_MODES: dict[str, type[BaseModel]] = {"eks": EksCluster, "existing": Exi
 _SECTIONS = frozenset(info.alias or name for name, info in StackConfig.model_fields.items())
 
 
-def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) -> StackConfig:
+def load_stack_config(project_root: Path, stack: str, fit_check: bool = True) -> StackConfig:
+    """Read and check stacks/Pulumi.<stack>.yaml (secrets are not decrypted, only noted)."""
+    source = source_label(stack)
+    values = read_stack_file(stack_file(project_root, stack), source).values
+    return parse_stack_config(values, source, project_root, fit_check)
+
+
+def parse_stack_config(
+    values: dict[str, Any], source: str, project_root: Path, fit_check: bool = True
+) -> StackConfig:
     """Validate raw values; raise StackConfigError listing every problem found."""
     issues: list[ConfigIssue] = []
     allowed = sorted([*_SECTIONS, *SECRET_KEYS])
@@ -137,7 +146,7 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
     )
     if not issues:
         config = StackConfig.model_validate(_normalised(values))
-        issues = cross_check(config, project_root)
+        issues = cross_check(config, project_root, fit_check=fit_check)
         if issues:
             raise StackConfigError(source, issues)
         return config
@@ -146,7 +155,9 @@ def parse_stack_config(values: dict[str, Any], source: str, project_root: Path) 
         partial = {k: v for k, v in values.items() if k in _SECTIONS and k not in failed_sections}
         partial["models"] = list(valid_models.values())
         config = StackConfig.model_validate(_normalised(partial))
-        issues += cross_check(config, project_root, model_indexes=list(valid_models))
+        issues += cross_check(
+            config, project_root, model_indexes=list(valid_models), fit_check=fit_check
+        )
     raise StackConfigError(source, issues)
 
 

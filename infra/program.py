@@ -14,7 +14,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.cluster import Cluster, ClusterArgs
-from components.dgd import GraphInputs, WorkerPlacement
+from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.observability import Observability, ObservabilityArgs
@@ -22,9 +22,10 @@ from components.platform import Platform, PlatformArgs, platform_releases
 from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
-from infra.checks import pool_gpus
 from infra.config import SECRET_KEYS, Color, EksCluster, Model, NodePool, StackConfig
+from infra.engine_config import check_engine_config_file
 from infra.errors import CONFIG_NAMESPACE, StackConfigError
+from infra.instances import pool_gpus
 from infra.loading import parse_stack_config, source_label
 
 GPU_NAMESPACE = "gpu-system"
@@ -98,6 +99,21 @@ def _engine_files(model: Model, color: Color, root: Path) -> dict[str, str]:
         f"{role}.yaml": (root / model.engine_config(role, color)).read_text()
         for role in model.topology.roles
     }
+
+
+def _parallelism(model: Model, color: Color, root: Path) -> dict[str, WorkerParallelism]:
+    """Each role's parallel layout from its engine config (checked before the program runs)."""
+    layouts = {}
+    for role in model.topology.roles if model.engine == "trtllm" else ():
+        args = check_engine_config_file(root / model.engine_config(role, color)).args
+        assert args is not None, "engine configs are validated by the config checks"
+        layouts[role] = WorkerParallelism(
+            tensor=args.tensor_parallel_size,
+            pipeline=args.pipeline_parallel_size,
+            expert=args.moe_expert_parallel_size,
+            gpus_per_node=model.role(role).gpus_per_worker,
+        )
+    return layouts
 
 
 def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
@@ -190,6 +206,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                     inputs=GraphInputs(
                         namespace=model.k8s_namespace,
                         placements=_placements(config, model),
+                        parallelism=_parallelism(model, color, root),
                         hf_token_secret=security.hf_token_secret,
                         image_pull_secret=security.image_pull_secret,
                         model_pvc=cache.pvc_name if cache else None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -37,8 +39,13 @@ def test_gpus_beyond_the_node_name_file_field_and_pool() -> None:
     raw = values()
     raw["models"][1]["decode"]["gpusPerWorker"] = 16
     assert problems(raw) == [
+        # The engine config still asks for 4 GPUs: both sides of the mismatch are named.
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.engineConfig: "
+        "engine_configs/gpt-oss-120b/decode.yaml: tensor_parallel_size: the engine spans 4 GPUs "
+        "(tensor_parallel_size 4 × pipeline_parallel_size 1), but the worker gets 16 "
+        "(gpusPerWorker 16 × nodes 1)",
         "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: 16 GPUs asked, "
-        'node pool "h100" (p5.48xlarge) has 8'.replace('"h100"', "'h100'")
+        "node pool 'h100' (p5.48xlarge) has 8",
     ]
 
 
@@ -210,12 +217,15 @@ def test_gpus_per_worker_fits_exactly_the_catalog_count(instance: str, gpus: int
     raw = copy.deepcopy(BASE)
     raw["nodePools"][0]["instanceType"] = instance
     raw["models"] = [raw["models"][0]]
-    raw["models"][0]["agg"] = {"gpusPerWorker": gpus}
-    if gpus <= CATALOG[instance].gpu_count:
-        parse(raw)
-    else:
-        with pytest.raises(StackConfigError, match=rf"{gpus} GPUs asked"):
-            parse(raw)
+    raw["models"][0]["agg"] = {"gpusPerWorker": gpus, "engineConfig": "agg.yaml"}
+    with tempfile.TemporaryDirectory() as root:
+        # An engine config whose tensor parallelism matches, so only the pool can object.
+        Path(root, "agg.yaml").write_text(f"tensor_parallel_size: {gpus}\n")
+        if gpus <= CATALOG[instance].gpu_count:
+            parse(raw, Path(root))
+        else:
+            with pytest.raises(StackConfigError, match=rf"{gpus} GPUs asked"):
+                parse(raw, Path(root))
 
 
 def test_unknown_top_level_key_does_not_hide_model_problems() -> None:

@@ -1,0 +1,293 @@
+"""Load one TensorRT-LLM engine-config YAML file and report every problem in it.
+
+The file is what Dynamo passes as ``--extra-engine-args``. TensorRT-LLM reads it
+with ``yaml.safe_load``, applies its YAML merge rules and then validates it as
+``TorchLlmArgs``; we do the same against our own schema (``infra.engine_schema``)
+so a bad file is caught before deployment, with a path into the file for each
+problem. When ``tensorrt_llm`` is importable, ``tensorrt_llm_issues`` asks the
+real thing as well.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from infra.engine_schema import (
+    DEPRECATED_INPUT_KEYS,
+    RENAMED_KEYS,
+    TorchLlmArgs,
+    model_at,
+    union_members,
+    yaml_keys,
+)
+
+# Sections TensorRT-LLM's YAML merge builds straight from the mapping in the
+# file (``Config(**value)``), so anything but a mapping fails there, even where
+# TorchLlmArgs itself would accept null. ``multimodal_config`` is left out: the
+# merge turns null into an empty mapping.
+_MERGE_BUILT_SECTIONS = (
+    "decoding_config",
+    "lora_config",
+    "moe_config",
+    "nvfp4_gemm_config",
+    "attention_dp_config",
+    "reorder_policy_config",
+    "kv_cache_config",
+    "dwdp_config",
+    "telemetry_config",
+)
+
+# New key -> the deprecated key a file may still use for it.
+_OLD_KEY_FOR = {new: old for old, new in DEPRECATED_INPUT_KEYS.items()}
+
+
+@dataclass(frozen=True, order=True)
+class EngineConfigIssue:
+    """One problem, located by a dotted path into the YAML file ("" = the whole file)."""
+
+    key_path: str
+    message: str
+
+    def render(self, source: str) -> str:
+        if self.key_path:
+            return f"{source}: {self.key_path}: {self.message}"
+        return f"{source}: {self.message}"
+
+
+@dataclass(frozen=True)
+class EngineConfigResult:
+    args: TorchLlmArgs | None  # None when invalid
+    issues: list[EngineConfigIssue]
+    raw: dict  # the YAML mapping as loaded ({} for an empty file)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+def check_engine_config_text(text: str) -> EngineConfigResult:
+    """Parse and check engine-config YAML text; never raises for bad input."""
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return EngineConfigResult(None, [EngineConfigIssue("", _yaml_error(exc))], {})
+    return check_engine_config_data(loaded)
+
+
+def check_engine_config_data(loaded: Any) -> EngineConfigResult:
+    """Check an already-parsed YAML document (None counts as an empty file)."""
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        message = (
+            "the top level must be a mapping of TensorRT-LLM option names to values, "
+            f"not {_kind(loaded)}"
+        )
+        return EngineConfigResult(None, [EngineConfigIssue("", message)], {})
+    return _check_mapping(loaded)
+
+
+def check_engine_config_file(path: Path) -> EngineConfigResult:
+    """Read and check one engine-config file; unreadable files become an issue."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return EngineConfigResult(None, [EngineConfigIssue("", f"cannot read file: {reason}")], {})
+    return check_engine_config_text(text)
+
+
+def tensorrt_llm_issues(raw: dict) -> list[EngineConfigIssue] | None:
+    """TensorRT-LLM's own verdict on `raw`, or None when tensorrt_llm is not importable.
+
+    Validates ``TorchLlmArgs(model="placeholder", **raw)`` after the one key rename
+    of the YAML merge (``hf_revision``); a ``model`` in the file wins.
+    """
+    try:
+        from tensorrt_llm.llmapi.llm_args import TorchLlmArgs as UpstreamArgs
+    except Exception:  # not installed, or its native libraries failed to load
+        return None
+    data = _rename_deprecated_top_level(raw)
+    try:
+        UpstreamArgs(**{"model": "placeholder", **data})
+    except ValidationError as exc:
+        return _issues_from(exc, raw)
+    except Exception as exc:  # plain ValueError/TypeError/AssertionError from validators
+        return [EngineConfigIssue("", f"{type(exc).__name__}: {exc}")]
+    return []
+
+
+def _check_mapping(raw: dict) -> EngineConfigResult:
+    issues: list[EngineConfigIssue] = []
+    data = _rename_deprecated_top_level(raw)
+    for key in _MERGE_BUILT_SECTIONS:
+        if key in data and not isinstance(data[key], dict):
+            issues.append(
+                EngineConfigIssue(key, f"must be a mapping of settings, not {_kind(data[key])}")
+            )
+            del data[key]  # reported once here rather than again by the schema
+    try:
+        args = TorchLlmArgs.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_issues_from(exc, raw))
+        args = None
+    return EngineConfigResult(None if issues else args, _unique(issues), raw)
+
+
+def _rename_deprecated_top_level(raw: dict) -> dict:
+    """Mirror the merge's ``hf_revision`` -> ``revision`` (an explicit revision wins)."""
+    data = dict(raw)
+    if "hf_revision" in data:
+        data.setdefault("revision", data.pop("hf_revision"))
+    return data
+
+
+def _issues_from(exc: ValidationError, raw: dict) -> list[EngineConfigIssue]:
+    issues: list[EngineConfigIssue] = []
+    alternatives: dict[str, list[str]] = {}  # plain-union members failing at one key
+    inputs: dict[str, Any] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        ctx = error.get("ctx") or {}
+        tail: tuple[str | int, ...] = ()
+        if kind == "engine_config" and ctx.get("field"):
+            tail = tuple(str(ctx["field"]).split("."))
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            discriminator = str(ctx.get("discriminator", "")).strip("'")
+            tail = (discriminator,)
+            message = _tag_message(loc, discriminator, ctx)
+        elif kind == "missing":
+            tail, loc, message = loc[-1:], loc[:-1], "required key is missing"
+        elif kind == "extra_forbidden":
+            message = _unknown_key_message(loc)
+        path, union_member = _key_path(loc, tail, raw)
+        if union_member and kind != "extra_forbidden" and message.startswith("Input should be "):
+            alternatives.setdefault(path, []).append(message)
+            inputs[path] = error.get("input")
+            continue
+        if kind != "extra_forbidden" and _is_scalar(error.get("input", [])):
+            message = f"{message} (got {error['input']!r})"
+        issues.append(EngineConfigIssue(path, message))
+    for path, messages in alternatives.items():
+        message = _either(messages)
+        if _is_scalar(inputs[path]):
+            message = f"{message} (got {inputs[path]!r})"
+        issues.append(EngineConfigIssue(path, message))
+    return issues
+
+
+def _either(messages: list[str]) -> str:
+    """'Input should be a valid boolean, ...' + "Input should be 'auto'" -> one sentence."""
+    if len(messages) == 1:
+        return messages[0]
+    wanted = [m.removeprefix("Input should be ").split(", ")[0] for m in messages]
+    return "Input should be " + " or ".join(dict.fromkeys(wanted))
+
+
+def _key_path(loc: tuple[Any, ...], tail: tuple[Any, ...], raw: Any) -> tuple[str, bool]:
+    """A path into the file, and whether `loc` ended inside a plain union's member.
+
+    Pydantic puts the tag of a tagged union (``speculative_config.MTP.x``) and
+    the member of a plain union (``...target_sparsity.float``) into the location;
+    neither is in the file, so parts that do not lead into the data are
+    dropped. `tail` parts (keys the file may lack) are always kept.
+    """
+    parts: list[str] = []
+    node: Any = raw
+    dropped_last = False
+    for index, part in enumerate(loc + tail):
+        keep = index >= len(loc)
+        dropped_last = False
+        if isinstance(node, dict):
+            key = part if part in node else _OLD_KEY_FOR.get(str(part))
+            if key is not None and key in node:
+                parts.append(_key_text(key, first=not parts))
+                node = node[key]
+                continue
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            parts.append(f"[{part}]")
+            node = node[part]
+            continue
+        if keep:
+            parts.append(_key_text(part, first=not parts))
+            node = None
+        else:
+            dropped_last = True
+    return "".join(parts), dropped_last and not tail
+
+
+def _key_text(key: Any, *, first: bool) -> str:
+    return str(key) if first else f".{key}"
+
+
+def _unknown_key_message(loc: tuple[Any, ...]) -> str:
+    key = str(loc[-1])
+    model = model_at(loc[:-1])
+    if model is None:
+        return "unknown key"
+    hint = RENAMED_KEYS.get((model.__name__, key))
+    if hint:
+        return f"unknown key ({hint})"
+    fields = yaml_keys(model)
+    same = next((ks for ks in fields.values() if key in ks), None)
+    if same is not None:  # a second spelling of an option already given
+        others = " / ".join(repr(k) for k in same if k != key)
+        return f"sets the same option as {others}; give only one of them"
+    allowed = [k for keys in fields.values() for k in keys]
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return "unknown key"
+
+
+def _tag_message(loc: tuple[Any, ...], discriminator: str, ctx: dict) -> str:
+    tags = _expected_tags(loc)
+    expected = f"; expected one of: {', '.join(tags)}" if tags else ""
+    if "tag" in ctx:
+        return f"unknown {discriminator} {ctx['tag']!r}{expected}"
+    return f"required key is missing{expected}"
+
+
+def _expected_tags(loc: tuple[Any, ...]) -> list[str]:
+    if not loc:
+        return []
+    parent = model_at(loc[:-1])
+    if parent is None:
+        return []
+    name = next((n for n, keys in yaml_keys(parent).items() if loc[-1] in keys), None)
+    if name is None:
+        return []
+    info = parent.model_fields[name]
+    members = union_members(info.annotation, info.discriminator)
+    return list(members or {})
+
+
+def _unique(issues: list[EngineConfigIssue]) -> list[EngineConfigIssue]:
+    return list(dict.fromkeys(issues))
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return f"YAML syntax error: {problem}"

@@ -1,0 +1,151 @@
+"""Rules an engine config must meet beyond its schema: on its own, and against the stack.
+
+Schema validation (infra/engine_config.py) says whether TensorRT-LLM will parse a file; these
+rules say whether the worker it configures can start: parallel layout vs the GPUs the pod gets,
+CUDA graphs vs the batch limit, disaggregation and KV-aware routing prerequisites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.engine_config import EngineConfigIssue
+from infra.engine_schema import TorchLlmArgs
+
+ENGINE_ROLES = ("agg", "prefill", "decode", "encode")
+DISAGGREGATED_ROLES = ("prefill", "decode")
+
+
+@dataclass(frozen=True)
+class WorkerShape:
+    """What the stack gives one worker: GPUs per node, nodes, and whether it feeds the KV router."""
+
+    gpus_per_node: int
+    nodes: int
+    publishes_kv_events: bool
+
+    @property
+    def gpus(self) -> int:
+        return self.gpus_per_node * self.nodes
+
+
+def world_size(args: TorchLlmArgs) -> int:
+    return args.tensor_parallel_size * args.pipeline_parallel_size * args.context_parallel_size
+
+
+def file_rule_issues(args: TorchLlmArgs, role: str | None) -> list[EngineConfigIssue]:
+    """Problems visible in the file alone (role None: role-specific rules are skipped)."""
+    issues = _parallel_issues(args) + _cuda_graph_issues(args)
+    if role in DISAGGREGATED_ROLES and args.cache_transceiver_config is None:
+        issues.append(
+            EngineConfigIssue(
+                "cache_transceiver_config",
+                f"a {role} worker of a disaggregated graph needs cache_transceiver_config "
+                "(e.g. backend: DEFAULT) to hand KV blocks between prefill and decode",
+            )
+        )
+    return issues
+
+
+def stack_rule_issues(args: TorchLlmArgs, shape: WorkerShape) -> list[EngineConfigIssue]:
+    """Problems only visible next to the stack: GPUs given to the worker, KV routing."""
+    issues: list[EngineConfigIssue] = []
+    layout = (
+        f"tensor_parallel_size {args.tensor_parallel_size} × pipeline_parallel_size "
+        f"{args.pipeline_parallel_size}"
+    )
+    if args.context_parallel_size != 1:
+        layout += f" × context_parallel_size {args.context_parallel_size}"
+    if world_size(args) != shape.gpus:
+        issues.append(
+            EngineConfigIssue(
+                "tensor_parallel_size",
+                f"the engine spans {world_size(args)} GPUs ({layout}), but the worker gets "
+                f"{shape.gpus} "
+                f"(gpusPerWorker {shape.gpus_per_node} × nodes {shape.nodes})",
+            )
+        )
+    if args.gpus_per_node is not None and args.gpus_per_node != shape.gpus_per_node:
+        issues.append(
+            EngineConfigIssue(
+                "gpus_per_node",
+                f"gpus_per_node {args.gpus_per_node} differs from the stack's gpusPerWorker "
+                f"{shape.gpus_per_node}",
+            )
+        )
+    if shape.publishes_kv_events and args.kv_cache_config.event_buffer_max_size <= 0:
+        issues.append(
+            EngineConfigIssue(
+                "kv_cache_config.event_buffer_max_size",
+                "KV-aware routing needs this worker's KV events: set "
+                "kv_cache_config.event_buffer_max_size > 0 (e.g. 1024)",
+            )
+        )
+    return issues
+
+
+def _parallel_issues(args: TorchLlmArgs) -> list[EngineConfigIssue]:
+    issues: list[EngineConfigIssue] = []
+    tp = args.tensor_parallel_size
+    if args.enable_attention_dp and tp <= 1:
+        issues.append(
+            EngineConfigIssue(
+                "enable_attention_dp",
+                "attention data parallelism splits requests across tensor-parallel ranks: "
+                "it needs tensor_parallel_size > 1",
+            )
+        )
+    ep, moe_tp = args.moe_expert_parallel_size, args.moe_tensor_parallel_size
+    if ep is not None and tp % ep != 0:
+        issues.append(
+            EngineConfigIssue(
+                "moe_expert_parallel_size",
+                f"moe_expert_parallel_size {ep} does not divide tensor_parallel_size {tp} "
+                "(the GPUs each MoE layer is spread over)",
+            )
+        )
+    elif ep is not None and moe_tp is not None and ep * moe_tp != tp:
+        issues.append(
+            EngineConfigIssue(
+                "moe_tensor_parallel_size",
+                f"moe_tensor_parallel_size {moe_tp} × moe_expert_parallel_size {ep} must equal "
+                f"tensor_parallel_size {tp}",
+            )
+        )
+    elif moe_tp is not None and tp % moe_tp != 0:
+        issues.append(
+            EngineConfigIssue(
+                "moe_tensor_parallel_size",
+                f"moe_tensor_parallel_size {moe_tp} does not divide tensor_parallel_size {tp}",
+            )
+        )
+    return issues
+
+
+def _cuda_graph_issues(args: TorchLlmArgs) -> list[EngineConfigIssue]:
+    """Only sizes the file states: TensorRT-LLM derives its default graph sizes itself."""
+    graphs = args.cuda_graph_config
+    limit = args.max_batch_size
+    if graphs is None or limit is None or "cuda_graph_config" not in args.model_fields_set:
+        return []
+    stated = graphs.model_fields_set
+    issues: list[EngineConfigIssue] = []
+    too_large = sorted(
+        {b for b in graphs.batch_sizes or [] if b > limit} if "batch_sizes" in stated else set()
+    )
+    if too_large:
+        issues.append(
+            EngineConfigIssue(
+                "cuda_graph_config.batch_sizes",
+                f"CUDA-graph batch sizes {too_large} exceed max_batch_size {limit}: "
+                "those graphs can never run",
+            )
+        )
+    if "max_batch_size" in stated and graphs.max_batch_size > limit:
+        issues.append(
+            EngineConfigIssue(
+                "cuda_graph_config.max_batch_size",
+                f"{graphs.max_batch_size} exceeds max_batch_size {limit}",
+            )
+        )
+    return issues
