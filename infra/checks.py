@@ -350,7 +350,7 @@ def _check_engine_config(
             nodes=spec.nodes,
             publishes_kv_events=role in model.topology.kv_event_roles,
         )
-        problems += file_rule_issues(result.args, role) + stack_rule_issues(result.args, shape)
+        problems += file_rule_issues(result, role) + stack_rule_issues(result.args, shape)
         # Inside the TensorRT-LLM runtime image its own schema has the last word.
         problems += tensorrt_llm_issues(result.raw) or []
     return [ConfigIssue(key, problem.render(engine_config)) for problem in problems]

@@ -256,28 +256,37 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
 
 
 def _check_engine_configs(args: argparse.Namespace) -> int:
-    from infra.engine_config import check_engine_config_file, tensorrt_llm_issues
+    from infra.engine_config import (
+        EngineConfigIssue,
+        check_engine_config_file,
+        tensorrt_llm_issues,
+    )
     from infra.engine_rules import file_rule_issues
 
-    results = []
+    found: dict[Path, list[EngineConfigIssue]] = {}
     for file in args.files:
         result = check_engine_config_file(file)
-        issues = list(result.issues)
+        issues = list(result.issues) + file_rule_issues(result, args.role)
         if result.args is not None:
-            issues += file_rule_issues(result.args, args.role)
             issues += tensorrt_llm_issues(result.raw) or []
-        results.append({"file": str(file), "ok": not issues, "issues": issues})
-    ok = all(r["ok"] for r in results)
+        found[file] = sorted(set(issues))
+    ok = not any(found.values())
     if args.output == "json":
-        for r in results:
-            r["issues"] = [{"key": i.key_path, "message": i.message} for i in r["issues"]]
-        print(json.dumps({"ok": ok, "files": results}, indent=2))
-    else:
-        for r in results:
-            if r["ok"]:
-                print(f"ok {r['file']}")
-            for issue in sorted(set(r["issues"])):
-                print(issue.render(r["file"]), file=sys.stderr)
+        files = [
+            {
+                "file": str(file),
+                "ok": not issues,
+                "issues": [{"key": i.key_path, "message": i.message} for i in issues],
+            }
+            for file, issues in found.items()
+        ]
+        print(json.dumps({"ok": ok, "files": files}, indent=2))
+        return EXIT_OK if ok else EXIT_FAILED
+    for file, issues in found.items():
+        if not issues:
+            print(f"ok {file}")
+        for issue in issues:
+            print(issue.render(str(file)), file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
 
 

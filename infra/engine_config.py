@@ -62,6 +62,8 @@ class EngineConfigIssue:
 
 @dataclass(frozen=True)
 class EngineConfigResult:
+    """The parsed args (when valid), every issue found, and the mapping as read."""
+
     args: TorchLlmArgs | None  # None when invalid
     issues: list[EngineConfigIssue]
     raw: dict  # the YAML mapping as loaded ({} for an empty file)

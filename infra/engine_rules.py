@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.engine_config import EngineConfigIssue
+from infra.engine_config import EngineConfigIssue, EngineConfigResult
 from infra.engine_schema import TorchLlmArgs
 
 ENGINE_ROLES = ("agg", "prefill", "decode", "encode")
@@ -33,9 +33,12 @@ def world_size(args: TorchLlmArgs) -> int:
     return args.tensor_parallel_size * args.pipeline_parallel_size * args.context_parallel_size
 
 
-def file_rule_issues(args: TorchLlmArgs, role: str | None) -> list[EngineConfigIssue]:
-    """Problems visible in the file alone (role None: role-specific rules are skipped)."""
-    issues = _parallel_issues(args) + _cuda_graph_issues(args)
+def file_rule_issues(result: EngineConfigResult, role: str | None) -> list[EngineConfigIssue]:
+    """Problems visible in a valid file alone (role None: role-specific rules are skipped)."""
+    args = result.args
+    if args is None:
+        return []
+    issues = _parallel_issues(args) + _cuda_graph_issues(args, result.raw)
     if role in DISAGGREGATED_ROLES and args.cache_transceiver_config is None:
         issues.append(
             EngineConfigIssue(
@@ -122,17 +125,14 @@ def _parallel_issues(args: TorchLlmArgs) -> list[EngineConfigIssue]:
     return issues
 
 
-def _cuda_graph_issues(args: TorchLlmArgs) -> list[EngineConfigIssue]:
+def _cuda_graph_issues(args: TorchLlmArgs, raw: dict) -> list[EngineConfigIssue]:
     """Only sizes the file states: TensorRT-LLM derives its default graph sizes itself."""
-    graphs = args.cuda_graph_config
+    stated = raw.get("cuda_graph_config")
     limit = args.max_batch_size
-    if graphs is None or limit is None or "cuda_graph_config" not in args.model_fields_set:
+    if not isinstance(stated, dict) or limit is None:
         return []
-    stated = graphs.model_fields_set
     issues: list[EngineConfigIssue] = []
-    too_large = sorted(
-        {b for b in graphs.batch_sizes or [] if b > limit} if "batch_sizes" in stated else set()
-    )
+    too_large = sorted({b for b in stated.get("batch_sizes") or [] if int(b) > limit})
     if too_large:
         issues.append(
             EngineConfigIssue(
@@ -141,11 +141,11 @@ def _cuda_graph_issues(args: TorchLlmArgs) -> list[EngineConfigIssue]:
                 "those graphs can never run",
             )
         )
-    if "max_batch_size" in stated and graphs.max_batch_size > limit:
+    elif int(stated.get("max_batch_size") or 0) > limit:
         issues.append(
             EngineConfigIssue(
                 "cuda_graph_config.max_batch_size",
-                f"{graphs.max_batch_size} exceeds max_batch_size {limit}",
+                f"{stated['max_batch_size']} exceeds max_batch_size {limit}",
             )
         )
     return issues

@@ -793,7 +793,10 @@ class _EagleFields(DecodingBaseConfig):
             known = set(choices)
             for choice in choices:
                 if len(choice) > 1 and choice[:-1] not in known:
-                    raise field_error("eagle_choices", f"choice {list(choice)} is not connected")
+                    raise field_error(
+                        "eagle_choices",
+                        f"path {list(choice)} has no parent path {list(choice[:-1])}",
+                    )
             self.eagle_choices = [list(c) for c in choices]
             self.max_draft_len = self.num_eagle_layers = max(len(c) for c in choices)
             self.max_total_draft_tokens = len(choices)

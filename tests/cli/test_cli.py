@@ -13,7 +13,9 @@ from infra.cli import main
 from tests.conftest import PROJECT_ROOT, Project
 
 
-@pytest.mark.parametrize("command", [[], ["render"], ["validate"]])
+@pytest.mark.parametrize(
+    "command", [[], ["render"], ["validate"], ["plan"], ["check-engine-config"]]
+)
 def test_help_on_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])
@@ -151,3 +153,59 @@ def test_validate_without_crds_reports_missing_schemas(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert code == 1
     assert "no schema available for DynamoGraphDeployment/qwen3-0-6b/qwen3-0-6b-blue" in out
+
+
+def test_check_engine_config_accepts_the_projects_files(capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(str(p) for p in (PROJECT_ROOT / "engine_configs").glob("*/decode.yaml"))
+    assert main(["check-engine-config", "--role", "decode", *files]) == 0
+    assert capsys.readouterr().out.count("ok ") == len(files)
+
+
+def test_check_engine_config_names_each_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("kv_cache_config:\n  free_gpu_memory_fraction: 1.5\nmax_batch_szie: 8\n")
+    no_transceiver = tmp_path / "prefill.yaml"
+    no_transceiver.write_text("tensor_parallel_size: 2\n")
+    code = main(["check-engine-config", "--role", "prefill", str(typo), str(no_transceiver)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{typo}: kv_cache_config.free_gpu_memory_fraction: " in err
+    assert f"{typo}: max_batch_szie: unknown key" in err
+    assert f"{no_transceiver}: cache_transceiver_config: a prefill worker" in err
+
+
+def test_check_engine_config_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("enable_attention_dp: true\n")
+    assert main(["check-engine-config", "--output", "json", str(bad)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert report["files"][0]["issues"][0]["key"] == "enable_attention_dp"
+
+
+def test_plan_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    root = ["--project-dir", str(PROJECT_ROOT)]
+    assert main([*root, "plan", "prod"]) == 0
+    table = capsys.readouterr().out
+    decode_line = next(line for line in table.splitlines() if line.startswith("deepseek-r1/blue "))
+    assert "8×2" in decode_line and decode_line.endswith("yes")
+    assert main([*root, "plan", "prod", "--isl", "4096", "--osl", "256", "--output", "json"]) == 0
+    roles = json.loads(capsys.readouterr().out)["roles"]
+    decode = next(r for r in roles if r["model"] == "deepseek-r1" and r["role"] == "decode")
+    assert decode["isl"] == 4096 and decode["osl"] == 256 and decode["fits"] is True
+    assert decode["kvBytesPerToken"] == 62 * 576  # 61 layers + the MTP layer, FP8 MLA latent
+
+
+def test_plan_and_validate_refuse_weights_that_do_not_fit(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project.stack_config("dev")
+    config["dynamo-trtllm:models"][0]["plan"] = {"architecture": "Qwen/Qwen3-32B"}
+    project.write_stack("dev", config)
+    root = ["--project-dir", str(project.root)]
+    assert main([*root, "plan", "dev"]) == 1
+    assert "NO" in capsys.readouterr().out
+    assert main([*root, "validate", "dev"]) == 1
+    assert "agg.gpusPerWorker: blue slot does not fit on L4" in capsys.readouterr().err

@@ -118,3 +118,24 @@ def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rend
     assert volumes == [
         {"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}}
     ]
+
+
+def test_worker_flags_follow_each_engine_config(rendered: dict[str, Rendered]) -> None:
+    graphs = {g["metadata"]["name"]: g for g in rendered["prod"].objects("DynamoGraphDeployment")}
+    decode = graphs["deepseek-r1-blue"]["spec"]["services"]["TRTLLMDecodeWorker"]
+    args = decode["extraPodSpec"]["mainContainer"]["args"]
+    # engine_configs/deepseek-r1/decode.yaml: TP16 / EP16 over 2 nodes of 8 GPUs.
+    assert args[args.index("--tensor-parallel-size") + 1] == "16"
+    assert args[args.index("--expert-parallel-size") + 1] == "16"
+    assert args[args.index("--gpus-per-node") + 1] == "8"
+    assert decode["multinode"] == {"nodeCount": 2}
+    config_maps = {c["metadata"]["name"]: c for c in rendered["prod"].objects("ConfigMap")}
+    shipped = config_maps["deepseek-r1-blue-engine-config"]["data"]["decode.yaml"]
+    assert shipped == (PROJECT_ROOT / "engine_configs/deepseek-r1/decode.yaml").read_text()
+    vl = next(
+        g
+        for g in rendered["staging"].objects("DynamoGraphDeployment")
+        if g["metadata"]["name"] == "qwen3-vl-2b-blue"
+    )
+    vl_args = vl["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["mainContainer"]["args"]
+    assert vl_args[vl_args.index("--modality") + 1] == "multimodal"

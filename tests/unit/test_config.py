@@ -235,3 +235,71 @@ def test_unknown_top_level_key_does_not_hide_model_problems() -> None:
     found = problems(raw)
     assert any("dynamo-trtllm:modelz: unknown key" in p for p in found)
     assert any("models[1].nodePool: node pool 'missing' does not exist" in p for p in found)
+
+
+def test_workers_beyond_the_pools_maximum_size_are_refused() -> None:
+    raw = values()
+    raw["models"][1]["decode"]["replicas"] = 4  # 4 + 16 GPUs on a pool of at most 4 × 8
+    raw["models"][1]["slots"] = {"blue": {}, "green": {}}  # both colors run: 2 × 20 GPUs
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].maxSize: workers on pool 'h100' "
+        "ask for 40 GPUs (gpt-oss-120b 40), but 4 nodes × 8 GPUs = 32: raise maxSize or scale "
+        "a slot down"
+    ]
+    raw["models"][1]["slots"]["green"] = {"prefill": {"replicas": 0}, "decode": {"replicas": 0}}
+    parse(raw)
+
+
+def test_multinode_workers_need_weights_on_a_shared_volume() -> None:
+    raw = values()
+    raw["models"][1]["topology"] = "disagg-multinode"
+    raw["models"][1]["decode"] = {"gpusPerWorker": 8, "nodes": 2}
+    found = problems(raw)
+    assert any(
+        "models[1].source: every node of a multinode worker reads the weights from one shared "
+        "volume" in line
+        for line in found
+    )
+
+
+def test_kv_routing_without_kv_events_names_the_engine_config_key() -> None:
+    raw = values()
+    raw["models"][1]["topology"] = "disagg-router"  # gpt-oss prefill.yaml publishes no KV events
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].prefill.engineConfig: "
+        "engine_configs/gpt-oss-120b/prefill.yaml: kv_cache_config.event_buffer_max_size: "
+        "KV-aware routing needs this worker's KV events: set kv_cache_config.event_buffer_max_size "
+        "> 0 (e.g. 1024)"
+    ]
+
+
+def test_invalid_engine_config_is_reported_with_stack_and_file_key_paths(tmp_path: Path) -> None:
+    (tmp_path / "agg.yaml").write_text("kv_cache_config:\n  free_gpu_memory_fractoin: 0.5\n")
+    raw = values()
+    raw["models"] = [raw["models"][0]]
+    raw["models"][0]["agg"] = {"engineConfig": "agg.yaml"}
+    with pytest.raises(StackConfigError) as caught:
+        parse(raw, tmp_path)
+    (line,) = caught.value.report().splitlines()[1:]
+    assert line.startswith(
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].agg.engineConfig: agg.yaml: "
+        "kv_cache_config.free_gpu_memory_fractoin: unknown key"
+    )
+    assert "did you mean 'free_gpu_memory_fraction'?" in line
+
+
+def test_weights_that_cannot_fit_the_gpus_stop_the_stack() -> None:
+    raw = values()
+    raw["models"][0]["plan"] = {"architecture": "meta-llama/Llama-3.3-70B-Instruct"}
+    (line,) = problems(raw)
+    assert line.startswith(
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].agg.gpusPerWorker: blue slot does not "
+        "fit on L4: weights alone need "
+    )
+
+
+def test_unknown_architecture_is_named() -> None:
+    raw = values()
+    raw["models"][0]["plan"] = {"architecture": "acme/not-a-model"}
+    (line,) = problems(raw)
+    assert "models[0].plan.architecture: 'acme/not-a-model' is not in the model catalog" in line

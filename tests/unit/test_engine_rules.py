@@ -1,0 +1,106 @@
+"""Engine-config rules beyond the schema: what makes a worker fail at start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.engine_config import EngineConfigResult, check_engine_config_text
+from infra.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
+from infra.engine_schema import TorchLlmArgs
+
+
+def parsed(text: str) -> EngineConfigResult:
+    result = check_engine_config_text(text)
+    assert result.args is not None, result.issues
+    return result
+
+
+def args(text: str) -> TorchLlmArgs:
+    result = parsed(text).args
+    assert result is not None
+    return result
+
+
+def keys(issues: list) -> list[str]:
+    return [issue.key_path for issue in issues]
+
+
+def test_attention_dp_needs_tensor_parallelism() -> None:
+    assert keys(file_rule_issues(parsed("enable_attention_dp: true\n"), None)) == [
+        "enable_attention_dp"
+    ]
+    assert (
+        file_rule_issues(parsed("tensor_parallel_size: 2\nenable_attention_dp: true\n"), None) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("tensor_parallel_size: 8\nmoe_expert_parallel_size: 3\n", "moe_expert_parallel_size"),
+        (
+            "tensor_parallel_size: 8\nmoe_expert_parallel_size: 4\nmoe_tensor_parallel_size: 4\n",
+            "moe_tensor_parallel_size",
+        ),
+        ("tensor_parallel_size: 4\nmoe_tensor_parallel_size: 3\n", "moe_tensor_parallel_size"),
+    ],
+)
+def test_expert_parallelism_must_divide_the_gpus(text: str, key: str) -> None:
+    assert keys(file_rule_issues(parsed(text), None)) == [key]
+
+
+def test_expert_parallelism_that_divides_is_fine() -> None:
+    text = "tensor_parallel_size: 8\nmoe_expert_parallel_size: 4\nmoe_tensor_parallel_size: 2\n"
+    assert file_rule_issues(parsed(text), None) == []
+
+
+def test_cuda_graph_batches_beyond_max_batch_size_are_refused() -> None:
+    text = "max_batch_size: 16\ncuda_graph_config:\n  batch_sizes: [1, 8, 32, 64]\n"
+    (issue,) = file_rule_issues(parsed(text), None)
+    assert issue.key_path == "cuda_graph_config.batch_sizes"
+    assert "[32, 64]" in issue.message and "max_batch_size 16" in issue.message
+    text = "max_batch_size: 16\ncuda_graph_config:\n  max_batch_size: 64\n"
+    assert keys(file_rule_issues(parsed(text), None)) == ["cuda_graph_config.max_batch_size"]
+
+
+def test_default_cuda_graphs_are_left_to_tensorrt_llm() -> None:
+    # TensorRT-LLM picks its own graph sizes when the file states none.
+    assert file_rule_issues(parsed("max_batch_size: 4\n"), None) == []
+    padded = "max_batch_size: 4\ncuda_graph_config:\n  enable_padding: true\n"
+    assert file_rule_issues(parsed(padded), None) == []
+
+
+@pytest.mark.parametrize("role", ["prefill", "decode"])
+def test_disaggregated_roles_need_a_cache_transceiver(role: str) -> None:
+    assert keys(file_rule_issues(parsed("max_batch_size: 8\n"), role)) == [
+        "cache_transceiver_config"
+    ]
+    ok = "cache_transceiver_config:\n  backend: DEFAULT\n"
+    assert file_rule_issues(parsed(ok), role) == []
+    assert file_rule_issues(parsed("max_batch_size: 8\n"), "agg") == []
+
+
+def test_parallel_layout_must_use_exactly_the_workers_gpus() -> None:
+    layout = args("tensor_parallel_size: 8\npipeline_parallel_size: 2\n")
+    assert stack_rule_issues(layout, WorkerShape(8, 2, publishes_kv_events=False)) == []
+    (issue,) = stack_rule_issues(layout, WorkerShape(8, 1, publishes_kv_events=False))
+    assert issue.key_path == "tensor_parallel_size"
+    assert "spans 16 GPUs" in issue.message and "gets 8" in issue.message
+
+
+def test_context_parallelism_counts_towards_the_gpus() -> None:
+    layout = args("tensor_parallel_size: 2\ncontext_parallel_size: 2\n")
+    assert stack_rule_issues(layout, WorkerShape(4, 1, publishes_kv_events=False)) == []
+    assert keys(stack_rule_issues(layout, WorkerShape(2, 1, publishes_kv_events=False))) == [
+        "tensor_parallel_size"
+    ]
+
+
+def test_kv_aware_routing_needs_kv_events() -> None:
+    silent = args("max_batch_size: 8\n")
+    assert keys(stack_rule_issues(silent, WorkerShape(1, 1, publishes_kv_events=True))) == [
+        "kv_cache_config.event_buffer_max_size"
+    ]
+    assert stack_rule_issues(silent, WorkerShape(1, 1, publishes_kv_events=False)) == []
+    talking = args("kv_cache_config:\n  event_buffer_max_size: 1024\n")
+    assert stack_rule_issues(talking, WorkerShape(1, 1, publishes_kv_events=True)) == []
