@@ -219,8 +219,15 @@ LoadBalancer = Annotated[
 ]
 
 
+# Values our schema accepts beyond the inventory (TensorRT-LLM main), with the reason: TensorRT-LLM
+# main dropped the WIDEEP MoE backend, but the releases Dynamo 1.1-1.2 images run still take it
+# and Dynamo's current wide-EP recipes use it; refusing it would refuse graphs that work.
+INVENTORY_EXTENSIONS: dict[str, set[str]] = {"MoeConfig.backend": {"WIDEEP"}}
+
+
 class MoeConfig(EngineSpec):
     backend: Literal[
+        "WIDEEP",
         "AUTO",
         "CUTLASS",
         "CUTEDSL",
