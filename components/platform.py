@@ -45,13 +45,16 @@ CHARTS = {
 }
 
 
-def build_dynamo_platform_values(spec: PlatformSpec) -> dict:
+def build_dynamo_platform_values(spec: PlatformSpec, multinode: bool = False) -> dict:
+    """multinode: some worker spans nodes, which the operator runs as a Grove PodCliqueSet."""
     replicas = 3 if spec.high_availability else 1
     operator: dict = {"discoveryBackend": "kubernetes"}
     values: dict = {
         "global": {"etcd": {"install": spec.etcd.enabled and spec.etcd.external_endpoint is None}},
         "dynamo-operator": operator,
     }
+    if multinode:
+        values["global"]["grove"] = {"install": True, "enabled": True}
     if spec.nats.external_url:
         operator["natsAddr"] = spec.nats.external_url
         values["nats"] = {"enabled": False}
@@ -107,11 +110,15 @@ def platform_releases(
     gpus: bool,
     efa: bool,
     kube_prometheus_stack: bool,
+    multinode: bool = False,
 ) -> list[HelmRelease]:
     """Which charts this stack installs, in dependency order."""
     releases = [
         HelmRelease(
-            "dynamo_platform", "dynamo-platform", spec.namespace, build_dynamo_platform_values(spec)
+            "dynamo_platform",
+            "dynamo-platform",
+            spec.namespace,
+            build_dynamo_platform_values(spec, multinode),
         )
     ]
     if gpus and spec.gpu_stack == "device-plugin":

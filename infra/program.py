@@ -167,6 +167,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 efa=any(p.efa for p in config.node_pools),
                 kube_prometheus_stack=config.observability.enabled
                 and config.observability.install_kube_prometheus_stack,
+                multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
             ),
             charts=config.platform.charts,
             depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],

@@ -139,3 +139,14 @@ def test_worker_flags_follow_each_engine_config(rendered: dict[str, Rendered]) -
     )
     vl_args = vl["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["mainContainer"]["args"]
     assert vl_args[vl_args.index("--modality") + 1] == "multimodal"
+
+
+def test_multinode_workers_get_grove_from_the_platform_chart(
+    rendered: dict[str, Rendered],
+) -> None:
+    def platform_values(stack: str) -> dict:
+        releases = [rendered[stack].load(r) for r in rendered[stack].of_type("kubernetes:helm")]
+        return next(r for r in releases if r["chart"] == "dynamo-platform")["values"]
+
+    assert platform_values("prod")["global"]["grove"] == {"install": True, "enabled": True}
+    assert "grove" not in platform_values("dev")["global"]
