@@ -78,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--output", choices=["text", "json"], default="text")
 
+    diff = commands.add_parser(
+        "diff",
+        help="what a change does to a stack: per resource added / removed / changed",
+        description="Render STACK at git REF (in a temporary worktree, with that commit's code) "
+        "and in the working tree, and report each resource added, removed or changed, with a "
+        "field-level diff. Or compare two existing render outputs. Secrets are never shown: a "
+        "changed secret reads 'changed (secret)'.",
+        epilog=EPILOG,
+    )
+    diff.add_argument("stack", nargs="?", help="stack name (with --base)")
+    diff.add_argument("--base", metavar="REF", help="git ref to compare the working tree with")
+    diff.add_argument("--base-dir", type=Path, metavar="DIR", help="render output: before")
+    diff.add_argument("--head-dir", type=Path, metavar="DIR", help="render output: after")
+    diff.add_argument("--output", choices=["text", "markdown", "json"], default="text")
+
     plan = commands.add_parser(
         "plan",
         help="GPU memory plan per model and role: weights, KV cache, concurrency, fit",
@@ -125,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return _render(args, root)
     if args.command == "plan":
         return _plan(args, root)
+    if args.command == "diff":
+        return _diff(args, root)
     return _validate(args, root)
 
 
@@ -216,6 +233,45 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _diff(args: argparse.Namespace, root: Path) -> int:
+    from infra.diff import (
+        DiffError,
+        diff_against_ref,
+        diff_renders,
+        format_json,
+        format_markdown,
+        format_text,
+    )
+    from infra.errors import StackConfigError
+    from infra.render import RenderError
+
+    by_ref = args.base is not None
+    by_dirs = args.base_dir is not None or args.head_dir is not None
+    if (
+        by_ref == by_dirs
+        or (by_ref and not args.stack)
+        or (by_dirs and not (args.base_dir and args.head_dir))
+    ):
+        print(
+            "dynamo-infra diff: give STACK --base REF, or --base-dir DIR --head-dir DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if by_ref and args.stack not in _stacks(root):
+        return _unknown_stack(args.stack, root)
+    try:
+        if by_ref:
+            result = diff_against_ref(root, args.base, args.stack)
+        else:
+            result = diff_renders(args.base_dir, args.head_dir)
+    except (DiffError, StackConfigError, RenderError) as error:
+        print(f"dynamo-infra diff: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    formats = {"text": format_text, "markdown": format_markdown, "json": format_json}
+    sys.stdout.write(formats[args.output](result))
+    return EXIT_OK
 
 
 def _plan(args: argparse.Namespace, root: Path) -> int:

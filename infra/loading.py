@@ -7,6 +7,8 @@ problems elsewhere: the user sees every problem at once, each with the file and 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import types
 import typing
 from pathlib import Path
@@ -41,8 +43,20 @@ def source_label(stack: str) -> str:
 
 class StackFile(typing.NamedTuple):
     values: dict[str, Any]  # our namespace's keys without the prefix
-    secrets: dict[str, str]  # secret key -> plaintext, or SECURE_PLACEHOLDER when encrypted
+    secrets: dict[str, str]  # secret key -> plaintext, or secure_placeholder(key) when encrypted
     other: dict[str, Any]  # keys of other namespaces (aws:region, ...), passed through to Pulumi
+    # secret key -> digest of its text in the stack file (the ciphertext for `secure:` values),
+    # so a diff can say a secret changed without seeing it.
+    secret_fingerprints: dict[str, str] = {}
+
+
+def secure_placeholder(key: str) -> str:
+    """What an encrypted secret looks like offline: one per key, so its uses can be told apart."""
+    return f"[secure {key}: decrypted by Pulumi at deploy time]"
+
+
+def _fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def read_stack_file(path: Path, source: str) -> StackFile:
@@ -58,6 +72,7 @@ def read_stack_file(path: Path, source: str) -> StackFile:
         raise StackConfigError(source, [ConfigIssue("", "expected a mapping with a `config:` key")])
     values: dict[str, Any] = {}
     secrets: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     other: dict[str, Any] = {}
     prefix = f"{CONFIG_NAMESPACE}:"
     for key, value in (document.get("config") or {}).items():
@@ -66,10 +81,11 @@ def read_stack_file(path: Path, source: str) -> StackFile:
             continue
         name = str(key)[len(prefix) :]
         if name in SECRET_KEYS:
-            secrets[name] = SECURE_PLACEHOLDER if _is_secure(value) else str(value)
+            secrets[name] = secure_placeholder(name) if _is_secure(value) else str(value)
+            fingerprints[name] = _fingerprint(value)
         else:
             values[name] = _strip_secure(value)
-    return StackFile(values, secrets, other)
+    return StackFile(values, secrets, other, fingerprints)
 
 
 def _is_secure(value: Any) -> bool:

@@ -116,8 +116,12 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     recorded = run_under_mocks(
         stack, stack_values.values, stack_values.secrets, stack_values.other, root
     )
-    secret_values = [v for v in stack_values.secrets.values() if v]
-    files = render_files(recorded, secret_values)
+    secrets = {
+        key: SecretSource(value, stack_values.secret_fingerprints[key])
+        for key, value in stack_values.secrets.items()
+        if value
+    }
+    files = render_files(recorded, secrets)
     entries = [entry for entry, _ in files]
     write_atomically(
         out_dir, {"stack": stack, "resources": entries}, {e["file"]: body for e, body in files}
@@ -125,14 +129,34 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     return RenderResult(config, entries)
 
 
+@dataclass(frozen=True)
+class SecretSource:
+    """A secret as the program sees it offline, and the fingerprint of its stack-file text."""
+
+    value: str
+    fingerprint: str
+
+
 def render_files(
-    recorded: list[Recorded], secret_values: list[str]
+    recorded: list[Recorded], secrets: dict[str, SecretSource]
 ) -> list[tuple[dict[str, Any], str]]:
-    """(index entry, YAML text) per resource, sorted by file path."""
+    """(index entry, YAML text) per resource, sorted by file path.
+
+    An entry lists the fingerprints of the secrets its resource carries (`secrets`), so a diff
+    of two renders can report "changed (secret)" while the files only ever hold `[secret]`.
+    """
+    secret_values = [source.value for source in secrets.values()]
     rendered: dict[str, tuple[dict[str, Any], str]] = {}
     for resource in recorded:
         document = _clean(resource.inputs, secret_values)
         entry: dict[str, Any] = {"type": resource.type, "name": resource.name}
+        carried = {
+            key: source.fingerprint
+            for key, source in secrets.items()
+            if _mentions(resource.inputs, source.value)
+        }
+        if carried:
+            entry["secrets"] = carried
         if resource.type == _HELM_RELEASE:
             document = _helm_document(document)
             path = f"helm/{document['namespace']}/{document['name']}.yaml"
@@ -206,6 +230,16 @@ def _clean(value: Any, secret_values: list[str]) -> Any:
     if isinstance(value, str) and any(secret in value for secret in secret_values):
         return REDACTED
     return value
+
+
+def _mentions(value: Any, text: str) -> bool:
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(_mentions(v, text) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, text) for v in value)
+    return False
 
 
 def _to_yaml(document: Any) -> str:
