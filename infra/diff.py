@@ -351,7 +351,7 @@ def _detail_lines(change: ResourceDiff) -> list[str]:
     lines = []
     if change.secret_changed:
         keys = ", ".join(sorted(change.resource.secrets))
-        lines.append(f"~ {SECRET_CHANGE}: {keys}")
+        lines.append(f"! {SECRET_CHANGE}: {keys}")
     for item in change.fields:
         lines.append(f"  {item.path}:")
         if _multiline(item.before) or _multiline(item.after):
