@@ -24,9 +24,15 @@ class PlanRow:
     model: str
     color: Color
     role: str
-    path: str  # YAML path of the role in the stack file
+    model_path: str  # YAML path of the model in the stack file, e.g. models[2]
     plan: RolePlan | None
     skipped: str | None = None
+    # plan.architecture names something that cannot be found: a config error, not just a gap
+    bad_architecture: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"{self.model_path}.{self.role}"
 
     def to_dict(self) -> dict:
         row: dict = {"model": self.model, "color": self.color, "role": self.role}
@@ -79,20 +85,24 @@ def plan_stack(
     for index, model in zip(indexes, config.models, strict=True):
         if model.engine != "trtllm":
             continue
+        bad_architecture = False
         try:
             facts = resolve_facts(model, project_root)
             skipped = None if facts else "no architecture facts (set plan.architecture)"
         except UnknownArchitecture as error:
-            facts, skipped = None, f"plan.architecture: {error}"
+            facts, skipped, bad_architecture = None, f"plan.architecture: {error}", True
         for color in sorted(model.slots):
             for role in model.topology.roles:
-                path = f"models[{index}].{role}"
                 plan, reason = (
                     (None, skipped)
                     if facts is None
                     else _plan(config, model, color, role, facts, project_root, isl, osl)
                 )
-                rows.append(PlanRow(model.name, color, role, path, plan, reason))
+                rows.append(
+                    PlanRow(
+                        model.name, color, role, f"models[{index}]", plan, reason, bad_architecture
+                    )
+                )
     return rows
 
 
@@ -139,10 +149,12 @@ def fit_issues(
     """Roles that cannot run at all on their GPUs, and architectures named but not found."""
     issues = []
     for row in plan_stack(config, project_root, model_indexes=model_indexes):
-        model_path = row.path.rsplit(".", 1)[0]
-        if row.skipped and row.skipped.startswith("plan.architecture"):
+        if row.bad_architecture and row.skipped:
             issues.append(
-                ConfigIssue(f"{model_path}.plan.architecture", row.skipped.split(": ", 1)[1])
+                ConfigIssue(
+                    f"{row.model_path}.plan.architecture",
+                    row.skipped.removeprefix("plan.architecture: "),
+                )
             )
         elif row.plan is not None and not row.plan.fits:
             issues.append(
