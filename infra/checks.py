@@ -186,6 +186,7 @@ def _check_model(
     if model.namespace and (problem := dns1123_label_problem(model.namespace)):
         issues.append(ConfigIssue(f"{path}.namespace", problem))
     issues += _check_slots(model, path)
+    issues += _check_traffic(config, model, path)
     for color in model.slots:
         for child in dgd_child_names(model, color):
             if problem := dns1123_label_problem(child):
@@ -258,6 +259,32 @@ def _check_model(
                     f"namespace {model.k8s_namespace!r} is too long for the model cache: Fluid's "
                     f"cache node label needs namespace + cache name <= {FLUID_NAME_BUDGET} "
                     f"characters (got {longest})",
+                )
+            )
+    return issues
+
+
+def _check_traffic(config: StackConfig, model: Model, path: str) -> list[ConfigIssue]:
+    """Requests only go where workers are, and a split needs something that can split."""
+    issues: list[ConfigIssue] = []
+    if model.weights is not None and config.traffic.gateway is None:
+        issues.append(
+            ConfigIssue(
+                f"{path}.weights",
+                "a weighted split needs a Gateway API HTTPRoute: set traffic.gateway "
+                "(the stable Service can only select one slot)",
+            )
+        )
+    if model.active not in model.slots:
+        return issues  # reported by _check_slots
+    for color, share in model.traffic_weights().items():
+        empty = [r for r in model.topology.roles if model.replicas(r, color) == 0]
+        if share > 0 and empty:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.slots.{color}",
+                    f"slot {color} receives {share}% of requests but has no "
+                    f"{' or '.join(empty)} workers (replicas 0)",
                 )
             )
     return issues

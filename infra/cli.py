@@ -93,6 +93,52 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--head-dir", type=Path, metavar="DIR", help="render output: after")
     diff.add_argument("--output", choices=["text", "markdown", "json"], default="text")
 
+    promote = commands.add_parser(
+        "promote",
+        help="switch a model's traffic to its other slot, gated on readiness and a smoke test",
+        description="Check the candidate slot's DGD is Ready and its frontend answers /health, "
+        "/v1/models and one completion; then set the model's `active` (or `weights`) in the "
+        "stack file and run `pulumi up` through the Automation API; then verify through the "
+        "stable Service and switch back on failure. Re-running after an interruption converges. "
+        "Needs the Pulumi CLI, a login to the stack's backend and cluster access.",
+        epilog=EPILOG,
+    )
+    promote.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    promote.add_argument("--model", help="model name (environment stacks; not for traffic stacks)")
+    promote.add_argument("--to", choices=["blue", "green"], help="target slot (default: the other)")
+    promote.add_argument(
+        "--weight",
+        type=int,
+        metavar="N",
+        help="send N%% of requests to the target through the Gateway HTTPRoute (100: switch)",
+    )
+    promote.add_argument(
+        "--retire-after",
+        type=float,
+        metavar="SECONDS",
+        help="after a full switch, wait SECONDS then scale the old slot's workers to 0",
+    )
+    promote.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="undo the last promotion step: end a canary, or switch back to the other slot",
+        description="The same gates and verification as promote, towards the previous slot.",
+        epilog=EPILOG,
+    )
+    rollback.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    rollback.add_argument("--model", help="model name (environment stacks; not for traffic stacks)")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    status = commands.add_parser(
+        "status",
+        help="per model and slot: share of traffic, replicas, DGD readiness",
+        epilog=EPILOG,
+    )
+    status.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    status.add_argument("--model", help="only this model")
+    status.add_argument("--output", choices=["text", "json"], default="text")
+
     plan = commands.add_parser(
         "plan",
         help="GPU memory plan per model and role: weights, KV cache, concurrency, fit",
@@ -142,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         return _plan(args, root)
     if args.command == "diff":
         return _diff(args, root)
+    if args.command in ("promote", "rollback", "status"):
+        return _rollout(args, root)
     return _validate(args, root)
 
 
@@ -174,7 +222,7 @@ def _unknown_stack(stack: str, root: Path) -> int:
 
 
 def _validate(args: argparse.Namespace, root: Path) -> int:
-    from infra.config import EksCluster, ExistingCluster
+    from infra.config import DEFAULT_KUBERNETES_VERSION, StackConfig
     from infra.errors import StackConfigError
     from infra.render import RenderError, render_stack
     from infra.validate import (
@@ -213,8 +261,12 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
                 if args.output == "text":
                     print(f"FAIL {stack}: configuration\n{error}\n", file=sys.stderr)
                 continue
-            cluster: EksCluster | ExistingCluster = config.cluster
-            version = args.kubernetes_version or cluster.kubernetes_version
+            # A traffic stack has no cluster (and no Kubernetes object to check).
+            version = args.kubernetes_version or (
+                config.cluster.kubernetes_version
+                if isinstance(config, StackConfig)
+                else DEFAULT_KUBERNETES_VERSION
+            )
             try:
                 report = validate_render(out, stack, crds, version)
             except UnsupportedKubernetesVersion as error:
@@ -233,6 +285,139 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _rollout(args: argparse.Namespace, root: Path) -> int:
+    """promote / rollback / status: config from the stack file, Pulumi and the cluster live."""
+    from infra.cluster_access import ClusterAccessError
+    from infra.config import StackConfig
+    from infra.errors import StackConfigError
+    from infra.loading import load_stack_config
+    from infra.promotion import PromotionFailed, PromotionRefused
+
+    if args.stack not in _stacks(root):
+        return _unknown_stack(args.stack, root)
+    try:
+        config = load_stack_config(root, args.stack)
+    except StackConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILED
+    environment_stack = isinstance(config, StackConfig)
+    if args.command != "status" and environment_stack != bool(args.model):
+        need = "needs --model" if environment_stack else "is a traffic stack: no --model"
+        print(f"dynamo-infra {args.command}: {args.stack} {need}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "status":
+            return _status(args, root, config)
+        result = _run_promotion(args, root, config)
+    except PromotionRefused as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except (PromotionFailed, ClusterAccessError, LiveStackError) as error:
+        print(f"failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{result.model}: {result.before.describe()} -> {result.after.describe()}")
+    if result.changed_config:
+        print(f"commit stacks/Pulumi.{args.stack}.yaml: it now records this state")
+    return EXIT_OK
+
+
+class LiveStackError(Exception):
+    """The stack's backend or cluster could not be reached."""
+
+
+def _live(what: str, connect: Any) -> Any:
+    try:
+        return connect()
+    except Exception as error:  # Pulumi CLI missing, not logged in, no such stack, no kubeconfig
+        raise LiveStackError(
+            f"cannot reach {what} (needs the Pulumi CLI, a login to the stack's backend and a "
+            f"deployed cluster): {error}"
+        ) from None
+
+
+def _cluster_of(config: Any, updater: Any) -> Any:
+    from infra.cluster_access import KubernetesCluster
+    from infra.config import ExistingCluster
+
+    if isinstance(config.cluster, ExistingCluster):
+        return KubernetesCluster.from_kubeconfig(config.cluster.kubeconfig, config.cluster.context)
+    return KubernetesCluster.from_kubeconfig(updater.outputs()["kubeconfig"])
+
+
+def _run_promotion(args: argparse.Namespace, root: Path, config: Any) -> Any:
+    from infra.config import StackConfig
+    from infra.promotion import EnvironmentPromotion, Promotion
+    from infra.stack_update import AutomationStack, StackEnvironments
+
+    def confirm(question: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+    updater = _live(f"stack {args.stack!r}", lambda: AutomationStack(root, args.stack))
+    if isinstance(config, StackConfig):
+        cluster = _live("the cluster", lambda: _cluster_of(config, updater))
+        promotion = Promotion(args.stack, config, cluster, updater, say=print, confirm=confirm)
+        if args.command == "rollback":
+            return promotion.rollback(args.model)
+        return promotion.promote(args.model, args.to, args.weight, args.retire_after)
+    environments = StackEnvironments(root)
+    switch = EnvironmentPromotion(
+        args.stack, config, environments, updater, say=print, confirm=confirm
+    )
+    if args.command == "rollback":
+        return switch.rollback()
+    return switch.promote(args.to, args.weight)
+
+
+def _status(args: argparse.Namespace, root: Path, config: Any) -> int:
+    from infra.config import StackConfig
+    from infra.promotion import EnvironmentTarget, model_status
+    from infra.stack_update import AutomationStack, StackEnvironments
+
+    if not isinstance(config, StackConfig):
+        target = EnvironmentTarget(StackEnvironments(root), config)
+        report: dict[str, Any] = {}
+        for color, share in config.traffic_weights().items():
+            problems = _live(config.environments[color], lambda c=color: target.problems(c))
+            report[color] = {
+                "stack": config.environments[color],
+                "share": share,
+                "ready": not problems,
+                "problems": problems,
+            }
+        if args.output == "json":
+            print(json.dumps(report, indent=2))
+            return EXIT_OK
+        for color, row in report.items():
+            state = (
+                "every model Ready and answering" if row["ready"] else "; ".join(row["problems"])
+            )
+            print(f"{color} ({row['stack']}): {row['share']}% of traffic; {state}")
+        return EXIT_OK
+
+    models = [m for m in config.models if args.model in (None, m.name)]
+    if not models:
+        print(f"dynamo-infra status: no model {args.model!r} in {args.stack}", file=sys.stderr)
+        return EXIT_USAGE
+    updater = _live(f"stack {args.stack!r}", lambda: AutomationStack(root, args.stack))
+    cluster = _live("the cluster", lambda: _cluster_of(config, updater))
+    rows = {m.name: model_status(cluster, m) for m in models}
+    if args.output == "json":
+        print(
+            json.dumps({name: [vars(r) for r in slots] for name, slots in rows.items()}, indent=2)
+        )
+        return EXIT_OK
+    for name, slots in rows.items():
+        for row in slots:
+            ready = "Ready" if row.ready else f"not ready ({row.state}: {row.detail})"
+            replicas = ", ".join(f"{r} {n}" for r, n in row.replicas.items())
+            print(f"{name}/{row.color}: {row.share}% of traffic, {replicas}; {ready}")
+    return EXIT_OK
 
 
 def _diff(args: argparse.Namespace, root: Path) -> int:
@@ -275,6 +460,7 @@ def _diff(args: argparse.Namespace, root: Path) -> int:
 
 
 def _plan(args: argparse.Namespace, root: Path) -> int:
+    from infra.config import StackConfig
     from infra.errors import StackConfigError
     from infra.loading import load_stack_config
     from infra.memory_plan import format_plan_table
@@ -290,6 +476,9 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
     except StackConfigError as error:
         print(str(error), file=sys.stderr)
         return EXIT_FAILED
+    if not isinstance(config, StackConfig):
+        print(f"{args.stack} is a traffic stack: it runs no model, there is nothing to plan")
+        return EXIT_OK
     rows = plan_stack(config, root, args.isl, args.osl)
     ok = all(row.plan is None or row.plan.fits for row in rows)
     if args.output == "json":

@@ -6,6 +6,7 @@ YAML keys are camelCase (Pulumi convention); Python attributes are snake_case.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -28,6 +29,7 @@ class Spec(BaseModel):
 
 
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+DEFAULT_KUBERNETES_VERSION = "1.33"
 Color = Literal["blue", "green"]
 COLORS: tuple[Color, ...] = ("blue", "green")
 
@@ -64,6 +66,16 @@ class Topology(StrEnum):
 
 
 WORKER_ROLES = ("agg", "prefill", "decode")
+
+
+def traffic_split(
+    active: Color, weights: dict[Color, int] | None, defined: Iterable[Color]
+) -> dict[Color, int]:
+    """Percent of requests per defined color: the weights when given, else all to `active`."""
+    present = set(defined)
+    if weights is not None:
+        return {c: weights.get(c, 0) for c in COLORS if c in present}
+    return {c: 100 if c == active else 0 for c in COLORS if c in present}
 
 
 # --- cluster -----------------------------------------------------------------------------
@@ -106,7 +118,7 @@ class EksCluster(Spec):
     mode: Literal["eks"] = "eks"
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+    kubernetes_version: str = Field(default=DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
     vpc: VpcSpec
     admin_principal_arns: list[str] = []
     endpoint_public_access: bool = True
@@ -120,7 +132,7 @@ class ExistingCluster(Spec):
     mode: Literal["existing"] = "existing"
     kubeconfig: str | None = None
     context: str | None = None
-    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+    kubernetes_version: str = Field(default=DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
 
 
 ClusterSpec = Annotated[EksCluster | ExistingCluster, Field(discriminator="mode")]
@@ -343,6 +355,10 @@ class Model(Spec):
         slot = self.slots.get(color) or Slot()
         return slot.source or self.source
 
+    def traffic_weights(self) -> dict[Color, int]:
+        """Share of requests per defined slot: `weights` when set, else all to `active`."""
+        return traffic_split(self.active, self.weights, self.slots)
+
 
 # --- security & observability -------------------------------------------------------------
 
@@ -359,12 +375,34 @@ class ObservabilitySpec(Spec):
     namespace: str = "monitoring"
 
 
+# --- traffic -------------------------------------------------------------------------------
+
+
+class GatewayRef(Spec):
+    """A Gateway API Gateway (installed outside this stack) that routes to the models."""
+
+    name: str
+    namespace: str
+
+
+class TrafficSpec(Spec):
+    """How clients reach the models beyond the stable in-cluster Service."""
+
+    # With a gateway, each model also gets an HTTPRoute to both slots' frontends, weighted by
+    # `weights` (canary) or 100/0 by `active`.
+    gateway: GatewayRef | None = None
+    # This environment's public DNS name (its gateway's load balancer), exported for a traffic
+    # stack that shifts weight between whole environments.
+    public_hostname: str | None = None
+
+
 # --- the stack -----------------------------------------------------------------------------
 
 
 class StackConfig(Spec):
-    """Everything one stack says, validated and cross-checked (see infra.checks)."""
+    """Everything one environment stack says, validated and cross-checked (see infra.checks)."""
 
+    role: Literal["environment"] = "environment"
     cluster: ClusterSpec
     node_pools: list[NodePool] = []
     platform: PlatformSpec = PlatformSpec()
@@ -372,6 +410,7 @@ class StackConfig(Spec):
     models: list[Model] = Field(min_length=1)
     security: SecuritySpec = SecuritySpec()
     observability: ObservabilitySpec = ObservabilitySpec()
+    traffic: TrafficSpec = TrafficSpec()
 
     def pool(self, name: str) -> NodePool | None:
         return next((p for p in self.node_pools if p.name == name), None)
@@ -379,3 +418,46 @@ class StackConfig(Spec):
 
 # Keys under `dynamo-trtllm:` that hold secrets; read only through Pulumi's secret config.
 SECRET_KEYS = ("hfToken", "imagePullSecret")
+
+
+# --- traffic stacks ------------------------------------------------------------------------
+
+
+class DnsSpec(Spec):
+    """The public name a traffic stack owns: weighted Route 53 records, one per environment."""
+
+    hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{1,32}$")
+    record_name: str = Field(min_length=1, max_length=253)
+    ttl: int = Field(default=60, ge=1, le=86400)
+
+
+class TrafficStackConfig(Spec):
+    """A stack that owns only the public entry and shifts it between whole environments.
+
+    For upgrades slots cannot roll (Kubernetes, AMI or operator majors): each environment is a
+    full stack with its own cluster, and this stack weights DNS between them.
+    """
+
+    role: Literal["traffic"]
+    # color -> environment stack: "org/project/stack", or a stack name of this project
+    environments: dict[Color, str] = Field(min_length=1)
+    dns: DnsSpec
+    active: Color = "blue"
+    weights: dict[Color, int] | None = None
+
+    @model_validator(mode="after")
+    def _split_is_sound(self) -> TrafficStackConfig:
+        if self.active not in self.environments:
+            raise ValueError(f"active environment {self.active!r} is not under environments")
+        if self.weights is not None:
+            if set(self.weights) - set(self.environments):
+                raise ValueError("weights name an environment that is not under environments")
+            if sum(self.weights.values()) != 100 or min(self.weights.values()) < 0:
+                raise ValueError("weights must be >= 0 and add up to 100")
+        return self
+
+    def traffic_weights(self) -> dict[Color, int]:
+        return traffic_split(self.active, self.weights, self.environments)
+
+
+AnyStackConfig = StackConfig | TrafficStackConfig

@@ -25,6 +25,7 @@ from infra.config import (
     ExistingCluster,
     Model,
     StackConfig,
+    TrafficStackConfig,
 )
 from infra.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
 
@@ -106,7 +107,9 @@ _CLUSTER_MODES: dict[str, type[BaseModel]] = {"eks": EksCluster, "existing": Exi
 _SECTIONS = frozenset(info.alias or name for name, info in StackConfig.model_fields.items())
 
 
-def load_stack_config(project_root: Path, stack: str, fit_check: bool = True) -> StackConfig:
+def load_stack_config(
+    project_root: Path, stack: str, fit_check: bool = True
+) -> StackConfig | TrafficStackConfig:
     """Read and check stacks/Pulumi.<stack>.yaml (secrets are not decrypted, only noted)."""
     source = source_label(stack)
     values = read_stack_file(stack_file(project_root, stack), source).values
@@ -115,8 +118,31 @@ def load_stack_config(project_root: Path, stack: str, fit_check: bool = True) ->
 
 def parse_stack_config(
     values: dict[str, Any], source: str, project_root: Path, fit_check: bool = True
+) -> StackConfig | TrafficStackConfig:
+    """Validate raw values; raise StackConfigError listing every problem found.
+
+    `role: traffic` makes it a traffic stack; anything else is an environment stack.
+    """
+    role = values.get("role", "environment")
+    if role == "traffic":
+        return _parse_traffic_stack(values, source)
+    if role != "environment":
+        raise StackConfigError(
+            source, [ConfigIssue("role", f"{role!r} is not one of 'environment', 'traffic'")]
+        )
+    return _parse_environment_stack(values, source, project_root, fit_check)
+
+
+def _parse_traffic_stack(values: dict[str, Any], source: str) -> TrafficStackConfig:
+    issues = _validate(TrafficStackConfig, values, ())
+    if issues:
+        raise StackConfigError(source, issues)
+    return TrafficStackConfig.model_validate(values)
+
+
+def _parse_environment_stack(
+    values: dict[str, Any], source: str, project_root: Path, fit_check: bool
 ) -> StackConfig:
-    """Validate raw values; raise StackConfigError listing every problem found."""
     issues: list[ConfigIssue] = []
     allowed = sorted([*_SECTIONS, *SECRET_KEYS])
     for key in values:

@@ -15,6 +15,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.cluster import Cluster, ClusterArgs
 from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement
+from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.observability import Observability, ObservabilityArgs
@@ -22,7 +23,15 @@ from components.platform import Platform, PlatformArgs, platform_releases
 from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
-from infra.config import SECRET_KEYS, Color, EksCluster, Model, NodePool, StackConfig
+from infra.config import (
+    SECRET_KEYS,
+    Color,
+    EksCluster,
+    Model,
+    NodePool,
+    StackConfig,
+    TrafficStackConfig,
+)
 from infra.engine_config import check_engine_config_file
 from infra.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.instances import pool_gpus
@@ -145,7 +154,8 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
             namespaces=_owned_namespaces(config),
             models_by_namespace={m.k8s_namespace: m.name for m in config.models},
             platform_namespace=config.platform.namespace,
-            gateway_namespace=config.security.gateway_namespace,
+            gateway_namespace=config.security.gateway_namespace
+            or (config.traffic.gateway.namespace if config.traffic.gateway else None),
             pod_security=config.security.pod_security,
             network_policies=config.security.network_policies,
             etcd=config.platform.etcd.enabled,
@@ -222,10 +232,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
         traffic = Traffic(
             f"{model.name}-traffic",
             TrafficArgs(
-                model=model.name,
-                namespace=model.k8s_namespace,
-                active=model.active,
-                depends_on=[namespace, *graphs],
+                model=model, gateway=config.traffic.gateway, depends_on=[namespace, *graphs]
             ),
             opts=k8s_opts,
         )
@@ -249,6 +256,21 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("endpoints", endpoints)
     pulumi.export("activeColors", active)
+    # What `dynamo-infra promote` (and a traffic stack) needs to find and check each model.
+    pulumi.export(
+        "models",
+        {
+            m.name: {
+                "namespace": m.k8s_namespace,
+                "servedModelName": m.display_name,
+                "active": m.active,
+                "weights": m.traffic_weights(),
+            }
+            for m in config.models
+        },
+    )
+    if config.traffic.public_hostname:
+        pulumi.export("publicHostname", config.traffic.public_hostname)
     pulumi.export(
         "nodePools",
         {
@@ -316,6 +338,32 @@ def read_raw_config() -> dict[str, object]:
     return raw
 
 
+def environment_stack_name(reference: str) -> str:
+    """A full `org/project/stack` name; a bare stack name means a stack of this project."""
+    if "/" in reference:
+        return reference
+    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{reference}"
+
+
+def build_traffic(config: TrafficStackConfig) -> None:
+    """A traffic stack: weighted DNS over the environments' exported public hostnames."""
+    hostnames = {
+        color: pulumi.StackReference(
+            f"environment-{color}", stack_name=environment_stack_name(reference)
+        ).require_output("publicHostname")
+        for color, reference in config.environments.items()
+    }
+    EnvironmentTraffic(
+        "public-entry",
+        EnvironmentTrafficArgs(
+            dns=config.dns, weights=config.traffic_weights(), hostnames=hostnames
+        ),
+    )
+    pulumi.export("activeEnvironment", config.active)
+    pulumi.export("weights", config.traffic_weights())
+    pulumi.export("environments", dict(config.environments))
+
+
 def run(root: Path | None = None) -> None:
     """Entry point of the Pulumi program: check the config, then build. User errors, no traceback."""
     root = root or project_root()
@@ -324,4 +372,7 @@ def run(root: Path | None = None) -> None:
         config = parse_stack_config(read_raw_config(), source, root)
     except StackConfigError as error:
         raise pulumi.RunError(error.report()) from None
+    if isinstance(config, TrafficStackConfig):
+        build_traffic(config)
+        return
     build(config, read_secrets(pulumi.Config(CONFIG_NAMESPACE)), root)

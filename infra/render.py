@@ -21,7 +21,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import StackConfig
+from infra.config import StackConfig, TrafficStackConfig
 from infra.errors import CONFIG_NAMESPACE
 from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
 
@@ -31,6 +31,7 @@ REDACTED = "[secret]"
 _SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+_STACK_REFERENCE = "pulumi:pulumi:StackReference"
 _HELM_SDK_INPUTS = {"compat"}  # set by the SDK itself, not by us
 
 
@@ -53,6 +54,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self.recorded: list[Recorded] = []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == _STACK_REFERENCE:
+            # Another stack's outputs (a read, not a resource this stack creates): not rendered.
+            return f"{args.name}-id", {"outputs": _referenced_outputs(args.inputs.get("name"))}
         if not args.custom:  # ComponentResources hold no state of their own
             return None, {}
         self.recorded.append(Recorded(args.typ, args.name, dict(args.inputs)))
@@ -60,6 +64,12 @@ class RecordingMocks(pulumi_mocks.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return {}, None
+
+
+def _referenced_outputs(stack_name: str | None) -> dict[str, Any]:
+    """Plausible outputs of an environment stack a traffic stack reads."""
+    short = str(stack_name or "stack").rsplit("/", 1)[-1]
+    return {"publicHostname": f"{short}.public.mock.invalid"}
 
 
 def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[str, Any]:
@@ -100,7 +110,7 @@ def run_under_mocks(
 
 @dataclass(frozen=True)
 class RenderResult:
-    config: StackConfig
+    config: StackConfig | TrafficStackConfig
     resources: list[dict[str, Any]]  # index.json entries
 
 

@@ -14,6 +14,13 @@ STACKS = sorted(
     p.name.removeprefix("Pulumi.").removesuffix(".yaml")
     for p in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml")
 )
+# Stacks that own only a public entry (role: traffic): no cluster, no Kubernetes object.
+TRAFFIC_STACKS = [
+    s
+    for s in STACKS
+    if "dynamo-trtllm:role: traffic" in (PROJECT_ROOT / "stacks" / f"Pulumi.{s}.yaml").read_text()
+]
+ENVIRONMENT_STACKS = [s for s in STACKS if s not in TRAFFIC_STACKS]
 
 
 @pytest.fixture

@@ -209,3 +209,27 @@ def test_plan_and_validate_refuse_weights_that_do_not_fit(
     assert "NO" in capsys.readouterr().out
     assert main([*root, "validate", "dev"]) == 1
     assert "agg.gpusPerWorker: blue slot does not fit on L4" in capsys.readouterr().err
+
+
+def test_promote_needs_the_right_arguments_per_stack_kind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = ["--project-dir", str(PROJECT_ROOT)]
+    assert main([*root, "promote", "staging"]) == 2
+    assert "staging needs --model" in capsys.readouterr().err
+    assert main([*root, "promote", "prod-traffic", "--model", "qwen3-0-6b"]) == 2
+    assert "prod-traffic is a traffic stack: no --model" in capsys.readouterr().err
+
+
+def test_promote_says_what_it_needs_when_the_stack_is_out_of_reach(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Pulumi CLI on PATH: promote must stop before changing anything, with the reason.
+    monkeypatch.setenv("PATH", "/nonexistent")
+    before = (PROJECT_ROOT / "stacks" / "Pulumi.staging.yaml").read_text()
+    code = main(
+        ["--project-dir", str(PROJECT_ROOT), "promote", "staging", "--model", "qwen3-0-6b", "--yes"]
+    )
+    assert code == 1
+    assert "cannot reach stack 'staging' (needs the Pulumi CLI" in capsys.readouterr().err
+    assert (PROJECT_ROOT / "stacks" / "Pulumi.staging.yaml").read_text() == before

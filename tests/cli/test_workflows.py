@@ -24,12 +24,14 @@ def load(relative: str) -> dict:
     return document
 
 
-def eks_stacks() -> list[str]:
+def cloud_stacks() -> list[str]:
+    """Stacks with cloud resources to preview: EKS environments and traffic stacks."""
     stacks = []
     for stack in STACKS:
         text = (PROJECT_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
-        cluster = yaml.safe_load(text)["config"]["dynamo-trtllm:cluster"]
-        if cluster.get("mode", "eks") == "eks":
+        config = yaml.safe_load(text)["config"]
+        cluster = config.get("dynamo-trtllm:cluster", {})
+        if config.get("dynamo-trtllm:role") == "traffic" or cluster.get("mode", "eks") == "eks":
             stacks.append(stack)
     return sorted(stacks)
 
@@ -55,7 +57,7 @@ def test_files_are_valid_against_githubs_schemas(schema: str, files: list[Path])
 def test_preview_diffs_every_stack_and_previews_every_cloud_stack() -> None:
     jobs = load("workflows/preview.yml")["jobs"]
     assert sorted(jobs["offline-diff"]["strategy"]["matrix"]["stack"]) == STACKS
-    assert sorted(jobs["cloud-preview"]["strategy"]["matrix"]["stack"]) == eks_stacks()
+    assert sorted(jobs["cloud-preview"]["strategy"]["matrix"]["stack"]) == cloud_stacks()
     steps = jobs["offline-diff"]["steps"]
     diff = next(s for s in steps if "dynamo-infra diff" in s.get("run", ""))
     assert "--output markdown" in diff["run"] and "--base origin/" in diff["run"]
@@ -71,7 +73,8 @@ def test_preview_diffs_every_stack_and_previews_every_cloud_stack() -> None:
 def test_deploy_goes_dev_then_staging_then_prod_behind_environments() -> None:
     jobs = load("workflows/deploy.yml")["jobs"]
     assert jobs["staging"]["needs"] == "dev" and jobs["prod"]["needs"] == "staging"
-    for stack in ("dev", "staging", "prod"):
+    assert jobs["prod-traffic"]["needs"] == "prod"
+    for stack in ("dev", "staging", "prod", "prod-traffic"):
         assert jobs[stack]["uses"] == "./.github/workflows/pulumi-up.yml"
         assert jobs[stack]["with"]["stack"] == stack
     up = load("workflows/pulumi-up.yml")["jobs"]["up"]
@@ -80,7 +83,7 @@ def test_deploy_goes_dev_then_staging_then_prod_behind_environments() -> None:
     assert load("workflows/deploy.yml")["on"]["schedule"]
     step = next(s for s in drift["steps"] if "pulumi/actions" in s.get("uses", ""))
     assert step["with"]["expect-no-changes"] is True
-    assert sorted(drift["strategy"]["matrix"]["stack"]) == eks_stacks()
+    assert sorted(drift["strategy"]["matrix"]["stack"]) == cloud_stacks()
 
 
 def test_ci_installs_the_way_readme_says() -> None:

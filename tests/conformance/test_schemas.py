@@ -11,7 +11,7 @@ import yaml
 
 from infra.render import render_stack
 from infra.validate import CrdSchemas, UnsupportedKubernetesVersion, validate_render
-from tests.conftest import PROJECT_ROOT, STACKS
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def dev_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
 def test_every_stack_is_valid(stack: str, crds: CrdSchemas, tmp_path: Path) -> None:
     render_stack(stack, tmp_path / stack, PROJECT_ROOT)
     report = validate_render(tmp_path / stack, stack, crds, "1.33")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from infra.render import render_stack
-from tests.conftest import PROJECT_ROOT, STACKS
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, STACKS
 
 
 class Rendered:
@@ -36,9 +36,46 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
 
 
 def test_every_stack_renders(rendered: dict[str, Rendered]) -> None:
-    assert set(rendered) == {"dev", "staging", "prod", "local"}
-    for stack in rendered.values():
-        assert stack.objects("DynamoGraphDeployment")
+    assert set(rendered) == {"dev", "staging", "prod", "local", "prod-traffic"}
+    for stack in ENVIRONMENT_STACKS:
+        assert rendered[stack].objects("DynamoGraphDeployment")
+
+
+def test_traffic_stack_weights_dns_between_referenced_environments(
+    rendered: dict[str, Rendered],
+) -> None:
+    records = {
+        r["name"]: rendered["prod-traffic"].load(r)
+        for r in rendered["prod-traffic"].of_type("aws:route53/record:Record")
+    }
+    assert set(records) == {"public-entry-blue", "public-entry-green"}
+    blue, green = records["public-entry-blue"], records["public-entry-green"]
+    assert blue["name"] == green["name"] == "inference.example.com"
+    assert (blue["setIdentifier"], green["setIdentifier"]) == ("blue", "green")
+    assert [p["weight"] for p in blue["weightedRoutingPolicies"]] == [100]
+    assert [p["weight"] for p in green["weightedRoutingPolicies"]] == [0]
+    # each record points at its environment stack's exported publicHostname (mocked)
+    assert blue["records"] == ["prod.public.mock.invalid"]
+    assert green["records"] == ["prod-green.public.mock.invalid"]
+    assert rendered["prod-traffic"].of_type("kubernetes:") == []
+
+
+def test_both_slots_render_and_the_stable_entry_follows_traffic(
+    rendered: dict[str, Rendered],
+) -> None:
+    staging = rendered["staging"]
+    graphs = {g["metadata"]["name"] for g in staging.objects("DynamoGraphDeployment")}
+    assert {"qwen3-0-6b-blue", "qwen3-0-6b-green"} <= graphs
+    service = next(s for s in staging.objects("Service") if s["metadata"]["name"] == "qwen3-0-6b")
+    assert service["spec"]["selector"]["dynamo-trtllm.io/color"] == "blue"
+    # every model gets a route once the stack has a gateway; this one carries the canary
+    route = next(r for r in staging.objects("HTTPRoute") if r["metadata"]["name"] == "qwen3-0-6b")
+    backends = route["spec"]["rules"][0]["backendRefs"]
+    assert [(b["name"], b["weight"]) for b in backends] == [
+        ("qwen3-0-6b-blue-frontend", 90),
+        ("qwen3-0-6b-green-frontend", 10),
+    ]
+    assert route["spec"]["parentRefs"] == [{"name": "inference", "namespace": "gateway"}]
 
 
 def test_local_creates_no_aws_resource(rendered: dict[str, Rendered]) -> None:

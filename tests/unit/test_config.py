@@ -303,3 +303,54 @@ def test_unknown_architecture_is_named() -> None:
     raw["models"][0]["plan"] = {"architecture": "acme/not-a-model"}
     (line,) = problems(raw)
     assert "models[0].plan.architecture: 'acme/not-a-model' is not in the model catalog" in line
+
+
+def test_a_weighted_split_needs_a_gateway_and_workers_on_both_sides() -> None:
+    raw = values()
+    raw["models"][0]["slots"] = {"blue": {}, "green": {"agg": {"replicas": 0}}}
+    raw["models"][0]["weights"] = {"blue": 90, "green": 10}
+    raw["nodePools"][0]["maxSize"] = 2
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].slots.green: slot green receives 10% "
+        "of requests but has no agg workers (replicas 0)",
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].weights: a weighted split needs a "
+        "Gateway API HTTPRoute: set traffic.gateway (the stable Service can only select one slot)",
+    ]
+    raw["traffic"] = {"gateway": {"name": "inference", "namespace": "gateway"}}
+    raw["models"][0]["slots"]["green"] = {}
+    assert parse(raw).models[0].traffic_weights() == {"blue": 90, "green": 10}
+
+
+def test_active_must_name_a_defined_slot() -> None:
+    raw = values()
+    raw["models"][0]["active"] = "green"
+    assert any(
+        "models[0].active: active slot 'green' is not defined under slots (defined: blue)" in p
+        for p in problems(raw)
+    )
+
+
+def test_traffic_stack_is_checked_on_its_own_keys() -> None:
+    traffic = {
+        "role": "traffic",
+        "environments": {"blue": "prod", "green": "prod-green"},
+        "dns": {"hostedZoneId": "Z0123456789EXAMPLE", "recordName": "inference.example.com"},
+        "active": "green",
+        "weights": {"blue": 50, "green": 50},
+    }
+    assert parse(traffic).traffic_weights() == {"blue": 50, "green": 50}
+    traffic["weights"] = {"blue": 50, "green": 40}
+    assert any("weights must be >= 0 and add up to 100" in p for p in problems(traffic))
+    traffic["weights"] = {"blue": 50, "green": 50}
+    traffic["dns"]["ttll"] = 60
+    assert problems(traffic) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:dns.ttll: unknown key 'ttll'; did you mean "
+        "'ttl'? allowed: hostedZoneId, recordName, ttl"
+    ]
+
+
+def test_unknown_stack_role_is_named() -> None:
+    assert problems(values(role="trafic")) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:role: 'trafic' is not one of 'environment', "
+        "'traffic'"
+    ]
