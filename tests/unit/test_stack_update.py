@@ -1,0 +1,93 @@
+"""The Automation-API updater writes exactly the config keys a promotion means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pulumi import automation
+
+from infra.stack_update import AutomationStack
+
+
+class FakeStack:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def set_config(self, key: str, value: automation.ConfigValue, *, path: bool = False) -> None:
+        assert path
+        self.calls.append(("set", key, value.value))
+
+    def remove_config(self, key: str, *, path: bool = False) -> None:
+        assert path
+        self.calls.append(("remove", key, None))
+
+    def up(self, on_output: Any) -> None:
+        on_output("Updating")
+
+    def outputs(self) -> dict[str, automation.OutputValue]:
+        return {"kubeconfig": automation.OutputValue(value={"apiVersion": "v1"}, secret=True)}
+
+
+def updater() -> tuple[AutomationStack, FakeStack]:
+    stack = FakeStack()
+    instance = AutomationStack.__new__(AutomationStack)
+    instance._automation = automation
+    instance.stack = stack  # type: ignore[assignment]
+    return instance, stack
+
+
+def test_a_canary_writes_active_then_weights() -> None:
+    instance, stack = updater()
+    instance.set_traffic("models[1]", "blue", {"green": 10, "blue": 90})
+    assert stack.calls == [
+        ("set", "dynamo-trtllm:models[1].active", "blue"),
+        ("set", "dynamo-trtllm:models[1].weights.blue", "90"),
+        ("set", "dynamo-trtllm:models[1].weights.green", "10"),
+    ]
+
+
+def test_a_full_switch_removes_weights_first() -> None:
+    instance, stack = updater()
+    instance.set_traffic("", "green", None)
+    assert stack.calls == [
+        ("remove", "dynamo-trtllm:weights", None),
+        ("set", "dynamo-trtllm:active", "green"),
+    ]
+
+
+def test_retiring_a_slot_sets_its_replicas() -> None:
+    instance, stack = updater()
+    instance.set_slot_replicas(0, "blue", "decode", 0)
+    assert stack.calls == [("set", "dynamo-trtllm:models[0].slots.blue.decode.replicas", "0")]
+
+
+def test_outputs_are_plain_values() -> None:
+    instance, _ = updater()
+    assert instance.outputs() == {"kubeconfig": {"apiVersion": "v1"}}
+    lines: list[str] = []
+    instance.up(lines.append)
+    assert lines == ["Updating"]
+
+
+def test_missing_weights_are_not_an_error_but_other_failures_are() -> None:
+    instance, stack = updater()
+
+    def remove(key: str, *, path: bool = False) -> None:
+        raise automation.CommandError(
+            automation.CommandResult(
+                stdout="", stderr="error: configuration key not found", code=255
+            )
+        )
+
+    stack.remove_config = remove  # type: ignore[method-assign]
+    instance.set_traffic("models[0]", "blue", None)  # nothing to remove: fine
+
+    def broken(key: str, *, path: bool = False) -> None:
+        raise automation.CommandError(
+            automation.CommandResult(stdout="", stderr="error: backend unreachable", code=255)
+        )
+
+    stack.remove_config = broken  # type: ignore[method-assign]
+    with pytest.raises(automation.CommandError):
+        instance.set_traffic("models[0]", "blue", None)
