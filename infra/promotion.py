@@ -21,6 +21,11 @@ Say = Callable[[str], None]
 Confirm = Callable[[str], bool]
 
 
+def never_confirm(question: str) -> bool:
+    """The default answer when nobody was asked: no (callers pass --yes or a prompt)."""
+    return False
+
+
 class PromotionRefused(Exception):
     """The switch was not made: a gate failed or the request makes no sense. Nothing changed."""
 
@@ -80,7 +85,7 @@ class Switcher:
     stack: str
     updater: StackUpdater
     say: Say = print
-    confirm: Confirm = lambda question: False  # noqa: E731 - a safe default: never assume yes
+    confirm: Confirm = never_confirm
 
     def switch(
         self, target: SwitchTarget, before: Traffic, after: Traffic, candidate: Color
@@ -220,7 +225,7 @@ class Promotion:
     cluster: Cluster
     updater: StackUpdater
     say: Say = print
-    confirm: Confirm = lambda question: False  # noqa: E731 - a safe default: never assume yes
+    confirm: Confirm = never_confirm
     sleep: Callable[[float], None] = lambda seconds: None  # noqa: E731
 
     def model(self, name: str) -> tuple[int, Model]:
@@ -326,7 +331,7 @@ class EnvironmentPromotion:
     environments: Environments
     updater: StackUpdater
     say: Say = print
-    confirm: Confirm = lambda question: False  # noqa: E731 - a safe default: never assume yes
+    confirm: Confirm = never_confirm
 
     def promote(self, to: Color | None = None, weight: int | None = None) -> PromotionResult:
         before = Traffic(self.config.active, self.config.weights)
