@@ -30,6 +30,50 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
 )
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
+DEFAULT_STORAGE_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, account: str) -> str:
+    """Only one service account of this cluster may assume the role (IAM roles for SAs)."""
+    issuer = issuer_url.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": oidc_provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{issuer}:aud": "sts.amazonaws.com",
+                            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{account}",
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def gp3_storage_class() -> dict:
+    """The cluster's default StorageClass: encrypted gp3 volumes, bound where the pod lands."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": "gp3",
+            "annotations": {DEFAULT_STORAGE_CLASS_ANNOTATION: "true"},
+        },
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"type": "gp3", "encrypted": "true"},
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+        "reclaimPolicy": "Delete",
+    }
 
 
 def assume_role_policy(service: str) -> str:
@@ -114,8 +158,12 @@ class Cluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     # EKS only (None for an existing cluster)
     eks_cluster: aws.eks.Cluster | None
+    endpoint: pulumi.Output[str] | None
     node_role_arn: pulumi.Output[str] | None
     private_subnet_ids: pulumi.Output[list[str]] | None
+    private_subnets_by_zone: dict[str, pulumi.Output[str]]  # empty for an existing VPC
+    vpc_id: pulumi.Output[str] | None
+    cluster_security_group_id: pulumi.Output[str] | None
     oidc_provider_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -129,8 +177,12 @@ class Cluster(pulumi.ComponentResource):
 
     def _existing(self, name: str, spec: ExistingCluster, child: pulumi.ResourceOptions) -> None:
         self.eks_cluster = None
+        self.endpoint = None
         self.node_role_arn = None
         self.private_subnet_ids = None
+        self.private_subnets_by_zone = {}
+        self.vpc_id = None
+        self.cluster_security_group_id = None
         self.oidc_provider_arn = None
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -176,6 +228,8 @@ class Cluster(pulumi.ComponentResource):
         )
         self.eks_cluster = cluster
         self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         for index, principal in enumerate(spec.admin_principal_arns):
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{index}",
@@ -191,13 +245,24 @@ class Cluster(pulumi.ComponentResource):
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=child,
             )
+        issuer_url = cluster.identities.apply(_oidc_issuer)
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
-            url=cluster.identities.apply(_oidc_issuer),
+            url=issuer_url,
             client_id_lists=["sts.amazonaws.com"],
             opts=child,
         )
         self.oidc_provider_arn = oidc.arn
+        ebs_csi_role = aws.iam.Role(
+            f"{name}-ebs-csi",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer_url).apply(
+                lambda v: irsa_trust_policy(v[0], v[1], *EBS_CSI_SERVICE_ACCOUNT)
+            ),
+            opts=child,
+        )
+        ebs_csi_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi", role=ebs_csi_role.name, policy_arn=EBS_CSI_POLICY, opts=child
+        )
 
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -243,6 +308,14 @@ class Cluster(pulumi.ComponentResource):
                 resolve_conflicts_on_update="OVERWRITE",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes]),
             )
+        ebs_csi = aws.eks.Addon(
+            f"{name}-aws-ebs-csi-driver",
+            cluster_name=cluster.name,
+            addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=ebs_csi_role.arn,
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes, ebs_csi_policy]),
+        )
 
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
@@ -255,11 +328,25 @@ class Cluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes]),
         )
+        storage = gp3_storage_class()
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=storage["metadata"],
+            provisioner=storage["provisioner"],
+            parameters=storage["parameters"],
+            volume_binding_mode=storage["volumeBindingMode"],
+            allow_volume_expansion=storage["allowVolumeExpansion"],
+            reclaim_policy=storage["reclaimPolicy"],
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
+        )
 
     def _network(
         self, name: str, spec: EksCluster, child: pulumi.ResourceOptions
     ) -> tuple[pulumi.Output[list[str]], pulumi.Output[list[str]]]:
+        self.private_subnets_by_zone = {}
         if spec.vpc.existing:
+            assert spec.vpc.id is not None
+            self.vpc_id = pulumi.Output.from_input(spec.vpc.id)
             return (
                 pulumi.Output.from_input(list(spec.vpc.private_subnet_ids)),
                 pulumi.Output.from_input(list(spec.vpc.public_subnet_ids)),
@@ -273,6 +360,7 @@ class Cluster(pulumi.ComponentResource):
             tags={"Name": spec.name},
             opts=child,
         )
+        self.vpc_id = vpc.id
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         public_routes = aws.ec2.RouteTable(
             f"{name}-public",
@@ -332,4 +420,5 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             )
             private_ids.append(private.id)
+            self.private_subnets_by_zone[zone] = private.id
         return pulumi.Output.all(*private_ids), pulumi.Output.all(*public_ids)

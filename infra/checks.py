@@ -15,6 +15,7 @@ from infra.config import (
     Color,
     EksCluster,
     Model,
+    NodePool,
     StackConfig,
 )
 from infra.engine_config import check_engine_config_file, tensorrt_llm_issues
@@ -122,13 +123,41 @@ def _check_pools(config: StackConfig) -> list[ConfigIssue]:
                     "capacityType capacity-block needs the capacity reservation id",
                 )
             )
-        if pool.efa and isinstance(config.cluster, EksCluster) and not pool.availability_zone:
+        issues += _check_pool_placement(config, pool, path)
+    return issues
+
+
+def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:
+    """EFA and capacity-block pools live in one zone, so they need that zone's subnet."""
+    cluster = config.cluster
+    if not isinstance(cluster, EksCluster):
+        return []
+    issues: list[ConfigIssue] = []
+    single_zone = {
+        "EFA pools sit in one cluster placement group": pool.efa,
+        "a capacity block is reserved in one zone": pool.capacity_type == "capacity-block",
+    }
+    for reason, applies in single_zone.items():
+        if applies and not pool.availability_zone:
             issues.append(
-                ConfigIssue(
-                    f"{path}.availabilityZone",
-                    "EFA pools sit in one cluster placement group: name its availability zone",
-                )
+                ConfigIssue(f"{path}.availabilityZone", f"{reason}: name its availability zone")
             )
+    zone = pool.availability_zone
+    if zone and not cluster.vpc.existing and zone not in cluster.vpc.availability_zones:
+        issues.append(
+            ConfigIssue(
+                f"{path}.availabilityZone",
+                f"{zone} is not one of the VPC's availability zones "
+                f"({', '.join(cluster.vpc.availability_zones)})",
+            )
+        )
+    if zone and cluster.vpc.existing and not pool.subnet_ids:
+        issues.append(
+            ConfigIssue(
+                f"{path}.subnetIds",
+                f"on an existing VPC, give the private subnet(s) of {zone} for this pool",
+            )
+        )
     return issues
 
 

@@ -164,7 +164,11 @@ class NodePool(Spec):
     autoscaled: bool = False
     efa: bool = False
     availability_zone: str | None = None
+    # Private subnets for the pool on an existing VPC (ours are known by availability zone).
+    subnet_ids: list[str] = []
     root_volume_gib: int = Field(default=200, ge=20)
+    # Stripe the instance-store NVMe disks into one RAID0 volume for caches (AL2023 nodes).
+    local_nvme_raid0: bool = True
     labels: dict[str, str] = {}
     # For existing clusters: how to find this pool's nodes (default: our pool label).
     node_selector: dict[str, str] = {}

@@ -7,6 +7,7 @@ recording mock runtime: one program, two runtimes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +145,9 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                     gpus=gpus,
                     cluster_name=cluster.eks_cluster.name,
                     node_role_arn=cluster.node_role_arn,
-                    subnet_ids=cluster.private_subnet_ids,
+                    subnet_ids=_pool_subnets(cluster, pool),
+                    vpc_id=cluster.vpc_id,
+                    cluster_security_group_id=cluster.cluster_security_group_id,
                 ),
             )
 
@@ -254,6 +257,9 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
 
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("clusterName", cluster.cluster_name)
+    if cluster.endpoint is not None:
+        pulumi.export("clusterEndpoint", cluster.endpoint)
+        pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
     pulumi.export("endpoints", endpoints)
     pulumi.export("activeColors", active)
     # What `dynamo-infra promote` (and a traffic stack) needs to find and check each model.
@@ -282,6 +288,16 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
             for name, pool in pools.items()
         },
     )
+
+
+def _pool_subnets(cluster: Cluster, pool: NodePool) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
+    """The pool's own subnets, its zone's private subnet (EFA, capacity blocks), or all private."""
+    if pool.subnet_ids:
+        return list(pool.subnet_ids)
+    if pool.availability_zone and pool.availability_zone in cluster.private_subnets_by_zone:
+        return [cluster.private_subnets_by_zone[pool.availability_zone]]
+    assert cluster.private_subnet_ids is not None
+    return cluster.private_subnet_ids
 
 
 def _role_pools(config: StackConfig, model: Model) -> dict[str, NodePool]:

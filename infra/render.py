@@ -81,8 +81,12 @@ def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[s
         "arn": f"arn:aws:mock:us-east-1:000000000000:{args.typ.split(':')[-1].lower()}/{name}",
         "name": name,
     }
+    if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        outputs["latestVersion"] = 1
     if args.typ == "aws:eks/cluster:Cluster":
+        vpc_config = dict(args.inputs.get("vpcConfig") or {})
         outputs |= {
+            "vpcConfig": {**vpc_config, "clusterSecurityGroupId": f"sg-{name}-cluster"},
             "endpoint": f"https://{name}.eks.mock.invalid",
             "certificateAuthority": {"data": base64.b64encode(b"mock-ca").decode()},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock.invalid/id/{stack}"}]}],

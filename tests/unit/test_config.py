@@ -354,3 +354,34 @@ def test_unknown_stack_role_is_named() -> None:
         "stacks/Pulumi.test.yaml: dynamo-trtllm:role: 'trafic' is not one of 'environment', "
         "'traffic'"
     ]
+
+
+def test_single_zone_pools_need_a_zone_of_the_vpc() -> None:
+    raw = values()
+    raw["nodePools"][1] |= {"efa": True, "availabilityZone": "eu-west-1a"}
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].availabilityZone: eu-west-1a is not "
+        "one of the VPC's availability zones (us-west-2a, us-west-2b)"
+    ]
+    raw["nodePools"][1] |= {
+        "efa": False,
+        "availabilityZone": None,
+        "capacityType": "capacity-block",
+        "capacityReservationId": "cr-1",
+    }
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].availabilityZone: a capacity block "
+        "is reserved in one zone: name its availability zone"
+    ]
+
+
+def test_single_zone_pools_on_an_existing_vpc_name_their_subnets() -> None:
+    raw = values()
+    raw["cluster"]["vpc"] = {"id": "vpc-1", "privateSubnetIds": ["subnet-a", "subnet-b"]}
+    raw["nodePools"][1] |= {"efa": True, "availabilityZone": "us-west-2a"}
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].subnetIds: on an existing VPC, give "
+        "the private subnet(s) of us-west-2a for this pool"
+    ]
+    raw["nodePools"][1]["subnetIds"] = ["subnet-a"]
+    parse(raw)

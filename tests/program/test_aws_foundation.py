@@ -1,0 +1,127 @@
+"""The AWS side of an EKS stack as rendered: node groups, EFA, IAM, add-ons, storage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.instances import CATALOG
+from infra.render import render_stack
+from tests.conftest import PROJECT_ROOT
+
+
+class Render:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.index = json.loads((out / "index.json").read_text())["resources"]
+
+    def of_type(self, token: str) -> dict[str, dict]:
+        return {
+            r["name"]: yaml.safe_load((self.out / r["file"]).read_text())
+            for r in self.index
+            if r["type"] == token
+        }
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Render:
+    out = tmp_path_factory.mktemp("prod") / "prod"
+    render_stack("prod", out, PROJECT_ROOT)
+    return Render(out)
+
+
+def test_gpu_node_groups_are_tainted_labelled_and_pinned(prod: Render) -> None:
+    groups = prod.of_type("aws:eks/nodeGroup:NodeGroup")
+    h100 = groups["pool-h100"]
+    assert h100["taints"] == [{"effect": "NO_SCHEDULE", "key": "nvidia.com/gpu", "value": "true"}]
+    assert h100["labels"] == {
+        "dynamo-trtllm.io/node-pool": "h100",
+        "dynamo-trtllm.io/gpu-product": "H100-80GB",
+        "dynamo-trtllm.io/instance-type": "p5.48xlarge",
+    }
+    assert h100["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert h100["releaseVersion"] == "1.33.5-20251120"  # no surprise AMI upgrades
+    assert h100["capacityType"] == "CAPACITY_BLOCK"
+    # EFA and the capacity block need one zone: the pool uses that zone's private subnet only
+    assert h100["subnetIds"] == ["cluster-private-us-east-1a-id"]
+    assert groups["cluster-system"]["capacityType"] == "ON_DEMAND"
+
+
+def test_efa_pool_has_every_card_as_efa_a_placement_group_and_a_self_rule(prod: Render) -> None:
+    template = prod.of_type("aws:ec2/launchTemplate:LaunchTemplate")["pool-h100-template"]
+    nics = template["networkInterfaces"]
+    assert len(nics) == CATALOG["p5.48xlarge"].efa_interfaces == 32
+    assert {n["interfaceType"] for n in nics} == {"efa"}
+    assert [n["networkCardIndex"] for n in nics] == list(range(32))
+    assert [n["deviceIndex"] for n in nics] == [0] + [1] * 31
+    assert template["placement"] == {"groupName": "pool-h100-placement"}
+    assert (
+        prod.of_type("aws:ec2/placementGroup:PlacementGroup")["pool-h100-placement"]["strategy"]
+        == "cluster"
+    )
+    group = prod.of_type("aws:ec2/securityGroup:SecurityGroup")["pool-h100-efa"]
+    everything_to_itself = [{"fromPort": 0, "protocol": "-1", "self": True, "toPort": 0}]
+    assert group["ingress"] == group["egress"] == everything_to_itself
+    assert nics[0]["securityGroups"] == ["sg-dynamo-prod-cluster", "pool-h100-efa-id"]
+
+
+def test_launch_templates_pin_the_capacity_block_disk_and_imdsv2(prod: Render) -> None:
+    templates = prod.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    h100, l40s = templates["pool-h100-template"], templates["pool-l40s-template"]
+    assert h100["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert h100["capacityReservationSpecification"] == {
+        "capacityReservationTarget": {"capacityReservationId": "cr-0123456789abcdef0"}
+    }
+    assert "instanceMarketOptions" not in l40s and "networkInterfaces" not in l40s
+    assert h100["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 500
+    for template in templates.values():
+        assert template["metadataOptions"]["httpTokens"] == "required"
+        assert "RAID0" in __import__("base64").b64decode(template["userData"]).decode()
+
+
+def test_iam_has_only_scoped_policies(prod: Render) -> None:
+    attachments = prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    node = sorted(
+        a["policyArn"].rsplit("/", 1)[-1] for n, a in attachments.items() if "-node-" in n
+    )
+    assert node == [
+        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+    ]
+    assert all("AdministratorAccess" not in a["policyArn"] for a in attachments.values())
+    for role in prod.of_type("aws:iam/role:Role").values():
+        for statement in json.loads(role["assumeRolePolicy"])["Statement"]:
+            assert statement["Action"] != "*"
+    ebs = json.loads(prod.of_type("aws:iam/role:Role")["cluster-ebs-csi"]["assumeRolePolicy"])
+    condition = ebs["Statement"][0]["Condition"]["StringEquals"]
+    assert "system:serviceaccount:kube-system:ebs-csi-controller-sa" in condition.values()
+
+
+def test_addons_enforce_network_policy_and_provide_gp3_storage(prod: Render) -> None:
+    addons = {a["addonName"]: a for a in prod.of_type("aws:eks/addon:Addon").values()}
+    assert set(addons) == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "aws-ebs-csi-driver",
+    }
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].endswith("role/cluster-ebs-csi")
+    (storage,) = prod.of_type("kubernetes:storage.k8s.io/v1:StorageClass").values()
+    assert storage["metadata"]["annotations"] == {
+        "storageclass.kubernetes.io/is-default-class": "true"
+    }
+    assert storage["provisioner"] == "ebs.csi.aws.com"
+    assert storage["parameters"] == {"encrypted": "true", "type": "gp3"}
+
+
+def test_existing_cluster_mode_creates_no_aws_resource(tmp_path: Path) -> None:
+    render_stack("local", tmp_path / "local", PROJECT_ROOT)
+    index = json.loads((tmp_path / "local" / "index.json").read_text())["resources"]
+    assert [r for r in index if r["type"].startswith("aws:")] == []
+    assert not [r for r in index if r.get("kind") == "StorageClass"]
