@@ -139,6 +139,19 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--model", help="only this model")
     status.add_argument("--output", choices=["text", "json"], default="text")
 
+    preflight = commands.add_parser(
+        "preflight",
+        help="check the AWS account before anything costs money (your AWS credentials)",
+        description="Against the real account and region: each pool's instance type is offered "
+        "in its zones; the P/G vCPU quotas cover every pool at maxSize; capacity reservations "
+        "exist, are active and match type, zone and size; every S3 model prefix exists and "
+        "fits its sizeGib. Read-only calls with the default AWS credential chain.",
+        epilog=EPILOG,
+    )
+    preflight.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
+    preflight.add_argument("--profile", help="AWS profile (default: the credential chain)")
+    preflight.add_argument("--output", choices=["text", "json"], default="text")
+
     plan = commands.add_parser(
         "plan",
         help="GPU memory plan per model and role: weights, KV cache, concurrency, fit",
@@ -186,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         return _render(args, root)
     if args.command == "plan":
         return _plan(args, root)
+    if args.command == "preflight":
+        return _preflight(args, root)
     if args.command == "diff":
         return _diff(args, root)
     if args.command in ("promote", "rollback", "status"):
@@ -457,6 +472,55 @@ def _diff(args: argparse.Namespace, root: Path) -> int:
     formats = {"text": format_text, "markdown": format_markdown, "json": format_json}
     sys.stdout.write(formats[args.output](result))
     return EXIT_OK
+
+
+def _preflight(args: argparse.Namespace, root: Path) -> int:
+    import boto3
+    import botocore.exceptions
+
+    from infra.config import EksCluster, StackConfig
+    from infra.errors import StackConfigError
+    from infra.loading import load_stack_config
+    from infra.preflight import format_preflight_table, run_preflight
+
+    if args.stack not in _stacks(root):
+        return _unknown_stack(args.stack, root)
+    try:
+        config = load_stack_config(root, args.stack)
+    except StackConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILED
+    if not isinstance(config, StackConfig) or not isinstance(config.cluster, EksCluster):
+        print(
+            f"{args.stack} creates no AWS capacity (existing cluster or traffic stack): nothing to check"
+        )
+        return EXIT_OK
+    try:
+        session = boto3.session.Session(
+            profile_name=args.profile, region_name=config.cluster.region
+        )
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as error:
+        print(f"dynamo-infra preflight: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if credentials is None:
+        print(
+            "dynamo-infra preflight: no AWS credentials found (environment, profile, SSO or "
+            "instance role); preflight reads the real account",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    checks = run_preflight(config, session)
+    ok = all(check.ok for check in checks)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {"stack": args.stack, "ok": ok, "checks": [vars(c) for c in checks]}, indent=2
+            )
+        )
+    else:
+        print(format_preflight_table(checks))
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _plan(args: argparse.Namespace, root: Path) -> int:

@@ -14,7 +14,8 @@ from tests.conftest import PROJECT_ROOT, Project
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["render"], ["validate"], ["plan"], ["check-engine-config"]]
+    "command",
+    [[], ["render"], ["validate"], ["plan"], ["check-engine-config"], ["preflight"], ["diff"]],
 )
 def test_help_on_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -233,3 +234,23 @@ def test_promote_says_what_it_needs_when_the_stack_is_out_of_reach(
     assert code == 1
     assert "cannot reach stack 'staging' (needs the Pulumi CLI" in capsys.readouterr().err
     assert (PROJECT_ROOT / "stacks" / "Pulumi.staging.yaml").read_text() == before
+
+
+def test_preflight_without_credentials_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for variable in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    root = ["--project-dir", str(PROJECT_ROOT)]
+    assert main([*root, "preflight", "prod"]) == 1
+    assert "no AWS credentials found" in capsys.readouterr().err
+    assert main([*root, "preflight", "local"]) == 0
+    assert "nothing to check" in capsys.readouterr().out

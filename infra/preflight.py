@@ -1,0 +1,514 @@
+"""`dynamo-infra preflight`: read-only AWS checks that a stack can actually come up.
+
+The stack file may be valid and still fail at deploy time, an hour into `pulumi up`: the GPU
+instance type is not offered in an availability zone, the account's vCPU quota is too small for
+the pools at max size, the capacity block has not started yet, or the model weights are not
+where the stack says (or are bigger than the cache sized for them). Each check here asks AWS
+one such question and answers with a PreflightCheck naming the YAML path to edit.
+
+Nothing here creates, changes or deletes anything; every call is a Describe/Get/List. An AWS
+error (access denied, unknown id, ...) becomes a failed check naming its error code, never an
+exception, so one missing permission does not hide the other answers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.config import Color, EksCluster, Model, NodePool, S3Source, StackConfig
+from infra.instances import lookup
+
+# Service Quotas codes (service code "ec2") of the vCPU quotas GPU pools draw from.
+QUOTA_CODES: dict[tuple[str, str], tuple[str, str]] = {
+    ("P", "on-demand"): ("L-417A185B", "Running On-Demand P instances"),
+    ("G", "on-demand"): ("L-DB2E81BA", "Running On-Demand G and VT instances"),
+    ("P", "spot"): ("L-7212CCBC", "All P Spot Instance Requests"),
+    ("G", "spot"): ("L-3819A6DF", "All G and VT Spot Instance Requests"),
+}
+
+# The model cache is sized from sizeGib; weights this much bigger would overflow it.
+S3_SIZE_TOLERANCE = 0.05
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class PreflightCheck:
+    name: str  # e.g. "instance offered: h100 p5.48xlarge in us-east-1a"
+    ok: bool
+    detail: str  # what was found / why it failed, one line
+    path: str = (
+        ""  # the stack-file YAML path to edit when it fails, e.g. "nodePools[0].instanceType"
+    )
+
+
+def run_preflight(
+    config: StackConfig,
+    session: boto3.session.Session,
+    clients: Mapping[str, Any] | None = None,
+) -> list[PreflightCheck]:
+    """Every AWS preflight check of an EKS stack, in a stable order.
+
+    Returns [] for a stack on an existing cluster (`cluster.mode: existing`): it creates no AWS
+    resource, so there is nothing to check here and the caller should say so.
+
+    EC2 and Service Quotas are asked in the cluster's region; S3 in each source's region (the
+    cluster's when the source names none). `clients` maps a service name ("ec2",
+    "service-quotas", "s3") to a ready client used instead of `session.client(...)`, e.g. one
+    wrapped in botocore's Stubber; the "s3" override serves every region.
+    """
+    if not isinstance(config.cluster, EksCluster):
+        return []
+    region = config.cluster.region
+    overrides = dict(clients or {})
+    made: dict[tuple[str, str], Any] = {}
+
+    def client(service: str, client_region: str = region) -> Any:
+        if service in overrides:
+            return overrides[service]
+        if (service, client_region) not in made:
+            made[service, client_region] = session.client(service, region_name=client_region)
+        return made[service, client_region]
+
+    ec2 = client("ec2")
+    checks = check_instance_offerings(config, ec2)
+    checks += check_vcpu_quotas(config, client("service-quotas"), ec2)
+    checks += check_capacity_reservations(config, ec2)
+    checks += check_model_sources(config, lambda r: client("s3", r or region))
+    return checks
+
+
+def format_preflight_table(checks: list[PreflightCheck]) -> str:
+    """An aligned text table: STATUS (PASS/FAIL), CHECK, DETAIL; failures name the path to edit."""
+    header = ("STATUS", "CHECK", "DETAIL")
+    rows = [
+        (
+            "PASS" if c.ok else "FAIL",
+            c.name,
+            c.detail if c.ok or not c.path else f"{c.detail} (edit {c.path})",
+        )
+        for c in checks
+    ]
+    status_width = max(len(r[0]) for r in [header, *rows])
+    name_width = max(len(r[1]) for r in [header, *rows])
+    lines = [
+        f"{status:<{status_width}}  {name:<{name_width}}  {detail}".rstrip()
+        for status, name, detail in [header, *rows]
+    ]
+    failed = sum(not c.ok for c in checks)
+    noun = "check" if len(checks) == 1 else "checks"
+    lines.append(f"{len(checks)} {noun}, {failed} failed")
+    return "\n".join(lines)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _aws_error(exc: Exception) -> str:
+    """One line for an AWS failure: the error code and message, or the botocore error."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or "ClientError"
+        message = error.get("Message") or str(exc)
+        return " ".join(f"{code}: {message}".split())
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _eks(config: StackConfig) -> EksCluster:
+    if not isinstance(config.cluster, EksCluster):
+        raise ValueError("AWS preflight checks apply to EKS stacks only")
+    return config.cluster
+
+
+def _pool_path(index: int, key: str) -> str:
+    return f"nodePools[{index}].{key}"
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return str(value) if value is not None else "an unknown time"
+
+
+# --- 1. instance type offered in the availability zones --------------------------------------
+
+
+def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightCheck]:
+    """Each pool's instance type is offered in each AZ its nodes may land in.
+
+    The AZs are the pool's availabilityZone, else the VPC's availabilityZones; an existing VPC
+    that lists none is checked at region level (offered anywhere in the region).
+    """
+    cluster = _eks(config)
+    region = cluster.region
+    checks = []
+    for index, pool in enumerate(config.node_pools):
+        zones = (
+            [pool.availability_zone]
+            if pool.availability_zone
+            else list(cluster.vpc.availability_zones)
+        )
+        where = ", ".join(zones) if zones else f"{region} (region)"
+        name = f"instance offered: {pool.name} {pool.instance_type} in {where}"
+        try:
+            offered = _offered_locations(ec2, pool.instance_type, zones)
+        except (ClientError, BotoCoreError) as exc:
+            checks.append(
+                PreflightCheck(name, False, _aws_error(exc), _pool_path(index, "instanceType"))
+            )
+            continue
+        if not zones:
+            ok = bool(offered)
+            detail = (
+                f"offered in {region}"
+                if ok
+                else f"{pool.instance_type} is not offered in {region}: pick another type"
+            )
+            checks.append(PreflightCheck(name, ok, detail, _pool_path(index, "instanceType")))
+            continue
+        missing = [z for z in zones if z not in offered]
+        if not missing:
+            checks.append(PreflightCheck(name, True, f"offered in {', '.join(zones)}"))
+        elif pool.availability_zone:
+            checks.append(
+                PreflightCheck(
+                    name,
+                    False,
+                    f"{pool.instance_type} is not offered in {pool.availability_zone}",
+                    _pool_path(index, "availabilityZone"),
+                )
+            )
+        elif len(missing) == len(zones):
+            checks.append(
+                PreflightCheck(
+                    name,
+                    False,
+                    f"{pool.instance_type} is offered in none of {', '.join(zones)}",
+                    _pool_path(index, "instanceType"),
+                )
+            )
+        else:
+            available = [z for z in zones if z not in missing]
+            checks.append(
+                PreflightCheck(
+                    name,
+                    False,
+                    f"not offered in {', '.join(missing)}; set availabilityZone to one of "
+                    f"{', '.join(available)} or pick another type",
+                    _pool_path(index, "availabilityZone"),
+                )
+            )
+    return checks
+
+
+def _offered_locations(ec2: Any, instance_type: str, zones: list[str]) -> set[str]:
+    """Where EC2 offers the type: among `zones`, or anywhere in the region when zones is []."""
+    filters = [{"Name": "instance-type", "Values": [instance_type]}]
+    if zones:
+        filters.append({"Name": "location", "Values": zones})
+    pages = ec2.get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone" if zones else "region", Filters=filters
+    )
+    return {
+        offering["Location"]
+        for page in pages
+        for offering in page.get("InstanceTypeOfferings", [])
+        if offering.get("InstanceType") == instance_type
+    }
+
+
+# --- 2. vCPU quotas ----------------------------------------------------------------------------
+
+
+def quota_family(instance_type: str) -> str | None:
+    """The vCPU quota family of an instance type: "P", "G" (G and VT) or None (not checked)."""
+    letters = re.match(r"[a-z]+", instance_type)
+    family = letters.group(0) if letters else ""
+    if family.startswith("p"):
+        return "P"
+    if family.startswith("g") or family == "vt":
+        return "G"
+    return None
+
+
+def check_vcpu_quotas(config: StackConfig, quotas: Any, ec2: Any) -> list[PreflightCheck]:
+    """Per (P/G family, on-demand/spot): the pools' vCPUs at maxSize fit the account's quota.
+
+    Capacity-block pools are left out: instances in a Capacity Block run on capacity bought for
+    them and do not count against the On-Demand vCPU quotas. (On-demand pools that target an
+    ordinary On-Demand Capacity Reservation do count, and are included.) Instance types outside
+    the P and G families are not checked. vCPUs come from the instance catalog, else from EC2
+    DescribeInstanceTypes (pools that state their own `gpu:` facts).
+    """
+    groups: dict[tuple[str, str], list[tuple[int, NodePool]]] = {}
+    for index, pool in enumerate(config.node_pools):
+        family = quota_family(pool.instance_type)
+        if family is None or pool.capacity_type == "capacity-block":
+            continue
+        groups.setdefault((family, pool.capacity_type), []).append((index, pool))
+
+    vcpu_cache: dict[str, int] = {}
+    checks = []
+    for (family, option), members in sorted(groups.items()):
+        code, title = QUOTA_CODES[(family, option)]
+        name = f"vCPU quota: {title} ({code})"
+        paths = ", ".join(_pool_path(i, "maxSize") for i, _ in members)
+        try:
+            parts = [(pool, _vcpus(ec2, pool.instance_type, vcpu_cache)) for _, pool in members]
+        except (ClientError, BotoCoreError, LookupError) as exc:
+            detail = f"vCPUs of an instance type unknown: {_aws_error(exc)}"
+            checks.append(PreflightCheck(name, False, detail, paths))
+            continue
+        needed = sum(vcpus * pool.max_size for pool, vcpus in parts)
+        breakdown = ", ".join(f"{pool.name} {pool.max_size} x {vcpus}" for pool, vcpus in parts)
+        try:
+            value, source = _quota_value(quotas, code)
+        except (ClientError, BotoCoreError) as exc:
+            checks.append(PreflightCheck(name, False, _aws_error(exc), paths))
+            continue
+        if needed <= value:
+            detail = f"needs {needed} vCPUs at maxSize ({breakdown}); {source} is {value:g}"
+            checks.append(PreflightCheck(name, True, detail))
+        else:
+            detail = (
+                f"needs {needed} vCPUs at maxSize ({breakdown}) but {source} is {value:g}: "
+                f"request an increase of {code} or lower maxSize"
+            )
+            checks.append(PreflightCheck(name, False, detail, paths))
+    return checks
+
+
+def _vcpus(ec2: Any, instance_type: str, cache: dict[str, int]) -> int:
+    if instance_type not in cache:
+        entry = lookup(instance_type)
+        if entry is not None and entry.vcpu > 0:
+            cache[instance_type] = entry.vcpu
+        else:
+            answer = ec2.describe_instance_types(InstanceTypes=[instance_type])
+            types = answer.get("InstanceTypes", [])
+            if not types:
+                raise LookupError(f"EC2 does not describe {instance_type}")
+            cache[instance_type] = int(types[0]["VCpuInfo"]["DefaultVCpus"])
+    return cache[instance_type]
+
+
+def _quota_value(quotas: Any, code: str) -> tuple[float, str]:
+    """The account's applied value of an EC2 quota, else the AWS default when none is applied."""
+    try:
+        quota = quotas.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
+        return float(quota["Value"]), "the quota"
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchResourceException":
+            raise
+    quota = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
+    return float(quota["Value"]), "the default quota"
+
+
+# --- 3. capacity reservations and capacity blocks ---------------------------------------------
+
+
+def check_capacity_reservations(config: StackConfig, ec2: Any) -> list[PreflightCheck]:
+    """Each pool's capacityReservationId exists, is active, and fits the pool.
+
+    Fits: same instance type, in the pool's availability zone, at least maxSize instances
+    (a Capacity Block is fixed-size; a targeted reservation launches no more than it holds),
+    and capacityType capacity-block exactly when the reservation is a Capacity Block.
+
+    A reservation that is only `scheduled` (a Capacity Block bought for a future window) fails
+    with its start date: no node can launch into it before then, so a deploy now would leave the
+    pool empty. Any other state but `active` fails too.
+
+    One passing check per sound reservation; otherwise one failed check per problem, each with
+    the path to edit.
+    """
+    checks = []
+    for index, pool in enumerate(config.node_pools):
+        reservation_id = pool.capacity_reservation_id
+        if not reservation_id:
+            continue
+        name = f"capacity reservation: {pool.name} {reservation_id}"
+        try:
+            answer = ec2.describe_capacity_reservations(CapacityReservationIds=[reservation_id])
+            found = answer.get("CapacityReservations", [])
+        except (ClientError, BotoCoreError) as exc:
+            checks.append(
+                PreflightCheck(
+                    name, False, _aws_error(exc), _pool_path(index, "capacityReservationId")
+                )
+            )
+            continue
+        if not found:
+            checks.append(
+                PreflightCheck(
+                    name,
+                    False,
+                    f"{reservation_id} not found in {_eks(config).region}",
+                    _pool_path(index, "capacityReservationId"),
+                )
+            )
+            continue
+        problems = _reservation_problems(index, pool, found[0])
+        if problems:
+            checks += [PreflightCheck(name, False, detail, path) for detail, path in problems]
+        else:
+            r = found[0]
+            detail = (
+                f"active {r.get('ReservationType', 'default')} reservation: "
+                f"{r.get('TotalInstanceCount')} x {r.get('InstanceType')} in "
+                f"{r.get('AvailabilityZone')}"
+            )
+            if r.get("EndDate") is not None:
+                detail += f", ends {_when(r.get('EndDate'))}"
+            checks.append(PreflightCheck(name, True, detail))
+    return checks
+
+
+def _reservation_problems(index: int, pool: NodePool, r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(detail, path) per way the reservation does not serve the pool."""
+    problems: list[tuple[str, str]] = []
+    state = r.get("State", "unknown")
+    if state == "scheduled":
+        problems.append(
+            (
+                f"scheduled, starts {_when(r.get('StartDate'))}: no node can launch into it "
+                "before then",
+                _pool_path(index, "capacityReservationId"),
+            )
+        )
+    elif state != "active":
+        detail = f"state is {state}, not active"
+        if state == "expired" and r.get("EndDate") is not None:
+            detail += f" (ended {_when(r.get('EndDate'))})"
+        problems.append((detail, _pool_path(index, "capacityReservationId")))
+    instance_type = r.get("InstanceType")
+    if instance_type != pool.instance_type:
+        problems.append(
+            (
+                f"reserves {instance_type}, the pool asks for {pool.instance_type}",
+                _pool_path(index, "instanceType"),
+            )
+        )
+    zone = r.get("AvailabilityZone")
+    if pool.availability_zone is None:
+        problems.append(
+            (
+                f"the reservation is in {zone} only: set availabilityZone: {zone}",
+                _pool_path(index, "availabilityZone"),
+            )
+        )
+    elif zone != pool.availability_zone:
+        problems.append(
+            (
+                f"the reservation is in {zone}, the pool in {pool.availability_zone}",
+                _pool_path(index, "availabilityZone"),
+            )
+        )
+    total = int(r.get("TotalInstanceCount", 0))
+    if pool.max_size > total:
+        problems.append(
+            (
+                f"holds {total} instances, fewer than maxSize {pool.max_size}",
+                _pool_path(index, "maxSize"),
+            )
+        )
+    is_block = r.get("ReservationType") == "capacity-block"
+    if is_block != (pool.capacity_type == "capacity-block"):
+        kind = "a Capacity Block" if is_block else "an On-Demand Capacity Reservation"
+        problems.append(
+            (
+                f"it is {kind}, but capacityType is {pool.capacity_type}",
+                _pool_path(index, "capacityType"),
+            )
+        )
+    return problems
+
+
+# --- 4. model weights in S3 ------------------------------------------------------------------
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/some/prefix -> ("bucket", "some/prefix/"); the prefix is a directory."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    key = key.strip("/")
+    return bucket, f"{key}/" if key else ""
+
+
+def check_model_sources(
+    config: StackConfig, s3_for_region: Callable[[str | None], Any]
+) -> list[PreflightCheck]:
+    """Each S3 model source (every slot's) holds objects, and no more than sizeGib + 5%.
+
+    `s3_for_region(region)` gives an S3 client for the source's region (None: the cluster's).
+    The model cache's quota is derived from sizeGib, so weights bigger than it would overflow
+    the cache; the detail then says the measured size and the sizeGib to set.
+    """
+    checks = []
+    for index, model in enumerate(config.models):
+        for source, colors, path in _s3_sources(index, model):
+            checks.append(_check_s3_source(model, source, colors, path, s3_for_region))
+    return checks
+
+
+def _s3_sources(index: int, model: Model) -> Iterable[tuple[S3Source, list[Color], str]]:
+    """Distinct S3 sources of a model's slots: (source, colors using it, YAML path of it)."""
+    seen: dict[tuple[str, str | None, float], tuple[S3Source, list[Color], str]] = {}
+    for color in model.slots:
+        source = model.source_for(color).s3
+        if source is None:
+            continue
+        own = model.slots[color].source is not None
+        path = f"models[{index}].slots.{color}.source.s3" if own else f"models[{index}].source.s3"
+        key = (source.uri, source.region, source.size_gib)
+        if key in seen:
+            seen[key][1].append(color)
+        else:
+            seen[key] = (source, [color], path)
+    return seen.values()
+
+
+def _check_s3_source(
+    model: Model,
+    source: S3Source,
+    colors: list[Color],
+    path: str,
+    s3_for_region: Callable[[str | None], Any],
+) -> PreflightCheck:
+    name = f"s3 model: {model.name} ({', '.join(colors)}) {source.uri}"
+    bucket, prefix = split_s3_uri(source.uri)
+    count = 0
+    total = 0
+    try:
+        s3 = s3_for_region(source.region)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                count += 1
+                total += int(item.get("Size", 0))
+    except (ClientError, BotoCoreError) as exc:
+        return PreflightCheck(name, False, _aws_error(exc), f"{path}.uri")
+    if count == 0:
+        return PreflightCheck(name, False, f"no object under s3://{bucket}/{prefix}", f"{path}.uri")
+    measured = total / GIB
+    found = f"{count} objects, {measured:.2f} GiB"
+    if measured > source.size_gib * (1 + S3_SIZE_TOLERANCE):
+        suggested = max(1, math.ceil(measured))
+        detail = (
+            f"{found}, more than sizeGib {source.size_gib:g} + 5%: the model cache would "
+            f"overflow; set sizeGib: {suggested}"
+        )
+        return PreflightCheck(name, False, detail, f"{path}.sizeGib")
+    return PreflightCheck(name, True, f"{found} (sizeGib {source.size_gib:g})")
