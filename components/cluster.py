@@ -165,6 +165,7 @@ class Cluster(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str] | None
     cluster_security_group_id: pulumi.Output[str] | None
     oidc_provider_arn: pulumi.Output[str] | None
+    oidc_issuer_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -184,6 +185,7 @@ class Cluster(pulumi.ComponentResource):
         self.vpc_id = None
         self.cluster_security_group_id = None
         self.oidc_provider_arn = None
+        self.oidc_issuer_url = None
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=spec.kubeconfig,
@@ -253,6 +255,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer_url = issuer_url
         ebs_csi_role = aws.iam.Role(
             f"{name}-ebs-csi",
             assume_role_policy=pulumi.Output.all(oidc.arn, issuer_url).apply(

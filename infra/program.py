@@ -14,6 +14,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
 from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement
 from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
@@ -192,6 +193,20 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
     active: dict[str, str] = {}
     for model in config.models:
         namespace = security.namespaces[model.k8s_namespace]
+        s3_sources = [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
+        if s3_sources and cluster.oidc_provider_arn is not None:
+            assert cluster.oidc_issuer_url is not None
+            CacheAccess(
+                f"{model.name}-cache-access",
+                CacheAccessArgs(
+                    namespace=model.k8s_namespace,
+                    sources=s3_sources,
+                    oidc_provider_arn=cluster.oidc_provider_arn,
+                    oidc_issuer_url=cluster.oidc_issuer_url,
+                    depends_on=[namespace],
+                ),
+                opts=k8s_opts,
+            )
         graphs = []
         for color in sorted(model.slots):
             cache: ModelCache | None = None

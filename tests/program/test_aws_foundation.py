@@ -125,3 +125,37 @@ def test_existing_cluster_mode_creates_no_aws_resource(tmp_path: Path) -> None:
     index = json.loads((tmp_path / "local" / "index.json").read_text())["resources"]
     assert [r for r in index if r["type"].startswith("aws:")] == []
     assert not [r for r in index if r.get("kind") == "StorageClass"]
+
+
+def test_model_cache_reads_only_its_own_s3_prefix_through_its_service_account(
+    prod: Render,
+) -> None:
+    policies = prod.of_type("aws:iam/rolePolicy:RolePolicy")
+    statements = json.loads(policies["gpt-oss-120b-cache-access-read"]["policy"])["Statement"]
+    assert {s["Action"] for s in statements} == {"s3:ListBucket", "s3:GetObject"}
+    read = next(s for s in statements if s["Action"] == "s3:GetObject")
+    assert read["Resource"] == "arn:aws:s3:::example-prod-models/openai/gpt-oss-120b/*"
+    role = prod.of_type("aws:iam/role:Role")["gpt-oss-120b-cache-access-role"]
+    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert "system:serviceaccount:gpt-oss-120b:default" in trust.values()
+    accounts = prod.of_type("kubernetes:core/v1:ServiceAccountPatch")
+    annotations = accounts["gpt-oss-120b-cache-access-account"]["metadata"]["annotations"]
+    assert annotations["eks.amazonaws.com/role-arn"].endswith("role/gpt-oss-120b-cache-access-role")
+
+
+def test_nothing_we_write_grants_every_action_on_every_resource(prod: Render) -> None:
+    documents = [
+        json.loads(p["policy"]) for p in prod.of_type("aws:iam/rolePolicy:RolePolicy").values()
+    ]
+    documents += [
+        json.loads(r["assumeRolePolicy"]) for r in prod.of_type("aws:iam/role:Role").values()
+    ]
+    for document in documents:
+        for statement in document["Statement"]:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions)
+            assert statement.get("Resource") != "*"
