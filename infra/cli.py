@@ -302,21 +302,29 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _load_stack(root: Path, stack: str, fit_check: bool = True) -> Any:
+    """The checked config of a stack, or the exit code after saying what is wrong."""
+    from infra.errors import StackConfigError
+    from infra.loading import load_stack_config
+
+    if stack not in _stacks(root):
+        return _unknown_stack(stack, root)
+    try:
+        return load_stack_config(root, stack, fit_check)
+    except StackConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_FAILED
+
+
 def _rollout(args: argparse.Namespace, root: Path) -> int:
     """promote / rollback / status: config from the stack file, Pulumi and the cluster live."""
     from infra.cluster_access import ClusterAccessError
     from infra.config import StackConfig
-    from infra.errors import StackConfigError
-    from infra.loading import load_stack_config
     from infra.promotion import PromotionFailed, PromotionRefused
 
-    if args.stack not in _stacks(root):
-        return _unknown_stack(args.stack, root)
-    try:
-        config = load_stack_config(root, args.stack)
-    except StackConfigError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_FAILED
+    config = _load_stack(root, args.stack)
+    if isinstance(config, int):
+        return config
     environment_stack = isinstance(config, StackConfig)
     if args.command != "status" and environment_stack != bool(args.model):
         need = "needs --model" if environment_stack else "is a traffic stack: no --model"
@@ -479,17 +487,11 @@ def _preflight(args: argparse.Namespace, root: Path) -> int:
     import botocore.exceptions
 
     from infra.config import EksCluster, StackConfig
-    from infra.errors import StackConfigError
-    from infra.loading import load_stack_config
     from infra.preflight import format_preflight_table, run_preflight
 
-    if args.stack not in _stacks(root):
-        return _unknown_stack(args.stack, root)
-    try:
-        config = load_stack_config(root, args.stack)
-    except StackConfigError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_FAILED
+    config = _load_stack(root, args.stack)
+    if isinstance(config, int):
+        return config
     if not isinstance(config, StackConfig) or not isinstance(config.cluster, EksCluster):
         print(
             f"{args.stack} creates no AWS capacity (existing cluster or traffic stack): nothing to check"
@@ -525,21 +527,15 @@ def _preflight(args: argparse.Namespace, root: Path) -> int:
 
 def _plan(args: argparse.Namespace, root: Path) -> int:
     from infra.config import StackConfig
-    from infra.errors import StackConfigError
-    from infra.loading import load_stack_config
     from infra.memory_plan import format_plan_table
     from infra.planning import plan_stack
 
-    if args.stack not in _stacks(root):
-        return _unknown_stack(args.stack, root)
     if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
         print("dynamo-infra plan: --isl and --osl must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        config = load_stack_config(root, args.stack, fit_check=False)
-    except StackConfigError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_FAILED
+    config = _load_stack(root, args.stack, fit_check=False)
+    if isinstance(config, int):
+        return config
     if not isinstance(config, StackConfig):
         print(f"{args.stack} is a traffic stack: it runs no model, there is nothing to plan")
         return EXIT_OK
