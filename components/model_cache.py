@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.dgd import GPU_TAINT_KEY
 from components.k8s_objects import custom_resource
+from components.security import S3_KEY_ID_FIELD, S3_SECRET_KEY_FIELD
 from infra.config import ModelCacheSpec, S3Source
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:ModelCache"
@@ -39,6 +40,8 @@ class CacheTarget:
     color: str
     source: S3Source
     node_selector: dict[str, str]
+    # A Secret with static S3 keys; None: the pods' IAM role (IRSA) or node credentials.
+    credentials_secret: str | None = None
 
 
 def _metadata(target: CacheTarget) -> dict:
@@ -58,6 +61,15 @@ def build_dataset(target: CacheTarget) -> dict:
     }
     if target.source.region:
         mount["options"] = {"alluxio.underfs.s3.endpoint.region": target.source.region}
+    if target.credentials_secret:
+        # Keys only by reference: Fluid reads them from the Secret, never from plain options.
+        mount["encryptOptions"] = [
+            {
+                "name": field,
+                "valueFrom": {"secretKeyRef": {"name": target.credentials_secret, "key": field}},
+            }
+            for field in (S3_KEY_ID_FIELD, S3_SECRET_KEY_FIELD)
+        ]
     return {
         "apiVersion": FLUID_API_VERSION,
         "kind": "Dataset",

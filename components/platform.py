@@ -11,6 +11,32 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.helm_values import (
+    DevicePluginValues,
+    DynamoPlatformValues,
+    EtcdPdb,
+    EtcdPersistence,
+    EtcdValues,
+    FluidCsi,
+    FluidRuntimes,
+    FluidValues,
+    GpuOperatorValues,
+    HelmValues,
+    NatsCluster,
+    NatsConfig,
+    NatsFileStore,
+    NatsJetStream,
+    NatsPodTemplate,
+    NatsPvc,
+    NatsServerConfig,
+    NatsValues,
+    NoValues,
+    OperatorValues,
+    PlatformGlobals,
+    SpreadConstraint,
+    Subchart,
+    Toggle,
+)
 from infra.config import ChartVersions, PlatformSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
@@ -45,51 +71,57 @@ CHARTS = {
 }
 
 
-def build_dynamo_platform_values(spec: PlatformSpec, multinode: bool = False) -> dict:
+def build_dynamo_platform_values(
+    spec: PlatformSpec, multinode: bool = False
+) -> DynamoPlatformValues:
     """multinode: some worker spans nodes, which the operator runs as a Grove PodCliqueSet."""
     replicas = 3 if spec.high_availability else 1
-    operator: dict = {"discoveryBackend": "kubernetes"}
-    values: dict = {
-        "global": {"etcd": {"install": spec.etcd.enabled and spec.etcd.external_endpoint is None}},
-        "dynamo-operator": operator,
-    }
-    if multinode:
-        values["global"]["grove"] = {"install": True, "enabled": True}
-    if spec.nats.external_url:
-        operator["natsAddr"] = spec.nats.external_url
-        values["nats"] = {"enabled": False}
-    else:
-        nats: dict = {
-            "enabled": True,
-            "config": {
-                "merge": {"max_payload": NATS_MAX_PAYLOAD},
-                "jetstream": {
-                    "enabled": True,
-                    "fileStore": {
-                        "enabled": True,
-                        "pvc": {"enabled": True, "size": spec.nats.jetstream_storage},
-                    },
-                },
-                "cluster": {"enabled": spec.high_availability, "replicas": replicas},
-            },
-            "podDisruptionBudget": {"enabled": spec.high_availability},
-        }
-        if spec.high_availability:
-            nats["podTemplate"] = {
-                "topologySpreadConstraints": {
-                    "kubernetes.io/hostname": {"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}
+    own_etcd = spec.etcd.enabled and spec.etcd.external_endpoint is None
+    nats = (
+        NatsValues(enabled=False)
+        if spec.nats.external_url
+        else NatsValues(
+            enabled=True,
+            config=NatsConfig(
+                merge=NatsServerConfig(max_payload=NATS_MAX_PAYLOAD),
+                jetstream=NatsJetStream(
+                    enabled=True,
+                    file_store=NatsFileStore(
+                        enabled=True, pvc=NatsPvc(enabled=True, size=spec.nats.jetstream_storage)
+                    ),
+                ),
+                cluster=NatsCluster(enabled=spec.high_availability, replicas=replicas),
+            ),
+            pod_disruption_budget=Toggle(enabled=spec.high_availability),
+            # One NATS server per node, so losing a node loses at most one JetStream replica.
+            pod_template=NatsPodTemplate(
+                topology_spread_constraints={
+                    "kubernetes.io/hostname": SpreadConstraint(
+                        max_skew=1, when_unsatisfiable="DoNotSchedule"
+                    )
                 }
-            }
-        values["nats"] = nats
-    if spec.etcd.external_endpoint:
-        operator["etcdAddr"] = spec.etcd.external_endpoint
-    elif spec.etcd.enabled:
-        values["etcd"] = {
-            "replicaCount": replicas,
-            "persistence": {"enabled": True},
-            "pdb": {"create": spec.high_availability},
-        }
-    return values
+            )
+            if spec.high_availability
+            else None,
+        )
+    )
+    return DynamoPlatformValues(
+        globals=PlatformGlobals(
+            etcd=Subchart(install=own_etcd),
+            grove=Subchart(install=True, enabled=True) if multinode else None,
+        ),
+        operator=OperatorValues(
+            nats_addr=spec.nats.external_url, etcd_addr=spec.etcd.external_endpoint
+        ),
+        nats=nats,
+        etcd=EtcdValues(
+            replica_count=replicas,
+            persistence=EtcdPersistence(enabled=True),
+            pdb=EtcdPdb(create=spec.high_availability),
+        )
+        if own_etcd
+        else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,7 +131,7 @@ class HelmRelease:
     key: str
     name: str
     namespace: str
-    values: dict
+    values: HelmValues
 
 
 def platform_releases(
@@ -127,10 +159,10 @@ def platform_releases(
                 "nvidia_device_plugin",
                 "nvidia-device-plugin",
                 gpu_namespace,
-                {"gfd": {"enabled": True}, "nfd": {"enabled": True}},
+                DevicePluginValues(gfd=Toggle(enabled=True), nfd=Toggle(enabled=True)),
             )
         )
-        releases.append(HelmRelease("dcgm_exporter", "dcgm-exporter", gpu_namespace, {}))
+        releases.append(HelmRelease("dcgm_exporter", "dcgm-exporter", gpu_namespace, NoValues()))
     if gpus and spec.gpu_stack == "gpu-operator":
         # EKS accelerated AMIs already carry the driver and container toolkit.
         releases.append(
@@ -138,16 +170,18 @@ def platform_releases(
                 "gpu_operator",
                 "gpu-operator",
                 gpu_namespace,
-                {
-                    "driver": {"enabled": False},
-                    "toolkit": {"enabled": False},
-                    "dcgmExporter": {"enabled": True},
-                },
+                GpuOperatorValues(
+                    driver=Toggle(enabled=False),
+                    toolkit=Toggle(enabled=False),
+                    dcgm_exporter=Toggle(enabled=True),
+                ),
             )
         )
     if efa:
         releases.append(
-            HelmRelease("aws_efa_device_plugin", "aws-efa-k8s-device-plugin", gpu_namespace, {})
+            HelmRelease(
+                "aws_efa_device_plugin", "aws-efa-k8s-device-plugin", gpu_namespace, NoValues()
+            )
         )
     if spec.fluid:
         releases.append(
@@ -156,12 +190,17 @@ def platform_releases(
                 "fluid",
                 fluid_namespace,
                 # On EKS the kubelet kubeconfig is not where Fluid's CSI plugin expects it.
-                {"runtime": {"alluxio": {"enabled": True}}, "csi": {"useNodeAuthorization": False}},
+                FluidValues(
+                    runtime=FluidRuntimes(alluxio=Toggle(enabled=True)),
+                    csi=FluidCsi(use_node_authorization=False),
+                ),
             )
         )
     if kube_prometheus_stack:
         releases.append(
-            HelmRelease("kube_prometheus_stack", "kube-prometheus-stack", monitoring_namespace, {})
+            HelmRelease(
+                "kube_prometheus_stack", "kube-prometheus-stack", monitoring_namespace, NoValues()
+            )
         )
     return releases
 
@@ -189,7 +228,7 @@ class Platform(pulumi.ComponentResource):
                 version=getattr(args.charts, release.key),
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=source.repo),
                 namespace=release.namespace,
-                values=release.values,
+                values=release.values.dump(),
                 # Wait until pods are ready: DGDs are rejected until the operator's webhook answers.
                 atomic=True,
                 wait_for_jobs=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
@@ -14,6 +14,9 @@ COMPONENT_TYPE = "dynamo-trtllm:security:Security"
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 HF_TOKEN_SECRET = "hf-token-secret"
 IMAGE_PULL_SECRET = "image-pull-secret"
+S3_CREDENTIALS_SECRET = "s3-credentials"
+S3_KEY_ID_FIELD = "aws.accessKeyId"
+S3_SECRET_KEY_FIELD = "aws.secretKey"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 NATS_PORT = 4222
 ETCD_PORT = 2379
@@ -172,12 +175,16 @@ class SecurityArgs:
     etcd: bool
     hf_token: pulumi.Output[str] | None = None
     image_pull_secret: pulumi.Output[str] | None = None
+    # (access key id, secret key) for the model cache, copied only where S3 weights are cached
+    s3_keys: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
+    s3_namespaces: set[str] = field(default_factory=set)
 
 
 class Security(pulumi.ComponentResource):
     namespaces: dict[str, k8s.core.v1.Namespace]
     hf_token_secret: str | None
     image_pull_secret: str | None
+    s3_credentials_secret: str | None
 
     def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -190,25 +197,37 @@ class Security(pulumi.ComponentResource):
             )
         self.hf_token_secret = HF_TOKEN_SECRET if args.hf_token is not None else None
         self.image_pull_secret = IMAGE_PULL_SECRET if args.image_pull_secret is not None else None
+        self.s3_credentials_secret = S3_CREDENTIALS_SECRET if args.s3_keys is not None else None
         for ns in args.namespaces:
             in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns.name]])
             # Pods read Secrets only from their own namespace: each model namespace gets a copy.
-            secrets = [
-                (HF_TOKEN_SECRET, "Opaque", "HF_TOKEN", args.hf_token),
+            secrets: list[tuple[str, str, dict | None]] = [
+                (HF_TOKEN_SECRET, "Opaque", {"HF_TOKEN": args.hf_token} if args.hf_token else None),
                 (
                     IMAGE_PULL_SECRET,
                     "kubernetes.io/dockerconfigjson",
-                    ".dockerconfigjson",
-                    args.image_pull_secret,
+                    {".dockerconfigjson": args.image_pull_secret}
+                    if args.image_pull_secret
+                    else None,
                 ),
             ]
-            for secret_name, secret_type, key, value in secrets:
-                if ns.serving and value is not None:
+            if args.s3_keys is not None and ns.name in args.s3_namespaces:
+                # Key names Fluid's Alluxio mounts read through encryptOptions.
+                key_id, secret_key = args.s3_keys
+                secrets.append(
+                    (
+                        S3_CREDENTIALS_SECRET,
+                        "Opaque",
+                        {S3_KEY_ID_FIELD: key_id, S3_SECRET_KEY_FIELD: secret_key},
+                    )
+                )
+            for secret_name, secret_type, data in secrets:
+                if ns.serving and data is not None:
                     k8s.core.v1.Secret(
                         f"{ns.name}-{secret_name}",
                         metadata={"name": secret_name, "namespace": ns.name},
                         type=secret_type,
-                        string_data={key: value},
+                        string_data=data,
                         opts=in_ns,
                     )
             if not (args.network_policies and ns.serving):

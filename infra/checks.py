@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.dgd import dgd_child_names, dgd_name
-from components.model_cache import cache_name
+from components.model_cache import cache_name, cache_quota_gib
 from infra.config import (
     COLORS,
     WORKER_ROLES,
@@ -280,6 +280,7 @@ def _check_model(
             issues.append(
                 ConfigIssue(f"{path}.source.s3", "the model cache needs platform.fluid: true")
             )
+        issues += _check_memory_tier(config, model, path)
         longest = max(len(model.k8s_namespace) + len(cache_name(c)) for c in model.slots)
         if longest > FLUID_NAME_BUDGET:
             issues.append(
@@ -317,6 +318,46 @@ def _check_traffic(config: StackConfig, model: Model, path: str) -> list[ConfigI
                 )
             )
     return issues
+
+
+def _check_memory_tier(config: StackConfig, model: Model, path: str) -> list[ConfigIssue]:
+    """A MEM cache tier lives in node RAM (and raises the cache pod's memory request to it)."""
+    if config.model_cache.medium != "MEM":
+        return []
+    pool_name = model.role_pool(model.topology.roles[0])
+    pool = config.pool(pool_name) if pool_name else None
+    facts = pool_gpus(pool) if pool else None
+    if pool is None or facts is None or not facts.memory_gib:
+        return []
+    issues = []
+    for color in model.slots:
+        source = model.source_for(color).s3
+        if source is None:
+            continue
+        quota = cache_quota_gib(source.size_gib, config.model_cache.headroom_percent)
+        if quota > facts.memory_gib:
+            issues.append(
+                ConfigIssue(
+                    "modelCache.medium",
+                    f"a MEM tier for {model.name} ({color}) needs {quota} GiB of RAM, nodes of pool "
+                    f"{pool.name!r} ({pool.instance_type}) have {facts.memory_gib} GiB: use SSD",
+                )
+            )
+    return issues
+
+
+def config_warnings(config: StackConfig) -> list[str]:
+    """Not errors, but worth saying before GPU-hours are spent."""
+    warnings = []
+    for model in config.models:
+        pulled = sorted(c for c in model.slots if model.source_for(c).hugging_face)
+        if model.engine == "trtllm" and pulled:
+            warnings.append(
+                f"model {model.name} ({', '.join(pulled)}): every worker downloads its weights from "
+                "Hugging Face at start (slow cold starts, rate limits); an s3 source with "
+                "modelCache keeps them on the nodes"
+            )
+    return warnings
 
 
 def _check_slots(model: Model, path: str) -> list[ConfigIssue]:

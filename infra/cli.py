@@ -215,10 +215,12 @@ def _render(args: argparse.Namespace, root: Path) -> int:
     if args.stack not in _stacks(root):
         return _unknown_stack(args.stack, root)
     try:
-        resources = render_stack(args.stack, args.out, root).resources
+        result = render_stack(args.stack, args.out, root)
     except (StackConfigError, RenderError) as error:
         print(str(error), file=sys.stderr)
         return EXIT_FAILED
+    _warn(result.config)
+    resources = result.resources
     if args.output == "json":
         print(json.dumps({"stack": args.stack, "out": str(args.out), "resources": len(resources)}))
     else:
@@ -276,6 +278,8 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
                 if args.output == "text":
                     print(f"FAIL {stack}: configuration\n{error}\n", file=sys.stderr)
                 continue
+            if args.output == "text":
+                _warn(config)
             # A traffic stack has no cluster (and no Kubernetes object to check).
             version = args.kubernetes_version or (
                 config.cluster.kubernetes_version
@@ -300,6 +304,15 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _warn(config: Any) -> None:
+    from infra.checks import config_warnings
+    from infra.config import StackConfig
+
+    if isinstance(config, StackConfig):
+        for warning in config_warnings(config):
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def _load_stack(root: Path, stack: str, fit_check: bool = True) -> Any:
@@ -539,6 +552,8 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
     if not isinstance(config, StackConfig):
         print(f"{args.stack} is a traffic stack: it runs no model, there is nothing to plan")
         return EXIT_OK
+    if args.output == "text":
+        _warn(config)
     rows = plan_stack(config, root, args.isl, args.osl)
     ok = all(row.plan is None or row.plan.fits for row in rows)
     if args.output == "json":

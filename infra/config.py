@@ -421,7 +421,7 @@ class StackConfig(Spec):
 
 
 # Keys under `dynamo-trtllm:` that hold secrets; read only through Pulumi's secret config.
-SECRET_KEYS = ("hfToken", "imagePullSecret")
+SECRET_KEYS = ("hfToken", "imagePullSecret", "s3AccessKeyId", "s3SecretAccessKey")
 
 
 # --- traffic stacks ------------------------------------------------------------------------

@@ -25,12 +25,14 @@ from components.platform import Platform, PlatformArgs, platform_releases
 from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
+from infra.checks import config_warnings
 from infra.config import (
     SECRET_KEYS,
     Color,
     EksCluster,
     Model,
     NodePool,
+    S3Source,
     StackConfig,
     TrafficStackConfig,
 )
@@ -47,6 +49,15 @@ FLUID_NAMESPACE = "fluid-system"
 class StackSecrets:
     hf_token: pulumi.Output[str] | None = None
     image_pull_secret: pulumi.Output[str] | None = None
+    # Static S3 keys for the model cache, when IAM roles are not an option (existing clusters).
+    s3_access_key_id: pulumi.Output[str] | None = None
+    s3_secret_access_key: pulumi.Output[str] | None = None
+
+    @property
+    def s3_keys(self) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
+        if self.s3_access_key_id is None or self.s3_secret_access_key is None:
+            return None
+        return self.s3_access_key_id, self.s3_secret_access_key
 
 
 def project_root() -> Path:
@@ -165,6 +176,8 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
             etcd=config.platform.etcd.enabled,
             hf_token=secrets.hf_token,
             image_pull_secret=secrets.image_pull_secret,
+            s3_keys=secrets.s3_keys,
+            s3_namespaces={m.k8s_namespace for m in config.models if _s3_sources(m)},
         ),
         opts=k8s_opts,
     )
@@ -193,8 +206,8 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
     active: dict[str, str] = {}
     for model in config.models:
         namespace = security.namespaces[model.k8s_namespace]
-        s3_sources = [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
-        if s3_sources and cluster.oidc_provider_arn is not None:
+        s3_sources = _s3_sources(model)
+        if s3_sources and cluster.oidc_provider_arn is not None and secrets.s3_keys is None:
             assert cluster.oidc_issuer_url is not None
             CacheAccess(
                 f"{model.name}-cache-access",
@@ -220,6 +233,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                             color=color,
                             source=source.s3,
                             node_selector=_cache_selector(config, model),
+                            credentials_secret=security.s3_credentials_secret,
                         ),
                         spec=config.model_cache,
                         depends_on=[namespace, platform.releases["fluid"]],
@@ -305,6 +319,10 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
     )
 
 
+def _s3_sources(model: Model) -> list[S3Source]:
+    return [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
+
+
 def _pool_subnets(cluster: Cluster, pool: NodePool) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
     """The pool's own subnets, its zone's private subnet (EFA, capacity blocks), or all private."""
     if pool.subnet_ids:
@@ -344,10 +362,12 @@ def _cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
 
 
 def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:
-    hf_key, pull_key = SECRET_KEYS
+    hf_key, pull_key, s3_id_key, s3_secret_key = SECRET_KEYS
     return StackSecrets(
         hf_token=pulumi_config.get_secret(hf_key),
         image_pull_secret=pulumi_config.get_secret(pull_key),
+        s3_access_key_id=pulumi_config.get_secret(s3_id_key),
+        s3_secret_access_key=pulumi_config.get_secret(s3_secret_key),
     )
 
 
@@ -395,7 +415,7 @@ def build_traffic(config: TrafficStackConfig) -> None:
     pulumi.export("environments", dict(config.environments))
 
 
-def run(root: Path | None = None) -> None:
+def run(root: Path | None = None, log_warnings: bool = True) -> None:
     """Entry point of the Pulumi program: check the config, then build. User errors, no traceback."""
     root = root or project_root()
     source = source_label(pulumi.get_stack())
@@ -406,4 +426,7 @@ def run(root: Path | None = None) -> None:
     if isinstance(config, TrafficStackConfig):
         build_traffic(config)
         return
+    # (Offline, `render` and `validate` print these themselves.)
+    for warning in config_warnings(config) if log_warnings else ():
+        pulumi.log.warn(warning)
     build(config, read_secrets(pulumi.Config(CONFIG_NAMESPACE)), root)

@@ -108,7 +108,7 @@ def run_under_mocks(
     config |= {f"{CONFIG_NAMESPACE}:{k}": v for k, v in secrets.items()}
     config |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in other.items()}
     set_all_config(config, [f"{CONFIG_NAMESPACE}:{k}" for k in secrets])
-    _sync_await(run_pulumi_func(lambda: run(root)))
+    _sync_await(run_pulumi_func(lambda: run(root, log_warnings=False)))
     return mocks.recorded
 
 

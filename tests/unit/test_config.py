@@ -385,3 +385,24 @@ def test_single_zone_pools_on_an_existing_vpc_name_their_subnets() -> None:
     ]
     raw["nodePools"][1]["subnetIds"] = ["subnet-a"]
     parse(raw)
+
+
+def test_a_memory_cache_tier_must_fit_the_nodes_ram() -> None:
+    raw = values(modelCache={"medium": "MEM"})
+    raw["models"][1]["source"] = {"s3": {"uri": "s3://models-bucket/gpt-oss", "sizeGib": 65}}
+    raw["models"][1]["nodePool"] = "l4"
+    raw["models"][1]["prefill"] = raw["models"][1]["decode"] = {"gpusPerWorker": 1}
+    found = problems(raw)
+    assert any(
+        "modelCache.medium: a MEM tier for gpt-oss-120b (blue) needs 78 GiB of RAM, nodes of "
+        "pool 'l4' (g6.xlarge) have 16 GiB: use SSD" in line
+        for line in found
+    )
+
+
+def test_models_pulled_from_hugging_face_get_a_cold_start_warning() -> None:
+    from infra.checks import config_warnings
+
+    config = parse(values())
+    warnings = config_warnings(config)
+    assert len(warnings) == 2 and "Hugging Face at start" in warnings[0]

@@ -1,0 +1,142 @@
+"""Typed Helm values: exactly the keys we set in each chart, nothing else.
+
+`extra="forbid"` catches a mistyped key here instead of Helm silently ignoring it; the chart's
+defaults cover everything not modelled. Field aliases are the charts' own key spellings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HelmValues(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class Toggle(HelmValues):
+    enabled: bool
+
+
+class NoValues(HelmValues):
+    """A chart installed with its defaults."""
+
+
+# --- dynamo-platform ------------------------------------------------------------------------
+
+
+class Subchart(HelmValues):
+    install: bool
+    enabled: bool | None = None
+
+
+class PlatformGlobals(HelmValues):
+    etcd: Subchart
+    grove: Subchart | None = None
+
+
+class OperatorValues(HelmValues):
+    discovery_backend: str = Field(default="kubernetes", alias="discoveryBackend")
+    nats_addr: str | None = Field(default=None, alias="natsAddr")
+    etcd_addr: str | None = Field(default=None, alias="etcdAddr")
+
+
+class NatsPvc(HelmValues):
+    enabled: bool
+    size: str
+
+
+class NatsFileStore(HelmValues):
+    enabled: bool
+    pvc: NatsPvc
+
+
+class NatsJetStream(HelmValues):
+    enabled: bool
+    file_store: NatsFileStore = Field(alias="fileStore")
+
+
+class NatsCluster(HelmValues):
+    enabled: bool
+    replicas: int = Field(ge=1)
+
+
+class NatsServerConfig(HelmValues):
+    max_payload: int = Field(gt=0)
+
+
+class NatsConfig(HelmValues):
+    merge: NatsServerConfig
+    jetstream: NatsJetStream
+    cluster: NatsCluster
+
+
+class SpreadConstraint(HelmValues):
+    max_skew: int = Field(alias="maxSkew")
+    when_unsatisfiable: str = Field(alias="whenUnsatisfiable")
+
+
+class NatsPodTemplate(HelmValues):
+    # topology key -> constraint (the NATS chart's map form)
+    topology_spread_constraints: dict[str, SpreadConstraint] = Field(
+        alias="topologySpreadConstraints"
+    )
+
+
+class NatsValues(HelmValues):
+    enabled: bool
+    config: NatsConfig | None = None
+    pod_disruption_budget: Toggle | None = Field(default=None, alias="podDisruptionBudget")
+    pod_template: NatsPodTemplate | None = Field(default=None, alias="podTemplate")
+
+
+class EtcdPersistence(HelmValues):
+    enabled: bool
+
+
+class EtcdPdb(HelmValues):
+    create: bool
+
+
+class EtcdValues(HelmValues):
+    replica_count: int = Field(alias="replicaCount", ge=1)
+    persistence: EtcdPersistence
+    pdb: EtcdPdb
+
+
+class DynamoPlatformValues(HelmValues):
+    globals: PlatformGlobals = Field(alias="global")
+    operator: OperatorValues = Field(alias="dynamo-operator")
+    nats: NatsValues
+    etcd: EtcdValues | None = None
+
+
+# --- GPU, EFA, Fluid ------------------------------------------------------------------------
+
+
+class DevicePluginValues(HelmValues):
+    gfd: Toggle  # GPU feature discovery labels (product, memory) on the nodes
+    nfd: Toggle
+
+
+class GpuOperatorValues(HelmValues):
+    driver: Toggle
+    toolkit: Toggle
+    dcgm_exporter: Toggle = Field(alias="dcgmExporter")
+
+
+class FluidRuntimes(HelmValues):
+    alluxio: Toggle
+
+
+class FluidCsi(HelmValues):
+    use_node_authorization: bool = Field(alias="useNodeAuthorization")
+
+
+class FluidValues(HelmValues):
+    runtime: FluidRuntimes
+    csi: FluidCsi

@@ -1,0 +1,62 @@
+"""The values we set for dynamo-platform are keys its chart knows (reference values.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.platform import build_dynamo_platform_values
+from infra.config import PlatformSpec
+
+# Keys of the NATS chart that dynamo-platform passes through without listing them itself.
+NATS_CHART_KEYS = {"nats.config.cluster.replicas", "nats.podTemplate.topologySpreadConstraints"}
+
+SPECS = {
+    "dev": PlatformSpec(),
+    "ha": PlatformSpec.model_validate({"highAvailability": True}),
+    "etcd": PlatformSpec.model_validate({"highAvailability": True, "etcd": {"enabled": True}}),
+    "external": PlatformSpec.model_validate(
+        {
+            "nats": {"externalUrl": "nats://nats.example:4222"},
+            "etcd": {"externalEndpoint": "http://etcd:2379"},
+        }
+    ),
+}
+
+
+def leaf_paths(values: Any, prefix: str = "") -> list[str]:
+    if isinstance(values, dict) and values:
+        paths = []
+        for key, value in values.items():
+            paths += leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
+        return paths
+    return [prefix]
+
+
+def known(reference: dict, path: str) -> bool:
+    node: Any = reference
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return any(path == k or path.startswith(f"{k}.") for k in NATS_CHART_KEYS)
+        node = node[part]
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_value_we_set_is_a_chart_key(reference: Path, name: str) -> None:
+    chart = yaml.safe_load((reference / "dynamo-platform-chart" / "values.yaml").read_text())
+    values = build_dynamo_platform_values(SPECS[name], multinode=True).dump()
+    unknown = [p for p in leaf_paths(values) if not known(chart, p)]
+    assert unknown == []
+
+
+def test_a_mistyped_value_key_is_an_error_not_a_silent_default() -> None:
+    from pydantic import ValidationError
+
+    from components.helm_values import NatsCluster
+
+    with pytest.raises(ValidationError, match="replicaz"):
+        NatsCluster.model_validate({"enabled": True, "replicas": 3, "replicaz": 3})

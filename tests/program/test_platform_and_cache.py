@@ -1,0 +1,123 @@
+"""Platform and model cache as rendered: NATS/etcd per environment, cache wiring, S3 credentials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
+from infra import program
+from infra.render import render_stack
+from tests.conftest import PROJECT_ROOT, Project
+
+
+def load(out: Path) -> list[tuple[dict, dict]]:
+    index = json.loads((out / "index.json").read_text())["resources"]
+    return [(entry, yaml.safe_load((out / entry["file"]).read_text())) for entry in index]
+
+
+def platform_values(out: Path) -> dict:
+    return next(d for e, d in load(out) if d.get("chart") == "dynamo-platform")["values"]
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("platform")
+    for stack in ("dev", "prod"):
+        render_stack(stack, base / stack, PROJECT_ROOT)
+    return {stack: base / stack for stack in ("dev", "prod")}
+
+
+def test_nats_is_one_node_in_dev_and_a_three_node_jetstream_cluster_in_prod(
+    renders: dict[str, Path],
+) -> None:
+    dev, prod = platform_values(renders["dev"])["nats"], platform_values(renders["prod"])["nats"]
+    assert dev["config"]["cluster"] == {"enabled": False, "replicas": 1}
+    assert prod["config"]["cluster"] == {"enabled": True, "replicas": 3}
+    assert prod["podDisruptionBudget"] == {"enabled": True}
+    assert "topologySpreadConstraints" in prod["podTemplate"]
+    for nats in (dev, prod):
+        assert nats["config"]["jetstream"]["fileStore"]["pvc"]["enabled"] is True
+        assert nats["config"]["merge"]["max_payload"] >= 15 * 1024 * 1024
+    # etcd stays off: Dynamo 1.x discovers workers through Kubernetes
+    for stack in ("dev", "prod"):
+        values = platform_values(renders[stack])
+        assert values["global"]["etcd"] == {"install": False} and "etcd" not in values
+
+
+def test_the_graph_mounts_the_pvc_fluid_makes_for_its_dataset(renders: dict[str, Path]) -> None:
+    resources = load(renders["prod"])
+    datasets = {
+        (d["metadata"]["namespace"], d["metadata"]["name"])
+        for e, d in resources
+        if e.get("kind") == "Dataset"
+    }
+    graphs = [d for e, d in resources if e.get("kind") == "DynamoGraphDeployment"]
+    mounted = {
+        (g["metadata"]["namespace"], pvc["name"])
+        for g in graphs
+        for pvc in g["spec"].get("pvcs", [])
+    }
+    assert mounted and mounted <= datasets
+    assert ("gpt-oss-120b", "weights-blue") in mounted
+
+
+def test_graphs_wait_for_the_platform_release(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The operator's webhook rejects DGDs until it runs: every graph depends on its release."""
+    seen: list[TrtllmGraphArgs] = []
+
+    def recording(name: str, args: TrtllmGraphArgs, opts: object = None) -> TrtllmGraph:
+        seen.append(args)
+        return TrtllmGraph(name, args, opts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(program, "TrtllmGraph", recording)
+    render_stack("dev", tmp_path / "dev", PROJECT_ROOT)
+    assert seen
+    for args in seen:
+        names = {getattr(d, "_name", None) for d in args.depends_on}
+        assert "dynamo-platform" in names
+
+
+def test_static_s3_keys_reach_fluid_only_by_reference(project: Project, tmp_path: Path) -> None:
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:s3AccessKeyId"] = "AKIAEXAMPLEKEYID0000"
+    config["dynamo-trtllm:s3SecretAccessKey"] = "very-secret-access-key-value"
+    project.write_stack("prod", config)
+    out = tmp_path / "prod"
+    render_stack("prod", out, project.root)
+    resources = load(out)
+    text = "".join((out / e["file"]).read_text() for e, _ in resources)
+    assert "AKIAEXAMPLEKEYID0000" not in text and "very-secret-access-key-value" not in text
+    secret = next(
+        d
+        for e, d in resources
+        if e.get("kind") == "Secret"
+        and d["metadata"] == {"name": "s3-credentials", "namespace": "gpt-oss-120b"}
+    )
+    assert secret["stringData"] == {"aws.accessKeyId": "[secret]", "aws.secretKey": "[secret]"}
+    dataset = next(
+        d
+        for e, d in resources
+        if e.get("kind") == "Dataset" and d["metadata"]["namespace"] == "gpt-oss-120b"
+    )
+    (mount,) = dataset["spec"]["mounts"]
+    assert "aws.accessKeyId" not in mount.get("options", {})
+    assert mount["encryptOptions"] == [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": "s3-credentials", "key": key}}}
+        for key in ("aws.accessKeyId", "aws.secretKey")
+    ]
+    # with keys given, no IAM role is made for the cache
+    assert not [e for e, _ in resources if e["name"].endswith("cache-access-role")]
+    # the qwen3 namespace caches nothing from S3 and gets no copy of the keys
+    assert not [
+        d
+        for e, d in resources
+        if e.get("kind") == "Secret"
+        and d["metadata"]["namespace"] == "qwen3-0-6b"
+        and d["metadata"]["name"] == "s3-credentials"
+    ]
