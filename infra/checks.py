@@ -43,6 +43,7 @@ def cross_check(
     indexes = model_indexes or list(range(len(config.models)))
     issues = _check_pools(config)
     issues += _check_pool_capacity(config)
+    issues += _check_high_availability(config)
     issues += _check_names(config, indexes)
     for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]", project_root)
@@ -125,6 +126,22 @@ def _check_pools(config: StackConfig) -> list[ConfigIssue]:
             )
         issues += _check_pool_placement(config, pool, path)
     return issues
+
+
+def _check_high_availability(config: StackConfig) -> list[ConfigIssue]:
+    """HA NATS (and etcd) spread one server per node over the untainted system nodes."""
+    cluster = config.cluster
+    if not (config.platform.high_availability and isinstance(cluster, EksCluster)):
+        return []
+    if cluster.system_node_group.min_size >= 3:
+        return []
+    return [
+        ConfigIssue(
+            "cluster.systemNodeGroup.minSize",
+            f"platform.highAvailability runs 3 NATS servers, one per node, on the system nodes: "
+            f"minSize must be at least 3 (is {cluster.system_node_group.min_size})",
+        )
+    ]
 
 
 def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:

@@ -26,19 +26,23 @@ def platform_values(out: Path) -> dict:
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("platform")
-    for stack in ("dev", "prod"):
+    for stack in ("dev", "staging", "prod"):
         render_stack(stack, base / stack, PROJECT_ROOT)
-    return {stack: base / stack for stack in ("dev", "prod")}
+    return {stack: base / stack for stack in ("dev", "staging", "prod")}
 
 
 def test_nats_is_one_node_in_dev_and_a_three_node_jetstream_cluster_in_prod(
     renders: dict[str, Path],
 ) -> None:
-    dev, prod = platform_values(renders["dev"])["nats"], platform_values(renders["prod"])["nats"]
+    dev = platform_values(renders["dev"])["nats"]
     assert dev["config"]["cluster"] == {"enabled": False, "replicas": 1}
-    assert prod["config"]["cluster"] == {"enabled": True, "replicas": 3}
-    assert prod["podDisruptionBudget"] == {"enabled": True}
-    assert "topologySpreadConstraints" in prod["podTemplate"]
+    assert dev["podDisruptionBudget"] == {"enabled": False}
+    for stack in ("staging", "prod"):
+        nats = platform_values(renders[stack])["nats"]
+        assert nats["config"]["cluster"] == {"enabled": True, "replicas": 3}
+        assert nats["podDisruptionBudget"] == {"enabled": True}
+        assert "topologySpreadConstraints" in nats["podTemplate"]
+    prod = platform_values(renders["prod"])["nats"]
     for nats in (dev, prod):
         assert nats["config"]["jetstream"]["fileStore"]["pvc"]["enabled"] is True
         assert nats["config"]["merge"]["max_payload"] >= 15 * 1024 * 1024

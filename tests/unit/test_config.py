@@ -406,3 +406,14 @@ def test_models_pulled_from_hugging_face_get_a_cold_start_warning() -> None:
     config = parse(values())
     warnings = config_warnings(config)
     assert len(warnings) == 2 and "Hugging Face at start" in warnings[0]
+
+
+def test_high_availability_needs_three_system_nodes() -> None:
+    raw = values(platform={"highAvailability": True})
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:cluster.systemNodeGroup.minSize: "
+        "platform.highAvailability runs 3 NATS servers, one per node, on the system nodes: "
+        "minSize must be at least 3 (is 2)"
+    ]
+    raw["cluster"]["systemNodeGroup"] = {"minSize": 3, "desiredSize": 3, "maxSize": 4}
+    parse(raw)
