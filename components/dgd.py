@@ -189,6 +189,10 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
         pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
     if spec.nodes > 1:
         service["multinode"] = {"nodeCount": spec.nodes}
+    if spec.autoscaling is not None:
+        # The operator creates a DynamoGraphDeploymentScalingAdapter <dgd>-<service> that owns
+        # `replicas` from then on; KEDA scales that adapter.
+        service["scalingAdapter"] = {"enabled": True}
     if inputs.model_pvc is not None:
         service["volumeMounts"] = [{"name": inputs.model_pvc, "mountPoint": MODEL_MOUNT}]
 

@@ -68,6 +68,7 @@ CHARTS = {
     "kube_prometheus_stack": ChartSource(
         "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
     ),
+    "keda": ChartSource("keda", "https://kedacore.github.io/charts"),
 }
 
 
@@ -143,6 +144,7 @@ def platform_releases(
     efa: bool,
     kube_prometheus_stack: bool,
     multinode: bool = False,
+    keda_namespace: str | None = None,
 ) -> list[HelmRelease]:
     """Which charts this stack installs, in dependency order."""
     releases = [
@@ -202,6 +204,8 @@ def platform_releases(
                 "kube_prometheus_stack", "kube-prometheus-stack", monitoring_namespace, NoValues()
             )
         )
+    if keda_namespace is not None:
+        releases.append(HelmRelease("keda", "keda", keda_namespace, NoValues()))
     return releases
 
 

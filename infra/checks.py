@@ -190,7 +190,7 @@ def gpu_demand(config: StackConfig) -> dict[str, dict[str, int]]:
                 continue
             spec = model.role(role)
             gpus = sum(
-                model.replicas(role, color) * spec.gpus_per_worker * spec.nodes
+                model.peak_replicas(role, color) * spec.gpus_per_worker * spec.nodes
                 for color in model.slots
             )
             per_model = demand.setdefault(pool, {})
@@ -427,6 +427,23 @@ def _check_role(
 ) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     spec = model.role(role)
+    if spec.autoscaling is not None:
+        if spec.nodes > 1:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.autoscaling",
+                    f"a worker spanning {spec.nodes} nodes is one gang-scheduled group: "
+                    "multinode roles cannot autoscale (set replicas instead)",
+                )
+            )
+        if not config.observability.enabled:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.autoscaling",
+                    "autoscaling reads frontend metrics from Prometheus: "
+                    "set observability.enabled (and a Prometheus)",
+                )
+            )
     if spec.nodes > 1 and not model.topology.multinode:
         issues.append(
             ConfigIssue(

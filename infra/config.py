@@ -187,6 +187,7 @@ class ChartVersions(Spec):
     aws_efa_device_plugin: str = "v0.5.30"
     fluid: str = "1.0.8"
     kube_prometheus_stack: str = "88.5.3"
+    keda: str = "2.20.2"
 
 
 class NatsSpec(Spec):
@@ -254,6 +255,23 @@ class ModelSource(Spec):
         return self
 
 
+class AutoscalingSpec(Spec):
+    """Scale a role's workers on frontend load through KEDA and the DGD's scaling adapter."""
+
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(ge=1)
+    # Scale out when the frontend holds more queued requests than this per worker.
+    queued_requests_per_worker: float = Field(default=4, gt=0)
+    # And/or when TTFT p95 exceeds this many seconds (None: queue depth only).
+    ttft_p95_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+
 class WorkerRole(Spec):
     """One worker role (agg, prefill or decode) of a model's graph."""
 
@@ -265,6 +283,7 @@ class WorkerRole(Spec):
     cpu: Quantity | None = None
     memory: Quantity | None = None
     shared_memory: Quantity = "8Gi"
+    autoscaling: AutoscalingSpec | None = None
 
 
 class FrontendSpec(Spec):
@@ -351,6 +370,12 @@ class Model(Spec):
         override = self.slot_role(role, color).replicas
         return override if override is not None else self.role(role).replicas
 
+    def peak_replicas(self, role: str, color: Color) -> int:
+        """Workers the role may grow to: its autoscaling maximum, else its replicas."""
+        scaling = self.role(role).autoscaling
+        replicas = self.replicas(role, color)
+        return max(replicas, scaling.max_replicas) if scaling and replicas else replicas
+
     def image_for(self, color: Color) -> str | None:
         slot = self.slots.get(color) or Slot()
         return slot.image or self.image
@@ -377,6 +402,13 @@ class ObservabilitySpec(Spec):
     enabled: bool = False
     install_kube_prometheus_stack: bool = False
     namespace: str = "monitoring"
+    # Where KEDA reads frontend metrics; default: the kube-prometheus-stack release's Prometheus.
+    prometheus_url: str | None = None
+
+    def prometheus(self) -> str:
+        return self.prometheus_url or (
+            f"http://kube-prometheus-stack-prometheus.{self.namespace}.svc:9090"
+        )
 
 
 # --- traffic -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
 from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement
@@ -43,6 +44,7 @@ from infra.loading import parse_stack_config, source_label
 
 GPU_NAMESPACE = "gpu-system"
 FLUID_NAMESPACE = "fluid-system"
+KEDA_NAMESPACE = "keda"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,14 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 config.observability.namespace,
                 "privileged" if config.observability.install_kube_prometheus_stack else "baseline",
                 "node-exporter reads host metrics through hostPath and hostNetwork",
+            )
+        )
+    if _autoscaled(config):
+        owned.append(
+            OwnedNamespace(
+                KEDA_NAMESPACE,
+                "restricted",
+                "the KEDA operator and metrics server run as non-root without host access",
             )
         )
     for model in config.models:
@@ -195,6 +205,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 kube_prometheus_stack=config.observability.enabled
                 and config.observability.install_kube_prometheus_stack,
                 multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
+                keda_namespace=KEDA_NAMESPACE if _autoscaled(config) else None,
             ),
             charts=config.platform.charts,
             depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
@@ -261,6 +272,16 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 opts=k8s_opts,
             )
             graphs.append(graph.dgd)
+        if any(model.role(r).autoscaling for r in model.topology.roles):
+            Autoscaling(
+                f"{model.name}-autoscaling",
+                AutoscalingArgs(
+                    model=model,
+                    prometheus=config.observability.prometheus(),
+                    depends_on=[*graphs, platform.releases["keda"]],
+                ),
+                opts=k8s_opts,
+            )
         traffic = Traffic(
             f"{model.name}-traffic",
             TrafficArgs(
@@ -317,6 +338,10 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
             for name, pool in pools.items()
         },
     )
+
+
+def _autoscaled(config: StackConfig) -> bool:
+    return any(m.role(r).autoscaling for m in config.models for r in m.topology.roles)
 
 
 def _s3_sources(model: Model) -> list[S3Source]:

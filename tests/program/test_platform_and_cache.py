@@ -125,3 +125,20 @@ def test_static_s3_keys_reach_fluid_only_by_reference(project: Project, tmp_path
         and d["metadata"]["namespace"] == "qwen3-0-6b"
         and d["metadata"]["name"] == "s3-credentials"
     ]
+
+
+def test_autoscaled_roles_get_keda_and_a_scaled_object_on_their_adapter(
+    renders: dict[str, Path],
+) -> None:
+    resources = load(renders["prod"])
+    keda = next(d for e, d in resources if d.get("chart") == "keda")
+    assert (keda["version"], keda["namespace"]) == ("2.20.2", "keda")
+    (scaled,) = [d for e, d in resources if e.get("kind") == "ScaledObject"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "qwen3-0-6b-blue-trtllmworker"
+    graph = next(
+        d
+        for e, d in resources
+        if e.get("kind") == "DynamoGraphDeployment" and d["metadata"]["name"] == "qwen3-0-6b-blue"
+    )
+    assert graph["spec"]["services"]["TRTLLMWorker"]["scalingAdapter"] == {"enabled": True}
+    assert not [d for e, d in load(renders["dev"]) if d.get("chart") == "keda"]
