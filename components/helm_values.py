@@ -140,3 +140,25 @@ class FluidCsi(HelmValues):
 class FluidValues(HelmValues):
     runtime: FluidRuntimes
     csi: FluidCsi
+
+
+# --- kube-prometheus-stack ------------------------------------------------------------------
+
+
+class PrometheusSpec(HelmValues):
+    # False: select every PodMonitor / ServiceMonitor / PrometheusRule, not only the chart's own.
+    pod_monitor_selector_nil_uses_helm_values: bool = Field(
+        alias="podMonitorSelectorNilUsesHelmValues"
+    )
+    service_monitor_selector_nil_uses_helm_values: bool = Field(
+        alias="serviceMonitorSelectorNilUsesHelmValues"
+    )
+    rule_selector_nil_uses_helm_values: bool = Field(alias="ruleSelectorNilUsesHelmValues")
+
+
+class PrometheusValues(HelmValues):
+    prometheus_spec: PrometheusSpec = Field(alias="prometheusSpec")
+
+
+class KubePrometheusStackValues(HelmValues):
+    prometheus: PrometheusValues

@@ -1,13 +1,21 @@
-"""Observability: Prometheus PodMonitors for Dynamo frontends and workers in each model namespace."""
+"""Observability: PodMonitors for Dynamo frontends and workers in each model namespace, our Grafana
+dashboard, and alert rules with each model's latency objectives."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.dgd import FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
 from components.k8s_objects import custom_resource
+from components.monitoring_content import (
+    DEFAULT_PROMETHEUS_RELEASE,
+    ModelSlo,
+    build_dashboard_config_map,
+    build_prometheus_rule,
+)
 
 COMPONENT_TYPE = "dynamo-trtllm:observability:Observability"
 WORKER_SYSTEM_PORT = 9090
@@ -17,7 +25,12 @@ def build_pod_monitor(namespace: str, model: str, component_type: str, port: int
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": {"name": f"{model}-{component_type}", "namespace": namespace},
+        "metadata": {
+            "name": f"{model}-{component_type}",
+            "namespace": namespace,
+            # kube-prometheus-stack's Prometheus selects monitors by its release label.
+            "labels": {"release": DEFAULT_PROMETHEUS_RELEASE},
+        },
         "spec": {
             "selector": {
                 "matchLabels": {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: component_type}
@@ -30,6 +43,9 @@ def build_pod_monitor(namespace: str, model: str, component_type: str, port: int
 @dataclass(frozen=True)
 class ObservabilityArgs:
     models: dict[str, str]  # model name -> namespace
+    slos: list[ModelSlo]
+    monitoring_namespace: str
+    platform_namespace: str  # where NATS runs
     depends_on: list[pulumi.Resource]
 
 
@@ -46,4 +62,15 @@ class Observability(pulumi.ComponentResource):
             ):
                 manifest = build_pod_monitor(namespace, model, component_type, port)
                 custom_resource(f"{model}-{component_type}-monitor", manifest, after)
+        dashboard = build_dashboard_config_map(
+            args.monitoring_namespace, sorted(args.models), namespaces=args.models
+        )
+        k8s.core.v1.ConfigMap(
+            "dynamo-trtllm-dashboard",
+            metadata=dashboard["metadata"],
+            data=dashboard["data"],
+            opts=after,
+        )
+        rule = build_prometheus_rule(args.monitoring_namespace, args.slos, args.platform_namespace)
+        custom_resource("dynamo-trtllm-alerts", rule, after)
         self.register_outputs({"monitoredModels": sorted(args.models)})

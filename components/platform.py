@@ -22,6 +22,7 @@ from components.helm_values import (
     FluidValues,
     GpuOperatorValues,
     HelmValues,
+    KubePrometheusStackValues,
     NatsCluster,
     NatsConfig,
     NatsFileStore,
@@ -33,6 +34,8 @@ from components.helm_values import (
     NoValues,
     OperatorValues,
     PlatformGlobals,
+    PrometheusSpec,
+    PrometheusValues,
     SpreadConstraint,
     Subchart,
     Toggle,
@@ -201,7 +204,18 @@ def platform_releases(
     if kube_prometheus_stack:
         releases.append(
             HelmRelease(
-                "kube_prometheus_stack", "kube-prometheus-stack", monitoring_namespace, NoValues()
+                "kube_prometheus_stack",
+                "kube-prometheus-stack",
+                monitoring_namespace,
+                KubePrometheusStackValues(
+                    prometheus=PrometheusValues(
+                        prometheus_spec=PrometheusSpec(
+                            pod_monitor_selector_nil_uses_helm_values=False,
+                            service_monitor_selector_nil_uses_helm_values=False,
+                            rule_selector_nil_uses_helm_values=False,
+                        )
+                    )
+                ),
             )
         )
     if keda_namespace is not None:

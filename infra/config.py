@@ -307,6 +307,13 @@ class Slot(Spec):
     decode: SlotRole | None = None
 
 
+class SloSpec(Spec):
+    """Latency objectives the model's alerts fire on (p95 over 5 minutes)."""
+
+    ttft_p95_seconds: float = Field(default=2.0, gt=0)
+    itl_p95_seconds: float = Field(default=0.1, gt=0)
+
+
 class PlanSpec(Spec):
     """What the GPU-memory plan assumes for a model (see `dynamo-infra plan`)."""
 
@@ -335,6 +342,7 @@ class Model(Spec):
     active: Color = "blue"
     weights: dict[Color, int] | None = None
     plan: PlanSpec = PlanSpec()
+    slo: SloSpec = SloSpec()
 
     @property
     def k8s_namespace(self) -> str:

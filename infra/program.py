@@ -21,6 +21,7 @@ from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement
 from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
+from components.monitoring_content import ModelSlo
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform, PlatformArgs, platform_releases
 from components.security import OwnedNamespace, Security, SecurityArgs
@@ -297,6 +298,17 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
             "observability",
             ObservabilityArgs(
                 models={m.name: m.k8s_namespace for m in config.models},
+                slos=[
+                    ModelSlo(
+                        model=m.name,
+                        namespace=m.k8s_namespace,
+                        ttft_p95_seconds=m.slo.ttft_p95_seconds,
+                        itl_p95_seconds=m.slo.itl_p95_seconds,
+                    )
+                    for m in config.models
+                ],
+                monitoring_namespace=config.observability.namespace,
+                platform_namespace=config.platform.namespace,
                 depends_on=[
                     *security.namespaces.values(),
                     *platform.releases.values(),

@@ -142,3 +142,46 @@ def test_autoscaled_roles_get_keda_and_a_scaled_object_on_their_adapter(
     )
     assert graph["spec"]["services"]["TRTLLMWorker"]["scalingAdapter"] == {"enabled": True}
     assert not [d for e, d in load(renders["dev"]) if d.get("chart") == "keda"]
+
+
+def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path]) -> None:
+    resources = load(renders["prod"])
+    graphs = [d for e, d in resources if e.get("kind") == "DynamoGraphDeployment"]
+    monitors = [d for e, d in resources if e.get("kind") == "PodMonitor"]
+    assert monitors
+    ports = {"frontend": 8000, "worker": 9090}
+    for monitor in monitors:
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        component = selector["nvidia.com/dynamo-component-type"]
+        matching = [
+            g
+            for g in graphs
+            if g["metadata"]["namespace"] == monitor["metadata"]["namespace"]
+            # spec.labels go onto every pod; the operator adds the component type
+            and g["spec"]["labels"]["dynamo-trtllm.io/model"] == selector["dynamo-trtllm.io/model"]
+            and any(s["componentType"] == component for s in g["spec"]["services"].values())
+        ]
+        assert matching, monitor["metadata"]["name"]
+        assert monitor["spec"]["podMetricsEndpoints"][0]["portNumber"] == ports[component]
+
+
+def test_alerts_use_each_models_slo_and_the_dashboard_reaches_grafana(
+    project: Project, tmp_path: Path
+) -> None:
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:models"][1]["slo"] = {"ttftP95Seconds": 0.75, "itlP95Seconds": 0.04}
+    project.write_stack("prod", config)
+    render_stack("prod", tmp_path / "prod", project.root)
+    resources = load(tmp_path / "prod")
+    (rule,) = [d for e, d in resources if e.get("kind") == "PrometheusRule"]
+    expressions = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    gpt = [e for e in expressions if 'namespace="gpt-oss-120b"' in e]
+    assert any("> 0.75" in e and "time_to_first_token" in e for e in gpt)
+    assert any("> 0.04" in e and "inter_token_latency" in e for e in gpt)
+    (dashboard,) = [
+        d
+        for e, d in resources
+        if e.get("kind") == "ConfigMap" and d["metadata"]["name"] == "dynamo-trtllm-dashboard"
+    ]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["dynamo-trtllm.json"])["panels"]
