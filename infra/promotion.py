@@ -260,12 +260,14 @@ class Promotion:
         after, candidate = rollback_traffic(model.name, before, model.slots)
         return self._switch(index, model, before, after, candidate)
 
+    def _switcher(self) -> Switcher:
+        return Switcher(self.stack, self.updater, self.say, self.confirm)
+
     def _switch(
         self, index: int, model: Model, before: Traffic, after: Traffic, candidate: Color
     ) -> PromotionResult:
-        switcher = Switcher(self.stack, self.updater, self.say, self.confirm)
         target = ModelTarget(self.cluster, model, index)
-        changed, log = switcher.switch(target, before, after, candidate)
+        changed, log = self._switcher().switch(target, before, after, candidate)
         return PromotionResult(model.name, before, after, changed, None, log)
 
     def _retire(self, index: int, model: Model, old: Color, grace: float, log: list[str]) -> Color:
@@ -277,7 +279,7 @@ class Promotion:
         self.sleep(grace)
         for role in model.topology.roles:
             self.updater.set_slot_replicas(index, old, role, 0)
-        Switcher(self.stack, self.updater, self.say, self.confirm).up(say)
+        self._switcher().up(say)
         say(f"slot {old} scaled to 0")
         return old
 

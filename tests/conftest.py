@@ -14,12 +14,15 @@ STACKS = sorted(
     p.name.removeprefix("Pulumi.").removesuffix(".yaml")
     for p in (PROJECT_ROOT / "stacks").glob("Pulumi.*.yaml")
 )
+
+
 # Stacks that own only a public entry (role: traffic): no cluster, no Kubernetes object.
-TRAFFIC_STACKS = [
-    s
-    for s in STACKS
-    if "dynamo-trtllm:role: traffic" in (PROJECT_ROOT / "stacks" / f"Pulumi.{s}.yaml").read_text()
-]
+def stack_values(stack: str) -> dict:
+    """The `config:` mapping of stacks/Pulumi.<stack>.yaml, as written."""
+    return yaml.safe_load((PROJECT_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+TRAFFIC_STACKS = [s for s in STACKS if stack_values(s).get("dynamo-trtllm:role") == "traffic"]
 ENVIRONMENT_STACKS = [s for s in STACKS if s not in TRAFFIC_STACKS]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, STACKS
+from tests.conftest import PROJECT_ROOT, STACKS, TRAFFIC_STACKS, stack_values
 
 GITHUB = PROJECT_ROOT / ".github"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
@@ -26,14 +26,12 @@ def load(relative: str) -> dict:
 
 def cloud_stacks() -> list[str]:
     """Stacks with cloud resources to preview: EKS environments and traffic stacks."""
-    stacks = []
-    for stack in STACKS:
-        text = (PROJECT_ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
-        config = yaml.safe_load(text)["config"]
-        cluster = config.get("dynamo-trtllm:cluster", {})
-        if config.get("dynamo-trtllm:role") == "traffic" or cluster.get("mode", "eks") == "eks":
-            stacks.append(stack)
-    return sorted(stacks)
+    return sorted(
+        stack
+        for stack in STACKS
+        if stack in TRAFFIC_STACKS
+        or stack_values(stack).get("dynamo-trtllm:cluster", {}).get("mode", "eks") == "eks"
+    )
 
 
 @pytest.mark.parametrize(
