@@ -23,17 +23,12 @@ CACHE_SERVICE_ACCOUNT = "default"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
-def bucket_and_prefix(uri: str) -> tuple[str, str]:
-    """s3://bucket/some/prefix/ -> ("bucket", "some/prefix")."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return bucket, prefix.strip("/")
-
-
 def s3_read_policy(sources: Sequence[S3Source]) -> str:
     """List and get under each model prefix; no write, no other bucket, no wildcard action."""
     statements = []
-    for index, source in enumerate(sorted({s.uri for s in sources})):
-        bucket, prefix = bucket_and_prefix(source)
+    unique = {s.uri: s for s in sources}
+    for index, uri in enumerate(sorted(unique)):
+        bucket, prefix = unique[uri].bucket, unique[uri].prefix
         objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
         listing: dict = {
             "Sid": f"List{index}",

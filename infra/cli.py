@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from infra.config import ENGINE_ROLES
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -177,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
     check.add_argument(
         "--role",
-        choices=["agg", "prefill", "decode", "encode"],
+        choices=ENGINE_ROLES,
         help="the worker role the files configure (adds role rules, e.g. prefill and decode "
         "need cache_transceiver_config)",
     )

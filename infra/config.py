@@ -66,6 +66,8 @@ class Topology(StrEnum):
 
 
 WORKER_ROLES = ("agg", "prefill", "decode")
+# Roles an engine config can be written for (multimodal graphs add an encode worker).
+ENGINE_ROLES = (*WORKER_ROLES, "encode")
 
 
 def traffic_split(
@@ -240,6 +242,15 @@ class S3Source(Spec):
     uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
     region: str | None = None
     size_gib: float = Field(gt=0)
+
+    @property
+    def bucket(self) -> str:
+        return self.uri.removeprefix("s3://").partition("/")[0]
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix without slashes: s3://bucket/a/b/ -> "a/b" ("" for a whole bucket)."""
+        return self.uri.removeprefix("s3://").partition("/")[2].strip("/")
 
 
 class ModelSource(Spec):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from infra.engine_config import EngineConfigIssue, EngineConfigResult
 from infra.engine_schema import TorchLlmArgs
 
-ENGINE_ROLES = ("agg", "prefill", "decode", "encode")
 DISAGGREGATED_ROLES = ("prefill", "decode")
 
 

@@ -440,13 +440,6 @@ def _reservation_problems(index: int, pool: NodePool, r: dict[str, Any]) -> list
 # --- 4. model weights in S3 ------------------------------------------------------------------
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """s3://bucket/some/prefix -> ("bucket", "some/prefix/"); the prefix is a directory."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    key = key.strip("/")
-    return bucket, f"{key}/" if key else ""
-
-
 def check_model_sources(
     config: StackConfig, s3_for_region: Callable[[str | None], Any]
 ) -> list[PreflightCheck]:
@@ -488,7 +481,8 @@ def _check_s3_source(
     s3_for_region: Callable[[str | None], Any],
 ) -> PreflightCheck:
     name = f"s3 model: {model.name} ({', '.join(colors)}) {source.uri}"
-    bucket, prefix = split_s3_uri(source.uri)
+    # The prefix is a directory: s3://b/gpt must not count objects under gpt-v2/.
+    bucket, prefix = source.bucket, f"{source.prefix}/" if source.prefix else ""
     count = 0
     total = 0
     try:

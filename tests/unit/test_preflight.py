@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from infra.config import StackConfig
+from infra.config import S3Source, StackConfig
 from infra.preflight import (
     PreflightCheck,
     check_capacity_reservations,
@@ -26,7 +26,6 @@ from infra.preflight import (
     check_vcpu_quotas,
     format_preflight_table,
     run_preflight,
-    split_s3_uri,
 )
 from tests.unit.helpers import BASE, parse, values
 
@@ -472,10 +471,14 @@ def test_s3_each_slots_source_in_its_region(session: Any) -> None:
     assert all(c.ok for c in checks)
 
 
-def test_split_s3_uri() -> None:
-    assert split_s3_uri("s3://b/a/b/") == ("b", "a/b/")
-    assert split_s3_uri("s3://b/a") == ("b", "a/")
-    assert split_s3_uri("s3://bucket") == ("bucket", "")
+def test_s3_source_bucket_and_prefix() -> None:
+    def parts(uri: str) -> tuple[str, str]:
+        source = S3Source(uri=uri, size_gib=1)
+        return source.bucket, source.prefix
+
+    assert parts("s3://bkt/a/b/") == ("bkt", "a/b")
+    assert parts("s3://bkt/a") == ("bkt", "a")
+    assert parts("s3://bucket") == ("bucket", "")
 
 
 # --- run_preflight and the table -------------------------------------------------------------
