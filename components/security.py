@@ -8,7 +8,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.dgd import COLOR_LABEL, FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
+from components.network_policies import NamespaceKind, NetworkPlan, namespace_policies
 
 COMPONENT_TYPE = "dynamo-trtllm:security:Security"
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
@@ -17,9 +17,6 @@ IMAGE_PULL_SECRET = "image-pull-secret"
 S3_CREDENTIALS_SECRET = "s3-credentials"
 S3_KEY_ID_FIELD = "aws.accessKeyId"
 S3_SECRET_KEY_FIELD = "aws.secretKey"
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-NATS_PORT = 4222
-ETCD_PORT = 2379
 
 
 @dataclass(frozen=True)
@@ -27,7 +24,13 @@ class OwnedNamespace:
     name: str
     pod_security: PodSecurityLevel
     why: str  # recorded as an annotation: the reason for anything looser than restricted
-    serving: bool = False  # runs Dynamo graphs: gets Secrets and the serving NetworkPolicies
+    kind: NamespaceKind
+    model: str | None = None  # the model a serving namespace serves
+
+    @property
+    def serving(self) -> bool:
+        """Runs Dynamo graphs: gets the Secrets the workers read."""
+        return self.kind is NamespaceKind.SERVING
 
 
 def build_namespace(ns: OwnedNamespace, enforce: bool) -> dict:
@@ -49,130 +52,12 @@ def build_namespace(ns: OwnedNamespace, enforce: bool) -> dict:
     }
 
 
-def build_default_deny(namespace: str) -> dict:
-    """Nothing in, nothing out, unless a later policy allows it."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "default-deny", "namespace": namespace},
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-    }
-
-
-def build_allow_dns(namespace: str) -> dict:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "allow-dns", "namespace": namespace},
-        "spec": {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [
-                {
-                    "to": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}
-                            },
-                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                        }
-                    ],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }
-            ],
-        },
-    }
-
-
-def build_serving_policies(
-    namespace: str,
-    model: str,
-    platform_namespace: str,
-    gateway_namespace: str | None,
-    etcd: bool,
-) -> list[dict]:
-    """Allows for one model's namespace: within one color's graph, to NATS, HTTPS out, and 8000 in.
-
-    Blue and green pods never match each other's color selector, so they cannot talk.
-    """
-    policies = []
-    for color in ("blue", "green"):
-        graph = {MODEL_LABEL: model, COLOR_LABEL: color}
-        policies.append(
-            {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "NetworkPolicy",
-                "metadata": {"name": f"allow-graph-{color}", "namespace": namespace},
-                "spec": {
-                    "podSelector": {"matchLabels": graph},
-                    "policyTypes": ["Ingress", "Egress"],
-                    # Request plane and NIXL/UCX use dynamic ports: allow all ports inside a graph.
-                    "ingress": [{"from": [{"podSelector": {"matchLabels": graph}}]}],
-                    "egress": [{"to": [{"podSelector": {"matchLabels": graph}}]}],
-                },
-            }
-        )
-    platform_ports = [{"protocol": "TCP", "port": NATS_PORT}]
-    if etcd:
-        platform_ports.append({"protocol": "TCP", "port": ETCD_PORT})
-    policies.append(
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": "allow-platform-and-https-egress", "namespace": namespace},
-            "spec": {
-                "podSelector": {"matchLabels": {MODEL_LABEL: model}},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {NAMESPACE_NAME_LABEL: platform_namespace}
-                                }
-                            }
-                        ],
-                        "ports": platform_ports,
-                    },
-                    # Model downloads and the Kubernetes API (Dynamo discovery) are HTTPS.
-                    {"ports": [{"protocol": "TCP", "port": 443}]},
-                ],
-            },
-        }
-    )
-    sources: list[dict] = [{"podSelector": {}}]
-    if gateway_namespace:
-        sources.append(
-            {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: gateway_namespace}}}
-        )
-    policies.append(
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": "allow-frontend-ingress", "namespace": namespace},
-            "spec": {
-                "podSelector": {
-                    "matchLabels": {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: "frontend"}
-                },
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {"from": sources, "ports": [{"protocol": "TCP", "port": FRONTEND_PORT}]}
-                ],
-            },
-        }
-    )
-    return policies
-
-
 @dataclass(frozen=True)
 class SecurityArgs:
     namespaces: list[OwnedNamespace]
-    models_by_namespace: dict[str, str]
-    platform_namespace: str
-    gateway_namespace: str | None
+    network: NetworkPlan
     pod_security: bool
     network_policies: bool
-    etcd: bool
     hf_token: pulumi.Output[str] | None = None
     image_pull_secret: pulumi.Output[str] | None = None
     # (access key id, secret key) for the model cache, copied only where S3 weights are cached
@@ -230,17 +115,9 @@ class Security(pulumi.ComponentResource):
                         string_data=data,
                         opts=in_ns,
                     )
-            if not (args.network_policies and ns.serving):
+            if not args.network_policies:
                 continue
-            policies = [build_default_deny(ns.name), build_allow_dns(ns.name)]
-            policies += build_serving_policies(
-                ns.name,
-                args.models_by_namespace[ns.name],
-                args.platform_namespace,
-                args.gateway_namespace,
-                args.etcd,
-            )
-            for policy in policies:
+            for policy in namespace_policies(ns.name, ns.kind, args.network, ns.model):
                 k8s.networking.v1.NetworkPolicy(
                     f"{ns.name}-{policy['metadata']['name']}",
                     metadata=policy["metadata"],

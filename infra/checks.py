@@ -62,6 +62,10 @@ def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
     ]
     if config.security.gateway_namespace:
         named.append(("security.gatewayNamespace", config.security.gateway_namespace))
+    named += [
+        (f"security.clientNamespaces[{i}]", name)
+        for i, name in enumerate(config.security.client_namespaces)
+    ]
     for path, name in named:
         if problem := dns1123_label_problem(name):
             issues.append(ConfigIssue(path, problem))

@@ -414,7 +414,10 @@ class Model(Spec):
 class SecuritySpec(Spec):
     pod_security: bool = True
     network_policies: bool = True
+    # Namespaces whose pods may call the model frontends on 8000 besides the model's own
+    # (the gateway's namespace is added by default, from traffic.gateway).
     gateway_namespace: str | None = None
+    client_namespaces: list[str] = []
 
 
 class ObservabilitySpec(Spec):

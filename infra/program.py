@@ -22,6 +22,7 @@ from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
+from components.network_policies import NamespaceKind, NetworkPlan
 from components.observability import Observability, ObservabilityArgs
 from components.platform import Platform, PlatformArgs, platform_releases
 from components.security import OwnedNamespace, Security, SecurityArgs
@@ -78,6 +79,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
             platform,
             "baseline",
             "Dynamo operator, NATS and etcd charts do not all set restricted security contexts",
+            NamespaceKind.PLATFORM,
         ),
     ]
     gpu_pools = bool(config.node_pools)
@@ -87,6 +89,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 GPU_NAMESPACE,
                 "privileged",
                 "device plugins and DCGM use hostPath to the kubelet device-plugin socket",
+                NamespaceKind.GPU,
             )
         )
     if config.platform.fluid:
@@ -95,6 +98,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 FLUID_NAMESPACE,
                 "privileged",
                 "Fluid's CSI node plugin mounts caches with bidirectional propagation",
+                NamespaceKind.FLUID,
             )
         )
     if config.observability.enabled:
@@ -103,6 +107,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 config.observability.namespace,
                 "privileged" if config.observability.install_kube_prometheus_stack else "baseline",
                 "node-exporter reads host metrics through hostPath and hostNetwork",
+                NamespaceKind.MONITORING,
             )
         )
     if _autoscaled(config):
@@ -111,18 +116,44 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 KEDA_NAMESPACE,
                 "restricted",
                 "the KEDA operator and metrics server run as non-root without host access",
+                NamespaceKind.KEDA,
             )
         )
     for model in config.models:
+        cached = config.model_cache.enabled and bool(_s3_sources(model))
         owned.append(
             OwnedNamespace(
                 model.k8s_namespace,
-                "baseline",
-                "TensorRT-LLM images run as root and multinode workers start sshd for mpirun",
-                serving=True,
+                "privileged" if cached else "baseline",
+                "Fluid runs the model's cache here: host-network runtime pods, a hostPath tiered "
+                "store and a privileged FUSE pod"
+                if cached
+                else "TensorRT-LLM images run as root and multinode workers start sshd for mpirun",
+                NamespaceKind.SERVING,
+                model=model.name,
             )
         )
     return owned
+
+
+def _network_plan(config: StackConfig) -> NetworkPlan:
+    clients = set(config.security.client_namespaces)
+    gateway = config.security.gateway_namespace or (
+        config.traffic.gateway.namespace if config.traffic.gateway else None
+    )
+    if gateway:
+        clients.add(gateway)
+    return NetworkPlan(
+        platform_namespace=config.platform.namespace,
+        serving_namespaces=tuple(sorted(m.k8s_namespace for m in config.models)),
+        client_namespaces=tuple(sorted(clients)),
+        monitoring_namespace=config.observability.namespace
+        if config.observability.enabled
+        else None,
+        keda_namespace=KEDA_NAMESPACE if _autoscaled(config) else None,
+        nats_in_cluster=config.platform.nats.external_url is None,
+        etcd=config.platform.etcd.enabled,
+    )
 
 
 def _engine_files(model: Model, color: Color, root: Path) -> dict[str, str]:
@@ -178,13 +209,9 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
         "security",
         SecurityArgs(
             namespaces=_owned_namespaces(config),
-            models_by_namespace={m.k8s_namespace: m.name for m in config.models},
-            platform_namespace=config.platform.namespace,
-            gateway_namespace=config.security.gateway_namespace
-            or (config.traffic.gateway.namespace if config.traffic.gateway else None),
+            network=_network_plan(config),
             pod_security=config.security.pod_security,
             network_policies=config.security.network_policies,
-            etcd=config.platform.etcd.enabled,
             hf_token=secrets.hf_token,
             image_pull_secret=secrets.image_pull_secret,
             s3_keys=secrets.s3_keys,

@@ -1,0 +1,351 @@
+"""NetworkPolicy content for every namespace we own: deny by default, then the flows each needs.
+
+Policies select by namespace name (`kubernetes.io/metadata.name`, set by the API server) rather
+than by labels we add, so nobody joins a flow by labelling their own namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from components.dgd import COLOR_LABEL, FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+NATS_PORT = 4222
+NATS_MONITORING_PORT = 8222
+NATS_EXPORTER_PORT = 7777
+ETCD_PORT = 2379
+WORKER_SYSTEM_PORT = 9090
+OPERATOR_METRICS_PORT = 8080
+DCGM_EXPORTER_PORT = 9400
+PROMETHEUS_PORT = 9090
+# controller-runtime webhooks (Dynamo operator, Grove, Fluid, KEDA) listen on 9443.
+WEBHOOK_PORT = 9443
+# Aggregated API servers (KEDA metrics, Prometheus adapter) and the prometheus-operator webhook.
+AGGREGATED_API_PORT = 6443
+PROMETHEUS_OPERATOR_WEBHOOK_PORT = 10250
+# Fluid gives host-network cache runtimes ports from this range (its controller's default).
+FLUID_RUNTIME_PORTS = (20000, 26000)
+# What Prometheus scrapes: Dynamo frontend and workers, DCGM, NATS exporter and monitor, etcd,
+# operator metrics, node-exporter, kubelet/cAdvisor, the API server.
+SCRAPE_PORTS = (
+    FRONTEND_PORT,
+    WORKER_SYSTEM_PORT,
+    DCGM_EXPORTER_PORT,
+    NATS_EXPORTER_PORT,
+    NATS_MONITORING_PORT,
+    ETCD_PORT,
+    OPERATOR_METRICS_PORT,
+    9100,
+    10250,
+    443,
+)
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+
+
+class NamespaceKind(StrEnum):
+    """What runs in a namespace we own, which decides the flows it needs."""
+
+    SERVING = "serving"  # one model's Dynamo graphs (blue and green)
+    PLATFORM = "platform"  # Dynamo operator, NATS, etcd, Grove
+    GPU = "gpu"  # device plugins, GPU operator, DCGM exporter
+    FLUID = "fluid"  # Fluid controllers and webhook
+    MONITORING = "monitoring"  # Prometheus, Grafana, alertmanager, prometheus-operator
+    KEDA = "keda"  # KEDA operator, metrics API server, webhooks
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The cluster-wide facts the policies need."""
+
+    platform_namespace: str
+    serving_namespaces: tuple[str, ...]
+    # namespaces whose pods may call the model frontends (the gateway's, and any client's)
+    client_namespaces: tuple[str, ...]
+    monitoring_namespace: str | None  # where Prometheus runs, when observability is on
+    keda_namespace: str | None
+    nats_in_cluster: bool = True
+    etcd: bool = False
+
+
+def _policy(namespace: str, name: str, spec: dict) -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def _namespaces(*names: str) -> dict:
+    return {
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(names)}
+            ]
+        }
+    }
+
+
+def _tcp(*ports: int) -> list[dict]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def default_deny(namespace: str) -> dict:
+    """Nothing in, nothing out, unless a later policy allows it."""
+    return _policy(
+        namespace, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    )
+
+
+def allow_dns(namespace: str) -> dict:
+    kube_dns = {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    }
+    ports = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    return _policy(
+        namespace,
+        "allow-dns",
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [kube_dns], "ports": ports}],
+        },
+    )
+
+
+def allow_https_egress(namespace: str, pods: dict | None = None) -> dict:
+    """HTTPS anywhere: the Kubernetes API (its endpoints are not pods) and model downloads."""
+    return _policy(
+        namespace,
+        "allow-https-egress",
+        {"podSelector": pods or {}, "policyTypes": ["Egress"], "egress": [{"ports": _tcp(443)}]},
+    )
+
+
+def allow_within_namespace(namespace: str) -> dict:
+    """Platform components talk among themselves (operator, NATS cluster routes, etcd peers)."""
+    same = [{"podSelector": {}}]
+    return _policy(
+        namespace,
+        "allow-within-namespace",
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": same}],
+            "egress": [{"to": same}],
+        },
+    )
+
+
+def allow_ingress_ports(
+    namespace: str, name: str, ports: tuple[int, ...], sources: list[dict] | None
+) -> dict:
+    """Ingress on `ports` to any pod of the namespace, from `sources` (None: from anywhere)."""
+    rule: dict = {"ports": _tcp(*ports)}
+    if sources is not None:
+        rule["from"] = sources
+    return _policy(
+        namespace, name, {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [rule]}
+    )
+
+
+def _metrics_ingress(namespace: str, plan: NetworkPlan, ports: tuple[int, ...]) -> list[dict]:
+    if plan.monitoring_namespace is None:
+        return []
+    prometheus = _namespaces(plan.monitoring_namespace) | {
+        "podSelector": {"matchLabels": PROMETHEUS_POD_LABELS}
+    }
+    return [allow_ingress_ports(namespace, "allow-metrics-scrape", ports, [prometheus])]
+
+
+def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict]:
+    """One model's namespace: each color's graph talks only to itself, the platform and HTTPS.
+
+    Blue and green pods never match each other's color selector, so they cannot talk. Fluid's
+    cache runtime pods run on the host network (Fluid's default), outside NetworkPolicy; workers
+    read the cache through its FUSE mount on their node, which is not a network flow.
+    """
+    policies = [default_deny(namespace), allow_dns(namespace)]
+    for color in ("blue", "green"):
+        graph = {"podSelector": {"matchLabels": {MODEL_LABEL: model, COLOR_LABEL: color}}}
+        # Request plane and NIXL/UCX use dynamic ports: allow all ports inside one graph.
+        policies.append(
+            _policy(
+                namespace,
+                f"allow-graph-{color}",
+                {
+                    "podSelector": graph["podSelector"],
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": [graph]}],
+                    "egress": [{"to": [graph]}],
+                },
+            )
+        )
+    model_pods = {"matchLabels": {MODEL_LABEL: model}}
+    platform_ports = [NATS_PORT] + ([ETCD_PORT] if plan.etcd else [])
+    # In-cluster NATS/etcd are reached in the platform namespace; external ones anywhere.
+    platform_rule: dict = {"ports": _tcp(*platform_ports)}
+    if plan.nats_in_cluster:
+        platform_rule["to"] = [_namespaces(plan.platform_namespace)]
+    policies.append(
+        _policy(
+            namespace,
+            "allow-platform-egress",
+            {"podSelector": model_pods, "policyTypes": ["Egress"], "egress": [platform_rule]},
+        )
+    )
+    policies.append(allow_https_egress(namespace, model_pods))
+    frontend = {"matchLabels": {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: "frontend"}}
+    clients: list[dict] = [{"podSelector": {}}]
+    if plan.client_namespaces:
+        clients.append(_namespaces(*plan.client_namespaces))
+    policies.append(
+        _policy(
+            namespace,
+            "allow-frontend-ingress",
+            {
+                "podSelector": frontend,
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": clients, "ports": _tcp(FRONTEND_PORT)}],
+            },
+        )
+    )
+    # Fluid's DataLoad job (a pod-network pod) asks the host-network cache master to prewarm.
+    loader = {"matchExpressions": [{"key": MODEL_LABEL, "operator": "DoesNotExist"}]}
+    low, high = FLUID_RUNTIME_PORTS
+    policies.append(
+        _policy(
+            namespace,
+            "allow-cache-loader-egress",
+            {
+                "podSelector": loader,
+                "policyTypes": ["Egress"],
+                "egress": [{"ports": [{"protocol": "TCP", "port": low, "endPort": high}]}],
+            },
+        )
+    )
+    return policies + _metrics_ingress(namespace, plan, (FRONTEND_PORT, WORKER_SYSTEM_PORT))
+
+
+def platform_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
+    """Dynamo operator, NATS and etcd: clients only from the serving namespaces."""
+    policies = _infrastructure_base(namespace)
+    client_ports = (NATS_PORT, ETCD_PORT) if plan.etcd else (NATS_PORT,)
+    if plan.serving_namespaces:
+        policies.append(
+            allow_ingress_ports(
+                namespace,
+                "allow-dynamo-clients",
+                client_ports,
+                [_namespaces(*plan.serving_namespaces)],
+            )
+        )
+    # The API server calls the admission webhooks; it is not a pod, so no source can be named.
+    policies.append(allow_ingress_ports(namespace, "allow-webhooks", (WEBHOOK_PORT,), None))
+    return policies + _metrics_ingress(
+        namespace,
+        plan,
+        (OPERATOR_METRICS_PORT, NATS_EXPORTER_PORT, NATS_MONITORING_PORT, ETCD_PORT),
+    )
+
+
+def gpu_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
+    return _infrastructure_base(namespace) + _metrics_ingress(
+        namespace, plan, (DCGM_EXPORTER_PORT,)
+    )
+
+
+def fluid_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
+    return _infrastructure_base(namespace) + [
+        allow_ingress_ports(namespace, "allow-webhooks", (WEBHOOK_PORT,), None)
+    ]
+
+
+def monitoring_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
+    """Prometheus scrapes across the cluster (pods and node IPs); KEDA queries it."""
+    policies = _infrastructure_base(namespace)
+    policies.append(
+        _policy(
+            namespace,
+            "allow-prometheus-scrape",
+            {
+                "podSelector": {"matchLabels": PROMETHEUS_POD_LABELS},
+                "policyTypes": ["Egress"],
+                "egress": [{"ports": _tcp(*SCRAPE_PORTS)}],
+            },
+        )
+    )
+    policies.append(
+        allow_ingress_ports(
+            namespace,
+            "allow-api-server",
+            (PROMETHEUS_OPERATOR_WEBHOOK_PORT, AGGREGATED_API_PORT),
+            None,
+        )
+    )
+    if plan.keda_namespace:
+        policies.append(
+            allow_ingress_ports(
+                namespace,
+                "allow-keda-queries",
+                (PROMETHEUS_PORT,),
+                [_namespaces(plan.keda_namespace)],
+            )
+        )
+    return policies
+
+
+def keda_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
+    policies = _infrastructure_base(namespace)
+    policies.append(
+        allow_ingress_ports(
+            namespace, "allow-api-server", (AGGREGATED_API_PORT, WEBHOOK_PORT), None
+        )
+    )
+    if plan.monitoring_namespace:
+        policies.append(
+            _policy(
+                namespace,
+                "allow-prometheus-queries",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [_namespaces(plan.monitoring_namespace)],
+                            "ports": _tcp(PROMETHEUS_PORT),
+                        }
+                    ],
+                },
+            )
+        )
+    return policies
+
+
+def _infrastructure_base(namespace: str) -> list[dict]:
+    return [
+        default_deny(namespace),
+        allow_dns(namespace),
+        allow_within_namespace(namespace),
+        allow_https_egress(namespace),
+    ]
+
+
+def namespace_policies(
+    namespace: str, kind: NamespaceKind, plan: NetworkPlan, model: str | None = None
+) -> list[dict]:
+    """Every NetworkPolicy of one owned namespace, default deny first."""
+    if kind is NamespaceKind.SERVING:
+        assert model is not None, "a serving namespace serves one model"
+        return serving_policies(namespace, model, plan)
+    builders = {
+        NamespaceKind.PLATFORM: platform_policies,
+        NamespaceKind.GPU: gpu_policies,
+        NamespaceKind.FLUID: fluid_policies,
+        NamespaceKind.MONITORING: monitoring_policies,
+        NamespaceKind.KEDA: keda_policies,
+    }
+    return builders[kind](namespace, plan)
