@@ -69,6 +69,11 @@ class GraphInputs:
     cache_node_label: str | None = None
 
 
+def workload_service_account(role: str) -> str:
+    """The ServiceAccount of a graph role ("frontend" or a worker role), shared by both colors."""
+    return "dynamo-frontend" if role == "frontend" else f"dynamo-{role}-worker"
+
+
 def dgd_name(model: Model, color: Color) -> str:
     return f"{model.name}-{color}"
 
@@ -149,7 +154,10 @@ def frontend_args(model: Model) -> list[str]:
 def _frontend(model: Model, color: Color, inputs: GraphInputs) -> dict:
     image = model.image_for(color)
     container = {"image": image, "command": FRONTEND, "args": frontend_args(model)}
-    pod: dict = {"mainContainer": container}
+    pod: dict = {
+        "mainContainer": container,
+        "serviceAccountName": workload_service_account("frontend"),
+    }
     if inputs.image_pull_secret:
         pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
     return {
@@ -168,7 +176,7 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
         "command": MOCKER_WORKER if model.engine == "mocker" else TRTLLM_WORKER,
         "args": worker_args(model, role, color, inputs),
     }
-    pod: dict = {"mainContainer": container}
+    pod: dict = {"mainContainer": container, "serviceAccountName": workload_service_account(role)}
     if model.engine == "trtllm":
         container["volumeMounts"] = [
             {"name": "engine-config", "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}

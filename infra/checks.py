@@ -45,6 +45,7 @@ def cross_check(
     issues += _check_pool_capacity(config)
     issues += _check_high_availability(config)
     issues += _check_names(config, indexes)
+    issues += _check_access(config)
     for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]", project_root)
     if (
@@ -86,6 +87,37 @@ def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
             )
         seen_names.add(model.name)
         seen_namespaces.add(model.k8s_namespace)
+    return issues
+
+
+def _check_access(config: StackConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    eks = isinstance(config.cluster, EksCluster)
+    admins = (
+        set(config.cluster.admin_principal_arns)
+        if isinstance(config.cluster, EksCluster)
+        else set()
+    )
+    for level in ("deployer", "viewer", "promoter"):
+        grant = getattr(config.security.access, level)
+        for index, arn in enumerate(grant.principal_arns):
+            path = f"security.access.{level}.principalArns[{index}]"
+            if not eks:
+                issues.append(
+                    ConfigIssue(
+                        path,
+                        "IAM principals join through EKS access entries, which need cluster.mode "
+                        "eks; on an existing cluster bind groups your identity provider asserts",
+                    )
+                )
+            elif arn in admins:
+                issues.append(
+                    ConfigIssue(
+                        path,
+                        f"{arn} is already in cluster.adminPrincipalArns: EKS allows one access "
+                        "entry per principal, and cluster admin covers this level",
+                    )
+                )
     return issues
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from infra.names import QUANTITY_PATTERN
@@ -411,6 +411,39 @@ class Model(Spec):
 # --- security & observability -------------------------------------------------------------
 
 
+IamPrincipalArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+]
+
+
+def _not_a_system_group(group: str) -> str:
+    if group.startswith("system:"):
+        raise ValueError("groups starting with system: are Kubernetes' own")
+    return group
+
+
+KubernetesGroup = Annotated[
+    str, Field(min_length=1, pattern=r"^\S+$"), AfterValidator(_not_a_system_group)
+]
+
+
+class AccessGrant(Spec):
+    """Who holds one access level in every model namespace."""
+
+    # IAM roles or users, let in through EKS access entries (eks clusters only)
+    principal_arns: list[IamPrincipalArn] = []
+    # Kubernetes groups your identity provider already asserts (any cluster)
+    groups: list[KubernetesGroup] = []
+
+
+class AccessSpec(Spec):
+    """deployer: `pulumi up` of the workloads; viewer: read-only; promoter: move traffic."""
+
+    deployer: AccessGrant = AccessGrant()
+    viewer: AccessGrant = AccessGrant()
+    promoter: AccessGrant = AccessGrant()
+
+
 class SecuritySpec(Spec):
     pod_security: bool = True
     network_policies: bool = True
@@ -418,6 +451,7 @@ class SecuritySpec(Spec):
     # (the gateway's namespace is added by default, from traffic.gateway).
     gateway_namespace: str | None = None
     client_namespaces: list[str] = []
+    access: AccessSpec = AccessSpec()
 
 
 class ObservabilitySpec(Spec):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components.access import ACCESS_LEVELS, Access, AccessArgs, ServingNamespace
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
@@ -241,6 +242,26 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
         opts=k8s_opts,
     )
 
+    access = Access(
+        "access",
+        AccessArgs(
+            namespaces=[
+                ServingNamespace(m.k8s_namespace, m.name, ("frontend", *m.topology.roles))
+                for m in config.models
+            ],
+            groups={
+                level: getattr(config.security.access, level).groups for level in ACCESS_LEVELS
+            },
+            principals={
+                level: getattr(config.security.access, level).principal_arns
+                for level in ACCESS_LEVELS
+            },
+            eks_cluster_name=cluster.eks_cluster.name if cluster.eks_cluster else None,
+            depends_on=list(security.namespaces.values()),
+        ),
+        opts=k8s_opts,
+    )
+
     endpoints: dict[str, str] = {}
     active: dict[str, str] = {}
     for model in config.models:
@@ -295,7 +316,12 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                         cache_node_label=cache.node_label if cache else None,
                     ),
                     # The operator's admission webhook must answer before any DGD is sent.
-                    depends_on=[namespace, platform.operator, *([cache.dataset] if cache else [])],
+                    depends_on=[
+                        namespace,
+                        platform.operator,
+                        *access.service_accounts,
+                        *([cache.dataset] if cache else []),
+                    ],
                 ),
                 opts=k8s_opts,
             )
