@@ -78,7 +78,8 @@ class CacheAccess(pulumi.ComponentResource):
             f"{name}-read", role=role.id, policy=s3_read_policy(args.sources), opts=child
         )
         # Annotate the existing account (server-side apply patch): the EKS webhook then hands
-        # the cache pods web-identity credentials for the role.
+        # the cache pods web-identity credentials for the role, through a token volume of its
+        # own, so the Kubernetes API token need not be mounted.
         k8s.core.v1.ServiceAccountPatch(
             f"{name}-account",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(
@@ -86,6 +87,7 @@ class CacheAccess(pulumi.ComponentResource):
                 namespace=args.namespace,
                 annotations={IRSA_ANNOTATION: role.arn},
             ),
+            automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.role_arn = role.arn

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 validation failure (bad config, schema failure), 2 usage err
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -154,6 +155,19 @@ def _parser() -> argparse.ArgumentParser:
     preflight.add_argument("--profile", help="AWS profile (default: the credential chain)")
     preflight.add_argument("--output", choices=["text", "json"], default="text")
 
+    scan = commands.add_parser(
+        "scan",
+        help="render, then run checkov's Kubernetes security checks over the manifests",
+        description="Render each stack and scan its Kubernetes manifests with checkov (from "
+        "the .venv-scanner virtualenv README's set-up makes, $DYNAMO_INFRA_CHECKOV, or PATH). "
+        "Exit 1 on any failed check; suppressions (checkov.io/skip annotations) are listed "
+        "with their reasons.",
+        epilog=EPILOG,
+    )
+    scan.add_argument("stacks", nargs="*", metavar="STACK", help="stack names")
+    scan.add_argument("--all", action="store_true", help="every stack in stacks/")
+    scan.add_argument("--output", choices=["text", "json"], default="text")
+
     plan = commands.add_parser(
         "plan",
         help="GPU memory plan per model and role: weights, KV cache, concurrency, fit",
@@ -205,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return _preflight(args, root)
     if args.command == "diff":
         return _diff(args, root)
+    if args.command == "scan":
+        return _scan(args, root)
     if args.command in ("promote", "rollback", "status"):
         return _rollout(args, root)
     return _validate(args, root)
@@ -303,6 +319,49 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
             results.append(result)
             if args.output == "text":
                 _print_report(report, out if args.out else None)
+    if args.output == "json":
+        print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _scan(args: argparse.Namespace, root: Path) -> int:
+    from infra.errors import StackConfigError
+    from infra.render import RenderError, render_stack
+    from infra.scan import ScannerError, find_checkov, format_report, scan_manifests
+
+    if args.all == bool(args.stacks):
+        print("dynamo-infra scan: give stack names or --all (not both)", file=sys.stderr)
+        return EXIT_USAGE
+    stacks = _stacks(root) if args.all else args.stacks
+    for stack in stacks:
+        if stack not in _stacks(root):
+            return _unknown_stack(stack, root)
+    try:
+        checkov = find_checkov(root)
+    except ScannerError as error:
+        print(f"dynamo-infra scan: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    ok = True
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dynamo-infra-scan-") as scratch:
+        for stack in stacks:
+            out = Path(scratch) / stack
+            try:
+                render_stack(stack, out, root)
+                manifests = out / "kubernetes"
+                report = scan_manifests(manifests, checkov) if manifests.is_dir() else None
+            except (StackConfigError, RenderError, ScannerError) as error:
+                print(f"FAIL {stack}: {error}", file=sys.stderr)
+                ok = False
+                continue
+            if report is None:  # a traffic stack: DNS records only
+                print(f"{stack}: no Kubernetes objects")
+                continue
+            ok = ok and not report.failed
+            if args.output == "json":
+                results.append({"stack": stack, **dataclasses.asdict(report)})
+            else:
+                print(format_report(stack, report))
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED
