@@ -1,0 +1,226 @@
+"""Which flows the rendered NetworkPolicies allow, by Kubernetes semantics (infra.network_reach).
+
+Pods are derived from the rendered DGDs the way the operator labels them; platform pods carry the
+labels their charts give them. Every allowed flow the design needs is proven open, and the flows
+isolation is for are proven closed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from components.dgd import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL
+from components.network_policies import NamespaceKind, NetworkPlan, namespace_policies
+from infra.network_reach import External, NetworkPolicies, Pod
+from infra.render import render_stack
+from tests.conftest import PROJECT_ROOT
+from tests.program.test_stacks import Rendered
+
+NIXL_PORT = 19090
+API_SERVER = External("10.0.0.10", "api-server")
+INTERNET = External("52.216.8.1", "s3")
+KUBE_DNS = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
+STRANGER = Pod("stranger", "default", {"app": "curl"})
+GATEWAY = Pod("envoy", "gateway", {"app": "envoy"})
+NATS = Pod("nats-0", "dynamo-system", {"app.kubernetes.io/name": "nats"}, {"client": 4222})
+OPERATOR = Pod("operator", "dynamo-system", {"control-plane": "controller-manager"})
+PROMETHEUS = Pod("prometheus-0", "monitoring", {"app.kubernetes.io/name": "prometheus"})
+GRAFANA = Pod("grafana", "monitoring", {"app.kubernetes.io/name": "grafana"})
+DCGM = Pod("dcgm-exporter", "gpu-system", {"app": "dcgm-exporter"}, {"metrics": 9400})
+KEDA = Pod("keda-operator", "keda", {"app": "keda-operator"})
+
+
+class Cluster:
+    """A rendered stack's policies plus the pods its graphs would run."""
+
+    def __init__(self, rendered: Rendered) -> None:
+        labels = {
+            n["metadata"]["name"]: n["metadata"]["labels"] for n in rendered.objects("Namespace")
+        }
+        self.net = NetworkPolicies(rendered.objects("NetworkPolicy"), labels)
+        self.pods: dict[tuple[str, str], Pod] = {}
+        for dgd in rendered.objects("DynamoGraphDeployment"):
+            name = dgd["metadata"]["name"]
+            for key, service in dgd["spec"]["services"].items():
+                kind = service["componentType"]
+                self.pods[(name, key)] = Pod(
+                    f"{name}-{key.lower()}",
+                    dgd["metadata"]["namespace"],
+                    dgd["spec"]["labels"]
+                    | {OPERATOR_GRAPH_LABEL: name, OPERATOR_COMPONENT_TYPE_LABEL: kind},
+                    {"http": 8000} if kind == "frontend" else {"system": 9090},
+                )
+
+    def frontend(self, dgd: str) -> Pod:
+        return self.pods[(dgd, "Frontend")]
+
+    def worker(self, dgd: str, key: str) -> Pod:
+        return self.pods[(dgd, key)]
+
+    def assert_open(
+        self, src: Pod | External, dst: Pod | External, port: int, protocol: str = "TCP"
+    ) -> None:
+        verdict = self.net.check(src, dst, port, protocol)
+        assert verdict.allowed, verdict.reason
+
+    def assert_closed(self, src: Pod | External, dst: Pod | External, port: int) -> None:
+        verdict = self.net.check(src, dst, port)
+        assert not verdict.allowed, verdict.reason
+
+
+@pytest.fixture(scope="module")
+def clusters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Cluster]:
+    base = tmp_path_factory.mktemp("flows")
+    out = {}
+    for stack in ("staging", "prod"):
+        render_stack(stack, base / stack, PROJECT_ROOT)
+        out[stack] = Cluster(Rendered(base / stack))
+    return out
+
+
+@pytest.fixture(scope="module")
+def prod(clusters: dict[str, Cluster]) -> Cluster:
+    return clusters["prod"]
+
+
+def test_inside_one_graph_everything_flows(prod: Cluster) -> None:
+    frontend = prod.frontend("gpt-oss-120b-blue")
+    prefill = prod.worker("gpt-oss-120b-blue", "TRTLLMPrefillWorker")
+    decode = prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker")
+    for port in (9090, NIXL_PORT, 34567):  # system port, NIXL, a dynamic request-plane port
+        prod.assert_open(frontend, prefill, port)
+        prod.assert_open(frontend, decode, port)
+        prod.assert_open(prefill, decode, port)
+        prod.assert_open(decode, prefill, port)
+        prod.assert_open(decode, frontend, port)
+
+
+def test_blue_and_green_cannot_reach_each_other(prod: Cluster) -> None:
+    for src, dst in (
+        ("gpt-oss-120b-blue", "gpt-oss-120b-green"),
+        ("gpt-oss-120b-green", "gpt-oss-120b-blue"),
+    ):
+        for key in ("TRTLLMPrefillWorker", "TRTLLMDecodeWorker"):
+            prod.assert_closed(prod.worker(src, key), prod.worker(dst, key), NIXL_PORT)
+            prod.assert_closed(prod.frontend(src), prod.worker(dst, key), 34567)
+        prod.assert_closed(prod.worker(src, "TRTLLMDecodeWorker"), prod.frontend(dst), 8000)
+
+
+def test_one_model_cannot_reach_another(prod: Cluster) -> None:
+    qwen = prod.frontend("qwen3-0-6b-blue")
+    qwen_worker = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")
+    gpt = prod.frontend("gpt-oss-120b-blue")
+    gpt_decode = prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker")
+    prod.assert_closed(qwen, gpt, 8000)
+    prod.assert_closed(qwen_worker, gpt_decode, NIXL_PORT)
+    prod.assert_closed(gpt_decode, qwen_worker, 9090)
+
+
+def test_frontends_answer_only_their_namespace_and_the_gateway(prod: Cluster) -> None:
+    frontend = prod.frontend("qwen3-0-6b-blue")
+    prod.assert_open(GATEWAY, frontend, 8000)
+    prod.assert_open(prod.worker("qwen3-0-6b-blue", "TRTLLMWorker"), frontend, 8000)
+    prod.assert_closed(STRANGER, frontend, 8000)
+    prod.assert_closed(GATEWAY, frontend, 9090)
+    prod.assert_closed(API_SERVER, frontend, 8000)
+
+
+def test_nobody_outside_a_graph_reaches_a_workers_kv_transfer_port(prod: Cluster) -> None:
+    decode = prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker")
+    for outsider in (GATEWAY, STRANGER, PROMETHEUS, NATS, API_SERVER, INTERNET):
+        prod.assert_closed(outsider, decode, NIXL_PORT)
+
+
+def test_graphs_reach_nats_and_nothing_else_does(prod: Cluster) -> None:
+    for pod in prod.pods.values():
+        prod.assert_open(pod, NATS, 4222)
+        prod.assert_closed(pod, NATS, 6222)  # cluster routes stay among NATS pods
+    prod.assert_closed(STRANGER, NATS, 4222)
+    prod.assert_closed(GATEWAY, NATS, 4222)
+    prod.assert_open(OPERATOR, NATS, 4222)  # same namespace
+
+
+def test_dns_and_https_egress(prod: Cluster) -> None:
+    worker = prod.worker("deepseek-r1-blue", "TRTLLMDecodeWorker")
+    prod.assert_open(worker, KUBE_DNS, 53, "UDP")
+    prod.assert_open(worker, INTERNET, 443)  # model downloads, the Kubernetes API
+    prod.assert_closed(worker, INTERNET, 80)
+    # the HTTPS allow is egress only: another model's namespace still denies the ingress
+    prod.assert_closed(worker, prod.frontend("qwen3-0-6b-blue"), 443)
+
+
+def test_prometheus_scrapes_metrics_ports_only(prod: Cluster) -> None:
+    frontend = prod.frontend("qwen3-0-6b-blue")
+    worker = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")
+    prod.assert_open(PROMETHEUS, frontend, 8000)
+    prod.assert_open(PROMETHEUS, worker, 9090)
+    prod.assert_open(PROMETHEUS, DCGM, 9400)
+    prod.assert_open(PROMETHEUS, NATS, 7777)
+    prod.assert_closed(PROMETHEUS, worker, NIXL_PORT)
+    prod.assert_closed(GRAFANA, worker, 9090)  # only Prometheus pods scrape
+
+
+def test_api_server_reaches_webhooks_and_aggregated_apis(prod: Cluster) -> None:
+    prod.assert_open(API_SERVER, OPERATOR, 9443)
+    prod.assert_open(API_SERVER, Pod("fluid-webhook", "fluid-system", {}), 9443)
+    prod.assert_open(API_SERVER, Pod("keda-metrics-apiserver", "keda", {}), 6443)
+    prod.assert_closed(API_SERVER, NATS, 4222)
+    prod.assert_open(OPERATOR, API_SERVER, 443)
+
+
+def test_keda_queries_prometheus(prod: Cluster) -> None:
+    prod.assert_open(KEDA, PROMETHEUS, 9090)
+    prod.assert_closed(STRANGER, PROMETHEUS, 9090)
+
+
+def test_fluid_cache_pods_and_their_loader(prod: Cluster) -> None:
+    """Alluxio runs on the host network (outside NetworkPolicy); workers read its FUSE mount
+    on their node. Fluid's DataLoad job is a pod-network pod that must reach the master."""
+    master = Pod(
+        "cache-master",
+        "gpt-oss-120b",
+        {"role": "alluxio-master"},
+        host_network=True,
+        node_ip="10.0.12.7",
+    )
+    loader = Pod("cache-loader", "gpt-oss-120b", {"role": "dataload-job"})
+    prod.assert_open(loader, master, 20001)
+    prod.assert_open(master, INTERNET, 443)  # S3, through the node's security groups
+    prod.assert_closed(loader, prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker"), 9090)
+
+
+def test_canary_slots_of_staging_are_isolated(clusters: dict[str, Cluster]) -> None:
+    staging = clusters["staging"]
+    blue, green = staging.frontend("qwen3-0-6b-blue"), staging.frontend("qwen3-0-6b-green")
+    staging.assert_open(GATEWAY, blue, 8000)
+    staging.assert_open(GATEWAY, green, 8000)  # the HTTPRoute splits traffic between both
+    staging.assert_closed(blue, green, 8000)
+    staging.assert_closed(
+        staging.worker("qwen3-0-6b-green", "TRTLLMWorker"),
+        staging.worker("qwen3-0-6b-blue", "TRTLLMWorker"),
+        NIXL_PORT,
+    )
+
+
+def test_etcd_when_on_is_reached_only_by_graphs() -> None:
+    plan = NetworkPlan(
+        platform_namespace="dynamo-system",
+        serving_namespaces=("qwen3",),
+        client_namespaces=(),
+        monitoring_namespace=None,
+        keda_namespace=None,
+        etcd=True,
+    )
+    policies = namespace_policies("dynamo-system", NamespaceKind.PLATFORM, plan)
+    policies += namespace_policies("qwen3", NamespaceKind.SERVING, plan, model="qwen3")
+    net = NetworkPolicies(policies)
+    graph = {"dynamo-trtllm.io/model": "qwen3", "dynamo-trtllm.io/color": "blue"}
+    worker = Pod("worker", "qwen3", graph | {OPERATOR_COMPONENT_TYPE_LABEL: "worker"})
+    etcd = Pod("etcd-0", "dynamo-system", {"app.kubernetes.io/name": "etcd"})
+    assert net.check(worker, etcd, 2379).allowed
+    assert not net.check(STRANGER, etcd, 2379).allowed
+    no_etcd = NetworkPlan("dynamo-system", ("qwen3",), (), None, None)
+    without = NetworkPolicies(
+        namespace_policies("qwen3", NamespaceKind.SERVING, no_etcd, model="qwen3")
+    )
+    assert not without.check(worker, etcd, 2379).allowed

@@ -1,0 +1,192 @@
+"""RBAC: least privilege for workloads and people, no wildcards, IAM principals via access entries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.access import (
+    WORKLOAD_RESOURCES,
+    access_entry_groups,
+    build_namespace_access,
+    deployer_rules,
+    promoter_rules,
+    viewer_rules,
+)
+from components.dgd import workload_service_account
+from infra.errors import StackConfigError
+from infra.render import render_stack
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
+from tests.program.test_stacks import Rendered
+from tests.unit.helpers import parse, values
+
+# Kinds the Security and Access components own in a model namespace: not the deployer's to write.
+SECURITY_KINDS = {"Namespace", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "Secret"}
+
+
+def allows(
+    rules: list[dict], verb: str, group: str, resource: str, name: str | None = None
+) -> bool:
+    return any(
+        group in r["apiGroups"]
+        and resource in r["resources"]
+        and verb in r["verbs"]
+        and (name is None and "resourceNames" not in r or name in r.get("resourceNames", [name]))
+        for r in rules
+    )
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    base = tmp_path_factory.mktemp("access")
+    for stack in ENVIRONMENT_STACKS:
+        render_stack(stack, base / stack, PROJECT_ROOT)
+    return {stack: Rendered(base / stack) for stack in ENVIRONMENT_STACKS}
+
+
+def test_nothing_we_write_uses_a_wildcard(renders: dict[str, Rendered]) -> None:
+    for stack, rendered in renders.items():
+        roles = rendered.objects("Role") + rendered.objects("ClusterRole")
+        assert roles, stack
+        for role in roles:
+            for rule in role["rules"]:
+                for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                    assert "*" not in rule.get(field, []), (stack, role["metadata"], rule)
+
+
+def test_deployer_can_write_every_workload_kind_the_program_creates(
+    renders: dict[str, Rendered],
+) -> None:
+    rules = deployer_rules()
+    for rendered in renders.values():
+        serving = {n["metadata"]["name"] for n in rendered.objects("Namespace")}
+        serving &= {d["metadata"]["namespace"] for d in rendered.objects("DynamoGraphDeployment")}
+        kinds = {r["kind"] for r in rendered.index if r.get("namespace") in serving and "kind" in r}
+        for kind in kinds - SECURITY_KINDS:
+            group, resource = WORKLOAD_RESOURCES[kind]
+            for verb in ("create", "patch", "delete", "get"):
+                assert allows(rules, verb, group, resource), (kind, verb)
+
+
+def test_secrets_are_reachable_only_by_name() -> None:
+    deployer, viewer = deployer_rules(), viewer_rules()
+    assert allows(deployer, "update", "", "secrets", "hf-token-secret")
+    assert not allows(deployer, "get", "", "secrets", "someone-elses-secret")
+    assert not allows(deployer, "list", "", "secrets")
+    assert not any("secrets" in r["resources"] for r in viewer)
+    assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in viewer)
+
+
+def test_promoter_moves_only_its_models_traffic() -> None:
+    rules = promoter_rules("qwen3-0-6b")
+    assert allows(rules, "patch", "", "services", "qwen3-0-6b")
+    assert allows(rules, "patch", "gateway.networking.k8s.io", "httproutes", "qwen3-0-6b")
+    assert not allows(rules, "patch", "", "services", "other-model")
+    assert not allows(rules, "patch", "nvidia.com", "dynamographdeployments")
+    assert allows(rules, "get", "nvidia.com", "dynamographdeployments")
+    assert allows(rules, "create", "", "pods/portforward")  # the promotion smoke request
+
+
+def test_each_graph_role_runs_as_its_own_account_with_discovery_rights(
+    renders: dict[str, Rendered],
+) -> None:
+    prod = renders["prod"]
+    accounts = {
+        (a["metadata"]["namespace"], a["metadata"]["name"]) for a in prod.objects("ServiceAccount")
+    }
+    for dgd in prod.objects("DynamoGraphDeployment"):
+        namespace = dgd["metadata"]["namespace"]
+        for service in dgd["spec"]["services"].values():
+            account = service["extraPodSpec"]["serviceAccountName"]
+            assert (namespace, account) in accounts
+    [binding] = [
+        b
+        for b in prod.objects("RoleBinding")
+        if b["metadata"] == {"name": "dynamo-discovery", "namespace": "gpt-oss-120b"}
+    ]
+    assert {s["name"] for s in binding["subjects"]} == {
+        workload_service_account(r) for r in ("frontend", "prefill", "decode")
+    }
+
+
+def test_people_are_bound_through_groups() -> None:
+    objects = build_namespace_access("qwen3", "qwen3", ["frontend", "agg"], {"viewer": ["oncall"]})
+    bindings = {o["metadata"]["name"]: o for o in objects if o["kind"] == "RoleBinding"}
+    viewer = [s["name"] for s in bindings["dynamo-trtllm-viewer"]["subjects"]]
+    assert viewer == ["dynamo-trtllm-viewers", "oncall"]
+    assert bindings["dynamo-trtllm-deployer"]["roleRef"]["name"] == "dynamo-trtllm-deployer"
+
+
+def test_a_principal_in_two_levels_gets_one_access_entry() -> None:
+    ci = "arn:aws:iam::123456789012:role/ci"
+    assert access_entry_groups(
+        {"deployer": [ci], "viewer": [ci, "arn:aws:iam::123456789012:user/ana"]}
+    ) == {
+        ci: ["dynamo-trtllm-deployers", "dynamo-trtllm-viewers"],
+        "arn:aws:iam::123456789012:user/ana": ["dynamo-trtllm-viewers"],
+    }
+
+
+def _security(access: dict, **cluster: object) -> dict:
+    raw = values(security={"access": access})
+    raw["cluster"] |= cluster
+    return raw
+
+
+def test_access_config_errors_name_the_field(tmp_path: Path) -> None:
+    role = "arn:aws:iam::123456789012:role/ops"
+    cases = {
+        "security.access.deployer.principalArns[0]": _security(
+            {"deployer": {"principalArns": [role]}}, adminPrincipalArns=[role]
+        ),
+        "security.access.viewer.groups[0]": _security({"viewer": {"groups": ["system:masters"]}}),
+        "security.access.promoter.principalArns[0]": _security(
+            {"promoter": {"principalArns": ["arn:aws:iam::12:role/x"]}}
+        ),
+        "security.access.admin": _security({"admin": {}}),
+    }
+    for field, raw in cases.items():
+        with pytest.raises(StackConfigError) as error:
+            parse(raw)
+        assert field in str(error.value), (field, str(error.value))
+
+
+def test_iam_principals_need_an_eks_cluster() -> None:
+    raw = values(
+        cluster={"mode": "existing", "context": "kind"},
+        nodePools=[],
+        security={"access": {"deployer": {"principalArns": ["arn:aws:iam::123456789012:role/ci"]}}},
+    )
+    for model in raw["models"]:
+        model.pop("nodePool")
+    with pytest.raises(StackConfigError, match=r"security.access.deployer.principalArns\[0\]: IAM"):
+        parse(raw)
+
+
+def test_access_entries_join_principals_to_their_groups(project: Project) -> None:
+    config = project.stack_config("dev")
+    ci = "arn:aws:iam::123456789012:role/ci-deploy"
+    config["dynamo-trtllm:security"] = {
+        "access": {
+            "deployer": {"principalArns": [ci]},
+            "promoter": {"principalArns": [ci], "groups": ["release-managers"]},
+        }
+    }
+    project.write_stack("dev", config)
+    render_stack("dev", project.root / "out", project.root)
+    rendered = Rendered(project.root / "out")
+    entries = [rendered.load(r) for r in rendered.of_type("aws:eks/accessEntry:AccessEntry")]
+    ours = [e for e in entries if e["principalArn"] == ci]
+    assert len(ours) == 1
+    assert ours[0]["kubernetesGroups"] == ["dynamo-trtllm-deployers", "dynamo-trtllm-promoters"]
+    assert ours[0]["type"] == "STANDARD"
+    [promoters] = [
+        b
+        for b in rendered.objects("RoleBinding")
+        if b["metadata"]["name"] == "dynamo-trtllm-promoter"
+    ]
+    assert [s["name"] for s in promoters["subjects"]] == [
+        "dynamo-trtllm-promoters",
+        "release-managers",
+    ]
