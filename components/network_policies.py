@@ -127,7 +127,7 @@ def allow_https_egress(namespace: str, pods: dict | None = None) -> dict:
 
 def allow_within_namespace(namespace: str) -> dict:
     """Platform components talk among themselves (operator, NATS cluster routes, etcd peers)."""
-    same = [{"podSelector": {}}]
+    same: list[dict] = [{"podSelector": {}}]
     return _policy(
         namespace,
         "allow-within-namespace",

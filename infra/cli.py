@@ -267,13 +267,9 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
         validate_render,
     )
 
-    if args.all == bool(args.stacks):
-        print("dynamo-infra validate: give stack names or --all (not both)", file=sys.stderr)
-        return EXIT_USAGE
-    stacks = _stacks(root) if args.all else args.stacks
-    for stack in stacks:
-        if stack not in _stacks(root):
-            return _unknown_stack(stack, root)
+    stacks = _selected_stacks(args, root)
+    if isinstance(stacks, int):
+        return stacks
     try:
         if args.kubernetes_version:
             schema_version(args.kubernetes_version)
@@ -329,13 +325,9 @@ def _scan(args: argparse.Namespace, root: Path) -> int:
     from infra.render import RenderError, render_stack
     from infra.scan import ScannerError, find_checkov, format_report, scan_manifests
 
-    if args.all == bool(args.stacks):
-        print("dynamo-infra scan: give stack names or --all (not both)", file=sys.stderr)
-        return EXIT_USAGE
-    stacks = _stacks(root) if args.all else args.stacks
-    for stack in stacks:
-        if stack not in _stacks(root):
-            return _unknown_stack(stack, root)
+    stacks = _selected_stacks(args, root)
+    if isinstance(stacks, int):
+        return stacks
     try:
         checkov = find_checkov(root)
     except ScannerError as error:
@@ -365,6 +357,18 @@ def _scan(args: argparse.Namespace, root: Path) -> int:
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _selected_stacks(args: argparse.Namespace, root: Path) -> list[str] | int:
+    """STACK... or --all, every name known; else the usage exit code after saying why."""
+    if args.all == bool(args.stacks):
+        print(f"dynamo-infra {args.command}: give stack names or --all (not both)", file=sys.stderr)
+        return EXIT_USAGE
+    stacks: list[str] = _stacks(root) if args.all else args.stacks
+    for stack in stacks:
+        if stack not in _stacks(root):
+            return _unknown_stack(stack, root)
+    return stacks
 
 
 def _warn(config: Any) -> None:

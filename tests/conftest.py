@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -56,3 +57,31 @@ def project(tmp_path: Path) -> Project:
     root = tmp_path / "project"
     root.mkdir()
     return Project(root)
+
+
+class Rendered:
+    """A render directory: index.json entries and the manifests they point at."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.index = json.loads((out / "index.json").read_text())["resources"]
+
+    def of_type(self, prefix: str) -> list[dict]:
+        return [r for r in self.index if r["type"].startswith(prefix)]
+
+    def objects(self, kind: str) -> list[dict]:
+        return [self.load(r) for r in self.index if r.get("kind") == kind]
+
+    def load(self, entry: dict) -> dict:
+        return yaml.safe_load((self.out / entry["file"]).read_text())
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    """Every stack rendered once per test session (rendering is the slow part)."""
+    from infra.render import render_stack
+
+    base = tmp_path_factory.mktemp("render")
+    for stack in STACKS:
+        render_stack(stack, base / stack, PROJECT_ROOT)
+    return {stack: Rendered(base / stack) for stack in STACKS}

@@ -86,7 +86,7 @@ def _mutate(render: Path, tmp_path: Path, file_suffix: str, change) -> Path:  # 
         ),
         ("Namespace-qwen3-0-6b.yaml", lambda d: d["metadata"].update(labelz={}), "metadata"),
         (
-            "NetworkPolicy-default-deny.yaml",
+            "qwen3-0-6b/NetworkPolicy-default-deny.yaml",
             lambda d: d["spec"].update(policyTypes="Ingress"),
             "spec.policyTypes",
         ),

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from infra.cli import main
-from infra.render import render_stack
 from infra.scan import (
     CHECKOV_ENV,
     CHECKOV_VERSION,
@@ -19,7 +18,7 @@ from infra.scan import (
     parse_report,
     scan_manifests,
 )
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Rendered
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +28,8 @@ def checkov() -> Path:
 
 
 @pytest.fixture(scope="module")
-def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("scan")
-    for stack in ENVIRONMENT_STACKS:
-        render_stack(stack, base / stack, PROJECT_ROOT)
-    return {stack: base / stack / "kubernetes" for stack in ENVIRONMENT_STACKS}
+def manifests(rendered: dict[str, Rendered]) -> dict[str, Path]:
+    return {stack: rendered[stack].out / "kubernetes" for stack in ENVIRONMENT_STACKS}
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)

@@ -12,9 +12,7 @@ import pytest
 from components.dgd import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL
 from components.network_policies import NamespaceKind, NetworkPlan, namespace_policies
 from infra.network_reach import External, NetworkPolicies, Pod
-from infra.render import render_stack
-from tests.conftest import PROJECT_ROOT
-from tests.program.test_stacks import Rendered
+from tests.conftest import Rendered
 
 NIXL_PORT = 19090
 API_SERVER = External("10.0.0.10", "api-server")
@@ -69,13 +67,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def clusters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Cluster]:
-    base = tmp_path_factory.mktemp("flows")
-    out = {}
-    for stack in ("staging", "prod"):
-        render_stack(stack, base / stack, PROJECT_ROOT)
-        out[stack] = Cluster(Rendered(base / stack))
-    return out
+def clusters(rendered: dict[str, Rendered]) -> dict[str, Cluster]:
+    return {stack: Cluster(rendered[stack]) for stack in ("staging", "prod")}
 
 
 @pytest.fixture(scope="module")

@@ -2,37 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pytest
 import yaml
 
-from infra.render import render_stack
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, STACKS
-
-
-class Rendered:
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.index = json.loads((out / "index.json").read_text())["resources"]
-
-    def of_type(self, prefix: str) -> list[dict]:
-        return [r for r in self.index if r["type"].startswith(prefix)]
-
-    def objects(self, kind: str) -> list[dict]:
-        return [self.load(r) for r in self.index if r.get("kind") == kind]
-
-    def load(self, entry: dict) -> dict:
-        return yaml.safe_load((self.out / entry["file"]).read_text())
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
-    base = tmp_path_factory.mktemp("render")
-    for stack in STACKS:
-        render_stack(stack, base / stack, PROJECT_ROOT)
-    return {stack: Rendered(base / stack) for stack in STACKS}
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Rendered
 
 
 def test_every_stack_renders(rendered: dict[str, Rendered]) -> None:

@@ -17,8 +17,7 @@ from components.access import (
 from components.dgd import workload_service_account
 from infra.errors import StackConfigError
 from infra.render import render_stack
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
-from tests.program.test_stacks import Rendered
+from tests.conftest import ENVIRONMENT_STACKS, Project, Rendered
 from tests.unit.helpers import parse, values
 
 # Kinds the Security and Access components own in a model namespace: not the deployer's to write.
@@ -37,17 +36,9 @@ def allows(
     )
 
 
-@pytest.fixture(scope="module")
-def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
-    base = tmp_path_factory.mktemp("access")
+def test_nothing_we_write_uses_a_wildcard(rendered: dict[str, Rendered]) -> None:
     for stack in ENVIRONMENT_STACKS:
-        render_stack(stack, base / stack, PROJECT_ROOT)
-    return {stack: Rendered(base / stack) for stack in ENVIRONMENT_STACKS}
-
-
-def test_nothing_we_write_uses_a_wildcard(renders: dict[str, Rendered]) -> None:
-    for stack, rendered in renders.items():
-        roles = rendered.objects("Role") + rendered.objects("ClusterRole")
+        roles = rendered[stack].objects("Role") + rendered[stack].objects("ClusterRole")
         assert roles, stack
         for role in roles:
             for rule in role["rules"]:
@@ -56,13 +47,17 @@ def test_nothing_we_write_uses_a_wildcard(renders: dict[str, Rendered]) -> None:
 
 
 def test_deployer_can_write_every_workload_kind_the_program_creates(
-    renders: dict[str, Rendered],
+    rendered: dict[str, Rendered],
 ) -> None:
     rules = deployer_rules()
-    for rendered in renders.values():
-        serving = {n["metadata"]["name"] for n in rendered.objects("Namespace")}
-        serving &= {d["metadata"]["namespace"] for d in rendered.objects("DynamoGraphDeployment")}
-        kinds = {r["kind"] for r in rendered.index if r.get("namespace") in serving and "kind" in r}
+    for stack in ENVIRONMENT_STACKS:
+        stack_render = rendered[stack]
+        serving = {
+            d["metadata"]["namespace"] for d in stack_render.objects("DynamoGraphDeployment")
+        }
+        kinds = {
+            r["kind"] for r in stack_render.index if r.get("namespace") in serving and "kind" in r
+        }
         for kind in kinds - SECURITY_KINDS:
             group, resource = WORKLOAD_RESOURCES[kind]
             for verb in ("create", "patch", "delete", "get"):
@@ -89,9 +84,9 @@ def test_promoter_moves_only_its_models_traffic() -> None:
 
 
 def test_each_graph_role_runs_as_its_own_account_with_discovery_rights(
-    renders: dict[str, Rendered],
+    rendered: dict[str, Rendered],
 ) -> None:
-    prod = renders["prod"]
+    prod = rendered["prod"]
     accounts = {
         (a["metadata"]["namespace"], a["metadata"]["name"]) for a in prod.objects("ServiceAccount")
     }
@@ -175,16 +170,14 @@ def test_access_entries_join_principals_to_their_groups(project: Project) -> Non
     }
     project.write_stack("dev", config)
     render_stack("dev", project.root / "out", project.root)
-    rendered = Rendered(project.root / "out")
-    entries = [rendered.load(r) for r in rendered.of_type("aws:eks/accessEntry:AccessEntry")]
+    dev = Rendered(project.root / "out")
+    entries = [dev.load(r) for r in dev.of_type("aws:eks/accessEntry:AccessEntry")]
     ours = [e for e in entries if e["principalArn"] == ci]
     assert len(ours) == 1
     assert ours[0]["kubernetesGroups"] == ["dynamo-trtllm-deployers", "dynamo-trtllm-promoters"]
     assert ours[0]["type"] == "STANDARD"
     [promoters] = [
-        b
-        for b in rendered.objects("RoleBinding")
-        if b["metadata"]["name"] == "dynamo-trtllm-promoter"
+        b for b in dev.objects("RoleBinding") if b["metadata"]["name"] == "dynamo-trtllm-promoter"
     ]
     assert [s["name"] for s in promoters["subjects"]] == [
         "dynamo-trtllm-promoters",
