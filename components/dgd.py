@@ -23,6 +23,7 @@ WORKER_SERVICES = {
 ENGINE_CONFIG_DIR = "/etc/dynamo-trtllm/engine"
 MODEL_MOUNT = "/models"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "true"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 NODE_POOL_LABEL = "dynamo-trtllm.io/node-pool"
 MODEL_LABEL = "dynamo-trtllm.io/model"

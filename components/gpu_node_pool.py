@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.dgd import GPU_TAINT_KEY, NODE_POOL_LABEL
+from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE, NODE_POOL_LABEL
 from infra.config import NodePool
 from infra.instances import GpuInstance
 
@@ -140,7 +140,9 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             labels=pool_labels(pool, args.gpus),
             taints=[
-                aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value="true", effect="NO_SCHEDULE")
+                aws.eks.NodeGroupTaintArgs(
+                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE"
+                )
             ],
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore),
         )
