@@ -66,6 +66,16 @@ def test_preview_diffs_every_stack_and_previews_every_cloud_stack() -> None:
         s for s in jobs["cloud-preview"]["steps"] if "pulumi/actions" in s.get("uses", "")
     )
     assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is True
+    assert any("dynamo-infra scan" in s.get("run", "") for s in steps)
+
+
+def test_previews_and_deploys_enforce_the_policy_pack() -> None:
+    for workflow, job in (("preview.yml", "cloud-preview"), ("pulumi-up.yml", None)):
+        jobs = load(f"workflows/{workflow}")["jobs"]
+        steps = jobs[job]["steps"] if job else next(iter(jobs.values()))["steps"]
+        pulumi = next(s for s in steps if "pulumi/actions" in s.get("uses", ""))
+        assert pulumi["with"]["policyPacks"] == "policy"
+        assert (PROJECT_ROOT / pulumi["with"]["policyPacks"] / "PulumiPolicy.yaml").is_file()
 
 
 def test_deploy_goes_dev_then_staging_then_prod_behind_environments() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pulumi_policy
 import pytest
-import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -27,10 +26,8 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from components.dgd import DGD_API_VERSION, DGD_KIND, GPU_TAINT_KEY, GPU_TAINT_VALUE
-from infra.config import StackConfig
-from infra.render import render_stack
 from policy import rules
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, STACKS
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, STACKS, Rendered, stack_values
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -546,42 +543,37 @@ class RenderedStack:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RenderedStack]:
+def policy_view(rendered: dict[str, Rendered]) -> dict[str, RenderedStack]:
     """Each stack's resources as a policy pack sees them: Kubernetes objects render as their props;
     Helm releases render with the `name`, `namespace`, `version` and `values` the rules read."""
-    base = tmp_path_factory.mktemp("render")
     stacks = {}
-    for stack in STACKS:
-        result = render_stack(stack, base / stack, PROJECT_ROOT)
-        resources = [
-            Resource(entry["type"], yaml.safe_load((base / stack / entry["file"]).read_text()))
-            for entry in result.resources
-        ]
-        network_policies = (
-            isinstance(result.config, StackConfig) and result.config.security.network_policies
-        )
-        stacks[stack] = RenderedStack(network_policies, resources)
+    for stack, render in rendered.items():
+        resources = [Resource(entry["type"], render.load(entry)) for entry in render.index]
+        security = stack_values(stack).get("dynamo-trtllm:security", {})
+        stacks[stack] = RenderedStack(security.get("networkPolicies", True), resources)
     return stacks
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_stacks_pass_every_resource_policy(
-    rendered: dict[str, RenderedStack], stack: str
+    policy_view: dict[str, RenderedStack], stack: str
 ) -> None:
     found = [
         message
         for policy in resource_policies()
-        for r in rendered[stack].resources
+        for r in policy_view[stack].resources
         for message in resource_violations(policy, r.resource_type, r.props)
     ]
     assert found == []
 
 
-def test_the_rules_read_the_program_s_real_dgd_layout(rendered: dict[str, RenderedStack]) -> None:
+def test_the_rules_read_the_program_s_real_dgd_layout(
+    policy_view: dict[str, RenderedStack],
+) -> None:
     """Without their tolerations, prod's GPU workers are each reported: the rules are not vacuous."""
     graphs = [
         copy.deepcopy(r.props)
-        for r in rendered["prod"].resources
+        for r in policy_view["prod"].resources
         if r.resource_type == rules.DGD_TYPE
     ]
     gpu_services = 0
@@ -599,11 +591,11 @@ def test_the_rules_read_the_program_s_real_dgd_layout(rendered: dict[str, Render
 
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
 def test_rendered_owned_namespaces_have_default_deny(
-    rendered: dict[str, RenderedStack], stack: str
+    policy_view: dict[str, RenderedStack], stack: str
 ) -> None:
     """A stack that turns NetworkPolicies off is skipped: its owner disables the policy instead."""
-    if not rendered[stack].network_policies:
+    if not policy_view[stack].network_policies:
         pytest.skip("security.networkPolicies is false: disable the policy in the policy config")
-    resources = rendered[stack].resources
+    resources = policy_view[stack].resources
     assert any(r.resource_type == rules.NAMESPACE_TYPE for r in resources)
     assert [message for message, _ in stack_violations(resources)] == []
