@@ -162,3 +162,43 @@ class PrometheusValues(HelmValues):
 
 class KubePrometheusStackValues(HelmValues):
     prometheus: PrometheusValues
+
+
+# --- prometheus-adapter ---------------------------------------------------------------------
+
+
+class AdapterPrometheus(HelmValues):
+    url: str  # scheme://host; the chart appends :port and path
+    port: int = Field(gt=0, le=65535)
+    path: str | None = None
+
+
+class AdapterResource(HelmValues):
+    resource: str
+
+
+class AdapterResources(HelmValues):
+    # Prometheus label -> the Kubernetes resource its value names
+    overrides: dict[str, AdapterResource]
+
+
+class AdapterMetricName(HelmValues):
+    matches: str
+    as_: str = Field(alias="as")
+
+
+class AdapterRule(HelmValues):
+    series_query: str = Field(alias="seriesQuery")
+    resources: AdapterResources
+    name: AdapterMetricName
+    metrics_query: str = Field(alias="metricsQuery")
+
+
+class AdapterRules(HelmValues):
+    default: bool  # the chart's catch-all rules exposing every pod and namespace series
+    external: list[AdapterRule]
+
+
+class PrometheusAdapterValues(HelmValues):
+    prometheus: AdapterPrometheus
+    rules: AdapterRules

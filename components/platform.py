@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.autoscaling import build_prometheus_adapter_values
 from components.helm_values import (
     DevicePluginValues,
     DynamoPlatformValues,
@@ -40,7 +41,7 @@ from components.helm_values import (
     Subchart,
     Toggle,
 )
-from infra.config import ChartVersions, PlatformSpec
+from infra.config import Autoscaler, ChartVersions, ObservabilitySpec, PlatformSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # Dynamo's KV events can carry prompt embeddings; NATS must accept 15 MiB messages.
@@ -72,7 +73,12 @@ CHARTS = {
         "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
     ),
     "keda": ChartSource("keda", "https://kedacore.github.io/charts"),
+    "prometheus_adapter": ChartSource(
+        "prometheus-adapter", "https://prometheus-community.github.io/helm-charts"
+    ),
 }
+# The release (CHARTS key) that serves each autoscaler's metrics to Kubernetes.
+AUTOSCALER_RELEASE: dict[Autoscaler, str] = {"keda": "keda", "hpa": "prometheus_adapter"}
 
 
 def build_dynamo_platform_values(
@@ -142,14 +148,16 @@ def platform_releases(
     spec: PlatformSpec,
     gpu_namespace: str,
     fluid_namespace: str,
-    monitoring_namespace: str,
+    observability: ObservabilitySpec,
     gpus: bool,
     efa: bool,
-    kube_prometheus_stack: bool,
     multinode: bool = False,
-    keda_namespace: str | None = None,
+    autoscaler_namespace: str | None = None,
 ) -> list[HelmRelease]:
-    """Which charts this stack installs, in dependency order."""
+    """Which charts this stack installs, in dependency order.
+
+    autoscaler_namespace: where spec.autoscaler's chart goes; None when no role autoscales.
+    """
     releases = [
         HelmRelease(
             "dynamo_platform",
@@ -201,12 +209,12 @@ def platform_releases(
                 ),
             )
         )
-    if kube_prometheus_stack:
+    if observability.enabled and observability.install_kube_prometheus_stack:
         releases.append(
             HelmRelease(
                 "kube_prometheus_stack",
                 "kube-prometheus-stack",
-                monitoring_namespace,
+                observability.namespace,
                 KubePrometheusStackValues(
                     prometheus=PrometheusValues(
                         prometheus_spec=PrometheusSpec(
@@ -218,8 +226,14 @@ def platform_releases(
                 ),
             )
         )
-    if keda_namespace is not None:
-        releases.append(HelmRelease("keda", "keda", keda_namespace, NoValues()))
+    if autoscaler_namespace is not None:
+        key = AUTOSCALER_RELEASE[spec.autoscaler]
+        values: HelmValues = (
+            build_prometheus_adapter_values(observability.prometheus())
+            if spec.autoscaler == "hpa"
+            else NoValues()
+        )
+        releases.append(HelmRelease(key, CHARTS[key].chart, autoscaler_namespace, values))
     return releases
 
 

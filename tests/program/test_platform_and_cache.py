@@ -142,6 +142,45 @@ def test_autoscaled_roles_get_keda_and_a_scaled_object_on_their_adapter(
     )
     assert graph["spec"]["services"]["TRTLLMWorker"]["scalingAdapter"] == {"enabled": True}
     assert not [d for e, d in load(renders["dev"]) if d.get("chart") == "keda"]
+    # KEDA and the Prometheus adapter both serve the external metrics API: only one is installed.
+    assert not [d for e, d in resources if d.get("chart") == "prometheus-adapter"]
+    assert not [e for e, d in resources if e.get("kind") == "HorizontalPodAutoscaler"]
+
+
+def test_an_hpa_stack_gets_the_prometheus_adapter_and_hpas_instead_of_keda(
+    project: Project, tmp_path: Path
+) -> None:
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:platform"]["autoscaler"] = "hpa"
+    project.write_stack("prod", config)
+    render_stack("prod", tmp_path / "prod", project.root)
+    resources = load(tmp_path / "prod")
+    assert not [d for e, d in resources if d.get("chart") == "keda"]
+    assert not [e for e, d in resources if e.get("kind") == "ScaledObject"]
+    assert not [
+        d for e, d in resources if e.get("kind") == "Namespace" and d["metadata"]["name"] == "keda"
+    ]
+    adapter = next(d for e, d in resources if d.get("chart") == "prometheus-adapter")
+    assert (adapter["version"], adapter["namespace"]) == ("5.3.0", "monitoring")
+    assert adapter["repo"] == "https://prometheus-community.github.io/helm-charts"
+    assert adapter["values"]["prometheus"] == {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
+        "port": 9090,
+    }
+    (hpa,) = [d for e, d in resources if e.get("kind") == "HorizontalPodAutoscaler"]
+    scaling = config["dynamo-trtllm:models"][0]["agg"]["autoscaling"]
+    assert hpa["metadata"]["namespace"] == "qwen3-0-6b"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "nvidia.com/v1alpha1",
+        "kind": "DynamoGraphDeploymentScalingAdapter",
+        "name": "qwen3-0-6b-blue-trtllmworker",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (
+        scaling["minReplicas"],
+        scaling["maxReplicas"],
+    )
+    served = {rule["name"]["as"] for rule in adapter["values"]["rules"]["external"]}
+    assert {m["external"]["metric"]["name"] for m in hpa["spec"]["metrics"]} == served
 
 
 def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path]) -> None:
