@@ -92,6 +92,8 @@ class NatsValues(HelmValues):
     config: NatsConfig | None = None
     pod_disruption_budget: Toggle | None = Field(default=None, alias="podDisruptionBudget")
     pod_template: NatsPodTemplate | None = Field(default=None, alias="podTemplate")
+    # prometheus-nats-exporter as a sidecar of each NATS server (reads its monitor port)
+    prom_exporter: Toggle | None = Field(default=None, alias="promExporter")
 
 
 class EtcdPersistence(HelmValues):
@@ -123,10 +125,27 @@ class DevicePluginValues(HelmValues):
     nfd: Toggle
 
 
+class ServiceMonitorValues(HelmValues):
+    """A chart's own ServiceMonitor (dcgm-exporter and gpu-operator spell it alike)."""
+
+    enabled: bool
+    honor_labels: bool | None = Field(default=None, alias="honorLabels")
+    additional_labels: dict[str, str] | None = Field(default=None, alias="additionalLabels")
+
+
+class DcgmExporterValues(HelmValues):
+    service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
+
+
+class GpuOperatorDcgmExporter(HelmValues):
+    enabled: bool
+    service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
+
+
 class GpuOperatorValues(HelmValues):
     driver: Toggle
     toolkit: Toggle
-    dcgm_exporter: Toggle = Field(alias="dcgmExporter")
+    dcgm_exporter: GpuOperatorDcgmExporter = Field(alias="dcgmExporter")
 
 
 class FluidRuntimes(HelmValues):

@@ -12,11 +12,12 @@ Which labels the series carry, and so how we filter per model:
   targets (`job` = "<PodMonitor namespace>/<PodMonitor name>"). Each model lives in a namespace of
   its own, so `namespace="<model namespace>"` is an exact per-model filter (both colours of a
   blue/green pair share it, which is what a per-model view wants).
-- DCGM series come from dcgm-exporter's ServiceMonitor. The exporter labels each GPU with the pod
-  that holds it (`namespace`, `pod`, `container`); with the chart's default `honorLabels: false`
-  Prometheus keeps its own target labels (the exporter's namespace and pod) and renames the
-  exported ones to `exported_namespace` / `exported_pod`. The `dcgm_honor_labels` arguments
-  switch to the plain names for a ServiceMonitor with `honorLabels: true`.
+- DCGM series come from the DCGM exporter chart's own ServiceMonitor (components/platform.py). The
+  exporter labels each GPU with the pod that holds it (`namespace`, `pod`, `container`); with the
+  `honorLabels: false` we set there, Prometheus keeps its own target labels (the exporter's
+  namespace and pod) and renames the exported ones to `exported_namespace` / `exported_pod`. The
+  `dcgm_honor_labels` arguments switch to the plain names for a ServiceMonitor with
+  `honorLabels: true`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,13 @@ from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_sel
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
 from components.observability import Observability, ObservabilityArgs
-from components.platform import AUTOSCALER_RELEASE, Platform, PlatformArgs, platform_releases
+from components.platform import (
+    AUTOSCALER_RELEASE,
+    Platform,
+    PlatformArgs,
+    platform_metrics_endpoints,
+    platform_releases,
+)
 from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
@@ -311,6 +317,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 ],
                 monitoring_namespace=config.observability.namespace,
                 platform_namespace=config.platform.namespace,
+                platform_endpoints=platform_metrics_endpoints(config.platform),
                 depends_on=[
                     *security.namespaces.values(),
                     *platform.releases.values(),
