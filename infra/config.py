@@ -429,8 +429,11 @@ class ObservabilitySpec(Spec):
     install_kube_prometheus_stack: bool = False
     namespace: str = "monitoring"
     # Where the autoscaler (KEDA or the Prometheus adapter) reads frontend metrics; default: the
-    # kube-prometheus-stack release's Prometheus.
-    prometheus_url: str | None = None
+    # kube-prometheus-stack release's Prometheus. Both need scheme and host (the adapter's chart
+    # takes them apart from port and path).
+    prometheus_url: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$"
+    )
 
     def prometheus(self) -> str:
         return self.prometheus_url or (

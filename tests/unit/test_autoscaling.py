@@ -142,6 +142,14 @@ def test_the_adapter_gets_the_prometheus_address_in_the_charts_parts(
     assert build_prometheus_adapter_values(address).dump()["prometheus"] == expected
 
 
+def test_the_prometheus_address_needs_a_scheme_and_a_host() -> None:
+    raw = values(observability={"enabled": True, "prometheusUrl": "http://thanos.svc:10902/p"})
+    assert parse(raw).observability.prometheus() == "http://thanos.svc:10902/p"
+    raw["observability"]["prometheusUrl"] = "prometheus.monitoring:9090"
+    with pytest.raises(StackConfigError, match="observability.prometheusUrl"):
+        parse(raw)
+
+
 def test_the_autoscaler_is_keda_unless_the_stack_says_hpa() -> None:
     raw = values(observability={"enabled": True})
     assert parse(raw).platform.autoscaler == "keda"
