@@ -1,6 +1,6 @@
 """Autoscaling: scale a role's workers through the DGD's scaling adapter, on frontend metrics.
 
-Both engines (platform.autoscaler) read the same Prometheus queries: requests waiting in the
+Both autoscalers (platform.autoscaler) read the same Prometheus queries: requests waiting in the
 frontend's queue, and optionally TTFT p95. `keda`: KEDA ScaledObjects query Prometheus themselves.
 `hpa`: autoscaling/v2 HorizontalPodAutoscalers read External metrics that the Prometheus adapter
 computes with those queries. Each model has its own namespace, so `namespace` selects its frontends.
@@ -33,7 +33,7 @@ SCALING_ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"
 
 @dataclass(frozen=True)
 class ScalingMetric:
-    """A frontend metric the engines scale on: PromQL over `series`, for the frontends `selector` picks."""
+    """A frontend metric both autoscalers use: PromQL over `series` for the frontends `selector` picks."""
 
     name: str  # the External metric name the HPA asks the Prometheus adapter for
     series: str
@@ -196,7 +196,7 @@ def scaled_roles(model: Model) -> list[tuple[Color, str, AutoscalingSpec]]:
 @dataclass(frozen=True)
 class AutoscalingArgs:
     model: Model
-    engine: Autoscaler
+    autoscaler: Autoscaler
     prometheus: str  # read by KEDA; the Prometheus adapter has its own address
     depends_on: list[pulumi.Resource]
 
@@ -208,7 +208,7 @@ class Autoscaling(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for color, role, scaling in scaled_roles(args.model):
-            if args.engine == "keda":
+            if args.autoscaler == "keda":
                 manifest = build_scaled_object(args.model, color, role, scaling, args.prometheus)
                 custom_resource(f"{name}-{color}-{role}", manifest, after)
             else:

@@ -41,7 +41,7 @@ def _pod_monitor(name: str, namespace: str, pod_labels: dict[str, str], endpoint
 
 
 def build_pod_monitor(namespace: str, model: str, component_type: str, port: int) -> dict:
-    """A model's frontends or workers (the operator's Dynamo ports are unnamed: by number)."""
+    """A model's frontends or workers, by port number."""
     return _pod_monitor(
         f"{model}-{component_type}",
         namespace,

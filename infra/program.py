@@ -282,7 +282,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 f"{model.name}-autoscaling",
                 AutoscalingArgs(
                     model=model,
-                    engine=config.platform.autoscaler,
+                    autoscaler=config.platform.autoscaler,
                     prometheus=config.observability.prometheus(),
                     depends_on=[
                         *graphs,
