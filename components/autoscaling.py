@@ -1,21 +1,61 @@
-"""Autoscaling: KEDA ScaledObjects that scale a role's workers through the DGD's scaling adapter.
+"""Autoscaling: scale a role's workers through the DGD's scaling adapter, on frontend metrics.
 
-Driven by the frontend's own metrics in Prometheus: requests waiting in its queue, and
-optionally TTFT p95. Each model has its own namespace, so `namespace` selects its frontends.
+Both autoscalers (platform.autoscaler) read the same Prometheus queries: requests waiting in the
+frontend's queue, and optionally TTFT p95. `keda`: KEDA ScaledObjects query Prometheus themselves.
+`hpa`: autoscaling/v2 HorizontalPodAutoscalers read External metrics that the Prometheus adapter
+computes with those queries. Each model has its own namespace, so `namespace` selects its frontends.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.dgd import WORKER_SERVICES, dgd_name
+from components.helm_values import (
+    AdapterMetricName,
+    AdapterPrometheus,
+    AdapterResource,
+    AdapterResources,
+    AdapterRule,
+    AdapterRules,
+    PrometheusAdapterValues,
+)
 from components.k8s_objects import custom_resource
-from infra.config import AutoscalingSpec, Color, Model
+from infra.config import Autoscaler, AutoscalingSpec, Color, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:scaling:Autoscaling"
 SCALING_ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"
+
+
+@dataclass(frozen=True)
+class ScalingMetric:
+    """A frontend metric both autoscalers use: PromQL over `series` for the frontends `selector` picks."""
+
+    name: str  # the External metric name the HPA asks the Prometheus adapter for
+    series: str
+    template: str  # PromQL with {series} and {selector}
+
+    def query(self, selector: str) -> str:
+        return self.template.format(series=self.series, selector=selector)
+
+
+QUEUED_REQUESTS = ScalingMetric(
+    "dynamo_frontend_queued_requests",
+    "dynamo_frontend_queued_requests",
+    "sum({series}{{{selector}}})",
+)
+TTFT_P95 = ScalingMetric(
+    "dynamo_frontend_ttft_p95_seconds",
+    "dynamo_frontend_time_to_first_token_seconds_bucket",
+    "histogram_quantile(0.95, sum by (le) (rate({series}{{{selector}}}[2m])))",
+)
+SCALING_METRICS = (QUEUED_REQUESTS, TTFT_P95)
+# The adapter fills this in with the HPA's namespace (see the rules' `resources`).
+ADAPTER_LABEL_MATCHERS = "<<.LabelMatchers>>"
 
 
 def adapter_name(model: Model, color: Color, role: str) -> str:
@@ -23,15 +63,24 @@ def adapter_name(model: Model, color: Color, role: str) -> str:
     return f"{dgd_name(model, color)}-{WORKER_SERVICES[role].lower()}"
 
 
-def queue_query(namespace: str) -> str:
-    return f'sum(dynamo_frontend_queued_requests{{namespace="{namespace}"}})'
+def scale_target_ref(model: Model, color: Color, role: str) -> dict:
+    return {
+        "apiVersion": "nvidia.com/v1alpha1",
+        "kind": SCALING_ADAPTER_KIND,
+        "name": adapter_name(model, color, role),
+    }
 
 
-def ttft_p95_query(namespace: str) -> str:
-    return (
-        "histogram_quantile(0.95, sum by (le) (rate("
-        f'dynamo_frontend_time_to_first_token_seconds_bucket{{namespace="{namespace}"}}[2m])))'
-    )
+def _metadata(model: Model, color: Color, role: str) -> dict:
+    return {
+        "name": adapter_name(model, color, role),
+        "namespace": model.k8s_namespace,
+        "labels": {"app.kubernetes.io/managed-by": "pulumi"},
+    }
+
+
+def _namespace_selector(model: Model) -> str:
+    return f'namespace="{model.k8s_namespace}"'
 
 
 def build_scaled_object(
@@ -43,7 +92,7 @@ def build_scaled_object(
             "name": "queued-requests",
             "metadata": {
                 "serverAddress": prometheus,
-                "query": queue_query(model.k8s_namespace),
+                "query": QUEUED_REQUESTS.query(_namespace_selector(model)),
                 # AverageValue: KEDA divides the queue by the current workers.
                 "threshold": f"{scaling.queued_requests_per_worker:g}",
             },
@@ -57,31 +106,79 @@ def build_scaled_object(
                 "metricType": "Value",
                 "metadata": {
                     "serverAddress": prometheus,
-                    "query": ttft_p95_query(model.k8s_namespace),
+                    "query": TTFT_P95.query(_namespace_selector(model)),
                     "threshold": f"{scaling.ttft_p95_seconds:g}",
                 },
             }
         )
-    name = adapter_name(model, color, role)
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": {
-            "name": name,
-            "namespace": model.k8s_namespace,
-            "labels": {"app.kubernetes.io/managed-by": "pulumi"},
-        },
+        "metadata": _metadata(model, color, role),
         "spec": {
-            "scaleTargetRef": {
-                "apiVersion": "nvidia.com/v1alpha1",
-                "kind": SCALING_ADAPTER_KIND,
-                "name": name,
-            },
+            "scaleTargetRef": scale_target_ref(model, color, role),
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
             "triggers": triggers,
         },
     }
+
+
+def _external_metric(metric: ScalingMetric, target: dict) -> dict:
+    return {"type": "External", "external": {"metric": {"name": metric.name}, "target": target}}
+
+
+def build_horizontal_pod_autoscaler(
+    model: Model, color: Color, role: str, scaling: AutoscalingSpec
+) -> dict:
+    """The same scaling rule as the ScaledObject, on External metrics from the Prometheus adapter."""
+    metrics = [
+        _external_metric(
+            QUEUED_REQUESTS,
+            # AverageValue: the HPA divides the queue by the current workers.
+            {"type": "AverageValue", "averageValue": f"{scaling.queued_requests_per_worker:g}"},
+        )
+    ]
+    if scaling.ttft_p95_seconds is not None:
+        metrics.append(
+            _external_metric(TTFT_P95, {"type": "Value", "value": f"{scaling.ttft_p95_seconds:g}"})
+        )
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(model, color, role),
+        "spec": {
+            "scaleTargetRef": scale_target_ref(model, color, role),
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": metrics,
+        },
+    }
+
+
+def adapter_rule(metric: ScalingMetric) -> AdapterRule:
+    """An External metric rule: the metric's query, scoped to the asking HPA's namespace."""
+    return AdapterRule(
+        series_query=f'{metric.series}{{namespace!=""}}',
+        resources=AdapterResources(overrides={"namespace": AdapterResource(resource="namespace")}),
+        name=AdapterMetricName(matches=f"^{metric.series}$", as_=metric.name),
+        metrics_query=metric.query(ADAPTER_LABEL_MATCHERS),
+    )
+
+
+def build_prometheus_adapter_values(prometheus: str) -> PrometheusAdapterValues:
+    """Only our External metrics: no catch-all custom-metrics rules, no resource metrics (those
+    stay with metrics-server). The chart joins url, port and path, so the address is split."""
+    address = urlsplit(prometheus)
+    default_port = 443 if address.scheme == "https" else 80
+    return PrometheusAdapterValues(
+        prometheus=AdapterPrometheus(
+            url=f"{address.scheme}://{address.hostname}",
+            port=address.port or default_port,
+            path=address.path.rstrip("/") or None,
+        ),
+        rules=AdapterRules(default=False, external=[adapter_rule(m) for m in SCALING_METRICS]),
+    )
 
 
 def scaled_roles(model: Model) -> list[tuple[Color, str, AutoscalingSpec]]:
@@ -99,7 +196,8 @@ def scaled_roles(model: Model) -> list[tuple[Color, str, AutoscalingSpec]]:
 @dataclass(frozen=True)
 class AutoscalingArgs:
     model: Model
-    prometheus: str
+    autoscaler: Autoscaler
+    prometheus: str  # read by KEDA; the Prometheus adapter has its own address
     depends_on: list[pulumi.Resource]
 
 
@@ -110,6 +208,15 @@ class Autoscaling(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for color, role, scaling in scaled_roles(args.model):
-            manifest = build_scaled_object(args.model, color, role, scaling, args.prometheus)
-            custom_resource(f"{name}-{color}-{role}", manifest, after)
+            if args.autoscaler == "keda":
+                manifest = build_scaled_object(args.model, color, role, scaling, args.prometheus)
+                custom_resource(f"{name}-{color}-{role}", manifest, after)
+            else:
+                manifest = build_horizontal_pod_autoscaler(args.model, color, role, scaling)
+                k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                    f"{name}-{color}-{role}",
+                    metadata=manifest["metadata"],
+                    spec=manifest["spec"],
+                    opts=after,
+                )
         self.register_outputs({"scaled": [f"{c}/{r}" for c, r, _ in scaled_roles(args.model)]})

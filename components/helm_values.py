@@ -92,6 +92,8 @@ class NatsValues(HelmValues):
     config: NatsConfig | None = None
     pod_disruption_budget: Toggle | None = Field(default=None, alias="podDisruptionBudget")
     pod_template: NatsPodTemplate | None = Field(default=None, alias="podTemplate")
+    # prometheus-nats-exporter as a sidecar of each NATS server (reads its monitor port)
+    prom_exporter: Toggle | None = Field(default=None, alias="promExporter")
 
 
 class EtcdPersistence(HelmValues):
@@ -123,10 +125,27 @@ class DevicePluginValues(HelmValues):
     nfd: Toggle
 
 
+class ServiceMonitorValues(HelmValues):
+    """A chart's own ServiceMonitor (dcgm-exporter and gpu-operator spell it alike)."""
+
+    enabled: bool
+    honor_labels: bool | None = Field(default=None, alias="honorLabels")
+    additional_labels: dict[str, str] | None = Field(default=None, alias="additionalLabels")
+
+
+class DcgmExporterValues(HelmValues):
+    service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
+
+
+class GpuOperatorDcgmExporter(HelmValues):
+    enabled: bool
+    service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
+
+
 class GpuOperatorValues(HelmValues):
     driver: Toggle
     toolkit: Toggle
-    dcgm_exporter: Toggle = Field(alias="dcgmExporter")
+    dcgm_exporter: GpuOperatorDcgmExporter = Field(alias="dcgmExporter")
 
 
 class FluidRuntimes(HelmValues):
@@ -162,3 +181,43 @@ class PrometheusValues(HelmValues):
 
 class KubePrometheusStackValues(HelmValues):
     prometheus: PrometheusValues
+
+
+# --- prometheus-adapter ---------------------------------------------------------------------
+
+
+class AdapterPrometheus(HelmValues):
+    url: str  # scheme://host; the chart appends :port and path
+    port: int = Field(gt=0, le=65535)
+    path: str | None = None
+
+
+class AdapterResource(HelmValues):
+    resource: str
+
+
+class AdapterResources(HelmValues):
+    # Prometheus label -> the Kubernetes resource its value names
+    overrides: dict[str, AdapterResource]
+
+
+class AdapterMetricName(HelmValues):
+    matches: str
+    as_: str = Field(alias="as")
+
+
+class AdapterRule(HelmValues):
+    series_query: str = Field(alias="seriesQuery")
+    resources: AdapterResources
+    name: AdapterMetricName
+    metrics_query: str = Field(alias="metricsQuery")
+
+
+class AdapterRules(HelmValues):
+    default: bool  # the chart's catch-all rules exposing every pod and namespace series
+    external: list[AdapterRule]
+
+
+class PrometheusAdapterValues(HelmValues):
+    prometheus: AdapterPrometheus
+    rules: AdapterRules

@@ -12,11 +12,12 @@ Which labels the series carry, and so how we filter per model:
   targets (`job` = "<PodMonitor namespace>/<PodMonitor name>"). Each model lives in a namespace of
   its own, so `namespace="<model namespace>"` is an exact per-model filter (both colours of a
   blue/green pair share it, which is what a per-model view wants).
-- DCGM series come from dcgm-exporter's ServiceMonitor. The exporter labels each GPU with the pod
-  that holds it (`namespace`, `pod`, `container`); with the chart's default `honorLabels: false`
-  Prometheus keeps its own target labels (the exporter's namespace and pod) and renames the
-  exported ones to `exported_namespace` / `exported_pod`. The `dcgm_honor_labels` arguments
-  switch to the plain names for a ServiceMonitor with `honorLabels: true`.
+- DCGM series come from the DCGM exporter chart's own ServiceMonitor (components/platform.py). The
+  exporter labels each GPU with the pod that holds it (`namespace`, `pod`, `container`); with the
+  `honorLabels: false` we set there, Prometheus keeps its own target labels (the exporter's
+  namespace and pod) and renames the exported ones to `exported_namespace` / `exported_pod`. The
+  `dcgm_honor_labels` arguments switch to the plain names for a ServiceMonitor with
+  `honorLabels: true`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ KNOWN_METRICS: frozenset[str] = frozenset(
         "DCGM_FI_DEV_XID_ERRORS",
         # kube-state-metrics (kube-prometheus-stack): disagg-dashboard.json.
         "kube_pod_status_phase",
+        # prometheus-nats-exporter, the NATS chart's sidecar: JetStream file storage used / limit.
+        "nats_varz_jetstream_stats_storage",
+        "nats_varz_jetstream_config_max_storage",
         # Prometheus itself, one per scrape target.
         "up",
     }
@@ -74,6 +78,17 @@ UPSTREAM_ONLY: Mapping[str, str] = {
         "last XID code seen)"
     ),
     "up": "Prometheus's synthetic per-target series (1 when the last scrape succeeded)",
+    # The exporter names /varz fields <prefix>_varz_<field>, nested ones joined by "_" (the
+    # default prefix is gnatsd). The NATS chart runs it with -varz -prefix=nats
+    # (nats-io/k8s helm/charts/nats/files/stateful-set/prom-exporter-container.yaml).
+    "nats_varz_jetstream_stats_storage": (
+        "nats-io/prometheus-nats-exporter walkthrough/grafana-jetstream-dash-helm.json (the "
+        "exporter's dashboard for the Helm chart's prefix): bytes of JetStream file storage in use"
+    ),
+    "nats_varz_jetstream_config_max_storage": (
+        "nats-io/prometheus-nats-exporter walkthrough/grafana-jetstream-dash-helm.json: the "
+        "server's JetStream file storage limit in bytes"
+    ),
 }
 
 DASHBOARD_KEY = "dynamo-trtllm.json"
@@ -92,6 +107,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 # 79 GPU fell off the bus, 95 uncontained ECC error.
 FATAL_XIDS = (48, 79, 95)
 GPU_MEMORY_FULL_RATIO = 0.95
+JETSTREAM_STORAGE_HIGH_RATIO = 0.85
 # Worker pods: the operator names them after the lower-cased DGD service key.
 WORKER_POD_REGEX = ".*-(" + "|".join(sorted(s.lower() for s in WORKER_SERVICES.values())) + ")-.*"
 # The NATS server pods of the platform chart's StatefulSet (not nats-box).
@@ -474,6 +490,9 @@ def _gpu_rules(dcgm_honor_labels: bool, memory_full_ratio: float) -> list[dict[s
 
 
 def _nats_rules(nats_namespace: str) -> list[dict[str, Any]]:
+    ns = f'namespace="{nats_namespace}"'
+    used = f"nats_varz_jetstream_stats_storage{{{ns}}}"
+    limit = f"nats_varz_jetstream_config_max_storage{{{ns}}}"
     return [
         _alert(
             "NatsServerPodNotRunning",
@@ -485,7 +504,19 @@ def _nats_rules(nats_namespace: str) -> list[dict[str, Any]]:
             "NATS pod {{ $labels.namespace }}/{{ $labels.pod }} has not been Running for 10 "
             "minutes. Dynamo carries KV-cache events and router state over NATS: KV routing "
             "degrades and new workers may fail to start.",
-        )
+        ),
+        _alert(
+            "NatsJetStreamStorageHigh",
+            # Both series come from one exporter target, so they match label for label.
+            f"{used} / ({limit} > 0) > {_number(JETSTREAM_STORAGE_HIGH_RATIO)}",
+            "15m",
+            "warning",
+            "NATS JetStream storage high",
+            "NATS server {{ $labels.pod }} has used {{ $value | humanizePercentage }} of its "
+            "JetStream file storage for 15 minutes. When it is full, streams reject new messages "
+            "and KV events stop reaching the router. Raise platform.nats.jetstreamStorage or "
+            "find the stream that keeps growing.",
+        ),
     ]
 
 

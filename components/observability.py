@@ -1,5 +1,6 @@
-"""Observability: PodMonitors for Dynamo frontends and workers in each model namespace, our Grafana
-dashboard, and alert rules with each model's latency objectives."""
+"""Observability: PodMonitors for Dynamo frontends and workers in each model namespace and for the
+platform's NATS and etcd, our Grafana dashboard, and alert rules with each model's latency
+objectives. (DCGM is scraped through its chart's own ServiceMonitor, see components/platform.py.)"""
 
 from __future__ import annotations
 
@@ -16,28 +17,47 @@ from components.monitoring_content import (
     build_dashboard_config_map,
     build_prometheus_rule,
 )
+from components.platform import MetricsEndpoint
 
 COMPONENT_TYPE = "dynamo-trtllm:observability:Observability"
 WORKER_SYSTEM_PORT = 9090
 
 
-def build_pod_monitor(namespace: str, model: str, component_type: str, port: int) -> dict:
+def _pod_monitor(name: str, namespace: str, pod_labels: dict[str, str], endpoint: dict) -> dict:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
         "metadata": {
-            "name": f"{model}-{component_type}",
+            "name": name,
             "namespace": namespace,
             # kube-prometheus-stack's Prometheus selects monitors by its release label.
             "labels": {"release": DEFAULT_PROMETHEUS_RELEASE},
         },
         "spec": {
-            "selector": {
-                "matchLabels": {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: component_type}
-            },
-            "podMetricsEndpoints": [{"portNumber": port, "path": "/metrics", "interval": "15s"}],
+            "selector": {"matchLabels": pod_labels},
+            "podMetricsEndpoints": [endpoint | {"interval": "15s"}],
         },
     }
+
+
+def build_pod_monitor(namespace: str, model: str, component_type: str, port: int) -> dict:
+    """A model's frontends or workers, by port number."""
+    return _pod_monitor(
+        f"{model}-{component_type}",
+        namespace,
+        {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: component_type},
+        {"portNumber": port, "path": "/metrics"},
+    )
+
+
+def build_platform_pod_monitor(endpoint: MetricsEndpoint) -> dict:
+    """NATS or etcd pods of the platform chart, by the port name the chart gives them."""
+    return _pod_monitor(
+        endpoint.name,
+        endpoint.namespace,
+        endpoint.pod_labels,
+        {"port": endpoint.port, "path": endpoint.path},
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class ObservabilityArgs:
     slos: list[ModelSlo]
     monitoring_namespace: str
     platform_namespace: str  # where NATS runs
+    platform_endpoints: list[MetricsEndpoint]
     depends_on: list[pulumi.Resource]
 
 
@@ -62,6 +83,9 @@ class Observability(pulumi.ComponentResource):
             ):
                 manifest = build_pod_monitor(namespace, model, component_type, port)
                 custom_resource(f"{model}-{component_type}-monitor", manifest, after)
+        for endpoint in args.platform_endpoints:
+            manifest = build_platform_pod_monitor(endpoint)
+            custom_resource(f"{endpoint.name}-monitor", manifest, after)
         dashboard = build_dashboard_config_map(
             args.monitoring_namespace, sorted(args.models), namespaces=args.models
         )

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.autoscaling import build_prometheus_adapter_values
 from components.helm_values import (
+    DcgmExporterValues,
     DevicePluginValues,
     DynamoPlatformValues,
     EtcdPdb,
@@ -20,6 +22,7 @@ from components.helm_values import (
     FluidCsi,
     FluidRuntimes,
     FluidValues,
+    GpuOperatorDcgmExporter,
     GpuOperatorValues,
     HelmValues,
     KubePrometheusStackValues,
@@ -36,13 +39,17 @@ from components.helm_values import (
     PlatformGlobals,
     PrometheusSpec,
     PrometheusValues,
+    ServiceMonitorValues,
     SpreadConstraint,
     Subchart,
     Toggle,
 )
-from infra.config import ChartVersions, PlatformSpec
+from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
+from infra.config import Autoscaler, ChartVersions, ObservabilitySpec, PlatformSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
+# The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.
+PLATFORM_RELEASE = "dynamo-platform"
 # Dynamo's KV events can carry prompt embeddings; NATS must accept 15 MiB messages.
 NATS_MAX_PAYLOAD = 15 * 1024 * 1024
 
@@ -72,13 +79,19 @@ CHARTS = {
         "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
     ),
     "keda": ChartSource("keda", "https://kedacore.github.io/charts"),
+    "prometheus_adapter": ChartSource(
+        "prometheus-adapter", "https://prometheus-community.github.io/helm-charts"
+    ),
 }
+# The release (CHARTS key) that serves each autoscaler's metrics to Kubernetes.
+AUTOSCALER_RELEASE: dict[Autoscaler, str] = {"keda": "keda", "hpa": "prometheus_adapter"}
 
 
 def build_dynamo_platform_values(
-    spec: PlatformSpec, multinode: bool = False
+    spec: PlatformSpec, multinode: bool = False, metrics: bool = False
 ) -> DynamoPlatformValues:
-    """multinode: some worker spans nodes, which the operator runs as a Grove PodCliqueSet."""
+    """multinode: some worker spans nodes, which the operator runs as a Grove PodCliqueSet.
+    metrics: Prometheus scrapes the platform, so NATS gets its exporter sidecar."""
     replicas = 3 if spec.high_availability else 1
     own_etcd = spec.etcd.enabled and spec.etcd.external_endpoint is None
     nats = (
@@ -107,6 +120,7 @@ def build_dynamo_platform_values(
             )
             if spec.high_availability
             else None,
+            prom_exporter=Toggle(enabled=True) if metrics else None,
         )
     )
     return DynamoPlatformValues(
@@ -129,6 +143,66 @@ def build_dynamo_platform_values(
 
 
 @dataclass(frozen=True)
+class MetricsEndpoint:
+    """Platform pods serving Prometheus metrics, by the labels and port name their chart gives them."""
+
+    name: str
+    namespace: str
+    pod_labels: dict[str, str]
+    port: str
+    path: str = "/metrics"
+
+
+def platform_metrics_endpoints(spec: PlatformSpec) -> list[MetricsEndpoint]:
+    """The dynamo-platform subcharts we run ourselves and that serve metrics (not external ones).
+
+    Relied on, from the charts' templates: the NATS chart (nats-io/k8s 1.x, dynamo-platform's
+    `nats` dependency) labels its server pods with the `nats.selectorLabels` name/instance/component
+    and names the exporter sidecar's port `prom-metrics`; Bitnami etcd labels its pods with the
+    chart name and release (`common.labels.matchLabels`) and names the client port (2379) `client`,
+    where etcd also serves /metrics. Subcharts take the parent release's name as their instance.
+    """
+    endpoints = []
+    if spec.nats.external_url is None:
+        endpoints.append(
+            MetricsEndpoint(
+                f"{PLATFORM_RELEASE}-nats",
+                spec.namespace,
+                {
+                    "app.kubernetes.io/name": "nats",
+                    "app.kubernetes.io/instance": PLATFORM_RELEASE,
+                    "app.kubernetes.io/component": "nats",
+                },
+                "prom-metrics",
+            )
+        )
+    if spec.etcd.enabled and spec.etcd.external_endpoint is None:
+        endpoints.append(
+            MetricsEndpoint(
+                f"{PLATFORM_RELEASE}-etcd",
+                spec.namespace,
+                {"app.kubernetes.io/name": "etcd", "app.kubernetes.io/instance": PLATFORM_RELEASE},
+                "client",
+            )
+        )
+    return endpoints
+
+
+def dcgm_service_monitor(metrics: bool) -> ServiceMonitorValues:
+    """The DCGM exporter chart's own ServiceMonitor, only where Prometheus runs (its CRD exists).
+
+    honorLabels stays off: our dashboard and alerts read the GPU's pod as exported_pod.
+    """
+    if not metrics:
+        return ServiceMonitorValues(enabled=False)
+    return ServiceMonitorValues(
+        enabled=True,
+        honor_labels=False,
+        additional_labels={"release": DEFAULT_PROMETHEUS_RELEASE},
+    )
+
+
+@dataclass(frozen=True)
 class HelmRelease:
     """One chart install as the composition root wants it; `key` picks the pinned version."""
 
@@ -136,28 +210,50 @@ class HelmRelease:
     name: str
     namespace: str
     values: HelmValues
+    # Creates Prometheus Operator objects: waits for kube-prometheus-stack's CRDs when we install it.
+    monitors: bool = False
 
 
 def platform_releases(
     spec: PlatformSpec,
     gpu_namespace: str,
     fluid_namespace: str,
-    monitoring_namespace: str,
+    observability: ObservabilitySpec,
     gpus: bool,
     efa: bool,
-    kube_prometheus_stack: bool,
     multinode: bool = False,
-    keda_namespace: str | None = None,
+    autoscaler_namespace: str | None = None,
 ) -> list[HelmRelease]:
-    """Which charts this stack installs, in dependency order."""
+    """Which charts this stack installs, in dependency order.
+
+    autoscaler_namespace: where spec.autoscaler's chart goes; None when no role autoscales.
+    """
+    metrics = observability.enabled
     releases = [
         HelmRelease(
             "dynamo_platform",
-            "dynamo-platform",
+            PLATFORM_RELEASE,
             spec.namespace,
-            build_dynamo_platform_values(spec, multinode),
+            build_dynamo_platform_values(spec, multinode, metrics),
         )
     ]
+    if observability.enabled and observability.install_kube_prometheus_stack:
+        releases.append(
+            HelmRelease(
+                "kube_prometheus_stack",
+                "kube-prometheus-stack",
+                observability.namespace,
+                KubePrometheusStackValues(
+                    prometheus=PrometheusValues(
+                        prometheus_spec=PrometheusSpec(
+                            pod_monitor_selector_nil_uses_helm_values=False,
+                            service_monitor_selector_nil_uses_helm_values=False,
+                            rule_selector_nil_uses_helm_values=False,
+                        )
+                    )
+                ),
+            )
+        )
     if gpus and spec.gpu_stack == "device-plugin":
         releases.append(
             HelmRelease(
@@ -167,7 +263,15 @@ def platform_releases(
                 DevicePluginValues(gfd=Toggle(enabled=True), nfd=Toggle(enabled=True)),
             )
         )
-        releases.append(HelmRelease("dcgm_exporter", "dcgm-exporter", gpu_namespace, NoValues()))
+        releases.append(
+            HelmRelease(
+                "dcgm_exporter",
+                "dcgm-exporter",
+                gpu_namespace,
+                DcgmExporterValues(service_monitor=dcgm_service_monitor(metrics)),
+                monitors=metrics,
+            )
+        )
     if gpus and spec.gpu_stack == "gpu-operator":
         # EKS accelerated AMIs already carry the driver and container toolkit.
         releases.append(
@@ -178,8 +282,12 @@ def platform_releases(
                 GpuOperatorValues(
                     driver=Toggle(enabled=False),
                     toolkit=Toggle(enabled=False),
-                    dcgm_exporter=Toggle(enabled=True),
+                    dcgm_exporter=GpuOperatorDcgmExporter(
+                        enabled=True,
+                        service_monitor=dcgm_service_monitor(metrics),
+                    ),
                 ),
+                monitors=metrics,
             )
         )
     if efa:
@@ -201,25 +309,14 @@ def platform_releases(
                 ),
             )
         )
-    if kube_prometheus_stack:
-        releases.append(
-            HelmRelease(
-                "kube_prometheus_stack",
-                "kube-prometheus-stack",
-                monitoring_namespace,
-                KubePrometheusStackValues(
-                    prometheus=PrometheusValues(
-                        prometheus_spec=PrometheusSpec(
-                            pod_monitor_selector_nil_uses_helm_values=False,
-                            service_monitor_selector_nil_uses_helm_values=False,
-                            rule_selector_nil_uses_helm_values=False,
-                        )
-                    )
-                ),
-            )
+    if autoscaler_namespace is not None:
+        key = AUTOSCALER_RELEASE[spec.autoscaler]
+        values: HelmValues = (
+            build_prometheus_adapter_values(observability.prometheus())
+            if spec.autoscaler == "hpa"
+            else NoValues()
         )
-    if keda_namespace is not None:
-        releases.append(HelmRelease("keda", "keda", keda_namespace, NoValues()))
+        releases.append(HelmRelease(key, CHARTS[key].chart, autoscaler_namespace, values))
     return releases
 
 
@@ -239,6 +336,7 @@ class Platform(pulumi.ComponentResource):
         self.releases = {}
         for release in args.releases:
             source = CHARTS[release.key]
+            crds = self.releases.get("kube_prometheus_stack") if release.monitors else None
             self.releases[release.key] = k8s.helm.v3.Release(
                 release.name,
                 name=release.name,
@@ -251,7 +349,9 @@ class Platform(pulumi.ComponentResource):
                 atomic=True,
                 wait_for_jobs=True,
                 timeout=900,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[*args.depends_on, *([crds] if crds else [])]
+                ),
             )
         self.operator = self.releases["dynamo_platform"]
         self.register_outputs({"releases": sorted(self.releases)})

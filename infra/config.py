@@ -190,6 +190,7 @@ class ChartVersions(Spec):
     fluid: str = "1.0.8"
     kube_prometheus_stack: str = "88.5.3"
     keda: str = "2.20.2"
+    prometheus_adapter: str = "5.3.0"
 
 
 class NatsSpec(Spec):
@@ -203,6 +204,11 @@ class EtcdSpec(Spec):
     external_endpoint: str | None = None
 
 
+# What scales autoscaled roles: KEDA ScaledObjects, or HorizontalPodAutoscalers on External metrics
+# from the Prometheus adapter. Both serve the cluster's external metrics API, so a stack runs one.
+Autoscaler = Literal["keda", "hpa"]
+
+
 class PlatformSpec(Spec):
     namespace: str = "dynamo-system"
     high_availability: bool = False
@@ -211,6 +217,7 @@ class PlatformSpec(Spec):
     etcd: EtcdSpec = EtcdSpec()
     gpu_stack: Literal["device-plugin", "gpu-operator", "none"] = "device-plugin"
     fluid: bool = True
+    autoscaler: Autoscaler = "keda"
 
 
 # --- model cache -------------------------------------------------------------------------
@@ -267,7 +274,7 @@ class ModelSource(Spec):
 
 
 class AutoscalingSpec(Spec):
-    """Scale a role's workers on frontend load through KEDA and the DGD's scaling adapter."""
+    """Scale a role's workers on frontend load through the DGD's scaling adapter (platform.autoscaler)."""
 
     min_replicas: int = Field(default=1, ge=1)
     max_replicas: int = Field(ge=1)
@@ -458,8 +465,12 @@ class ObservabilitySpec(Spec):
     enabled: bool = False
     install_kube_prometheus_stack: bool = False
     namespace: str = "monitoring"
-    # Where KEDA reads frontend metrics; default: the kube-prometheus-stack release's Prometheus.
-    prometheus_url: str | None = None
+    # Where the autoscaler (KEDA or the Prometheus adapter) reads frontend metrics; default: the
+    # kube-prometheus-stack release's Prometheus. Both need scheme and host (the adapter's chart
+    # takes them apart from port and path).
+    prometheus_url: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$"
+    )
 
     def prometheus(self) -> str:
         return self.prometheus_url or (

@@ -25,7 +25,13 @@ from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
 from components.network_policies import NamespaceKind, NetworkPlan
 from components.observability import Observability, ObservabilityArgs
-from components.platform import Platform, PlatformArgs, platform_releases
+from components.platform import (
+    AUTOSCALER_RELEASE,
+    Platform,
+    PlatformArgs,
+    platform_metrics_endpoints,
+    platform_releases,
+)
 from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
@@ -111,7 +117,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 NamespaceKind.MONITORING,
             )
         )
-    if _autoscaled(config):
+    if _autoscaled(config) and config.platform.autoscaler == "keda":
         owned.append(
             OwnedNamespace(
                 KEDA_NAMESPACE,
@@ -228,13 +234,11 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 config.platform,
                 gpu_namespace=GPU_NAMESPACE,
                 fluid_namespace=FLUID_NAMESPACE,
-                monitoring_namespace=config.observability.namespace,
+                observability=config.observability,
                 gpus=bool(config.node_pools),
                 efa=any(p.efa for p in config.node_pools),
-                kube_prometheus_stack=config.observability.enabled
-                and config.observability.install_kube_prometheus_stack,
                 multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
-                keda_namespace=KEDA_NAMESPACE if _autoscaled(config) else None,
+                autoscaler_namespace=_autoscaler_namespace(config),
             ),
             charts=config.platform.charts,
             depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
@@ -331,8 +335,12 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 f"{model.name}-autoscaling",
                 AutoscalingArgs(
                     model=model,
+                    autoscaler=config.platform.autoscaler,
                     prometheus=config.observability.prometheus(),
-                    depends_on=[*graphs, platform.releases["keda"]],
+                    depends_on=[
+                        *graphs,
+                        platform.releases[AUTOSCALER_RELEASE[config.platform.autoscaler]],
+                    ],
                 ),
                 opts=k8s_opts,
             )
@@ -362,6 +370,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 ],
                 monitoring_namespace=config.observability.namespace,
                 platform_namespace=config.platform.namespace,
+                platform_endpoints=platform_metrics_endpoints(config.platform),
                 depends_on=[
                     *security.namespaces.values(),
                     *platform.releases.values(),
@@ -407,6 +416,15 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
 
 def _autoscaled(config: StackConfig) -> bool:
     return any(m.role(r).autoscaling for m in config.models for r in m.topology.roles)
+
+
+def _autoscaler_namespace(config: StackConfig) -> str | None:
+    """KEDA gets a namespace of its own; the Prometheus adapter sits beside Prometheus."""
+    if not _autoscaled(config):
+        return None
+    return (
+        KEDA_NAMESPACE if config.platform.autoscaler == "keda" else config.observability.namespace
+    )
 
 
 def _s3_sources(model: Model) -> list[S3Source]:

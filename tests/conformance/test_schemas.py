@@ -11,7 +11,7 @@ import yaml
 
 from infra.render import render_stack
 from infra.validate import CrdSchemas, UnsupportedKubernetesVersion, validate_render
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,27 @@ def test_every_stack_is_valid(stack: str, crds: CrdSchemas, tmp_path: Path) -> N
     report = validate_render(tmp_path / stack, stack, crds, "1.33")
     assert report.failures == [] and report.no_schema == []
     assert report.checked > 5
+
+
+def test_hpa_autoscaling_is_valid_and_really_checked(
+    crds: CrdSchemas, project: Project, tmp_path: Path
+) -> None:
+    """No stack in stacks/ uses the hpa autoscaler: prod with it switched on stands in."""
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:platform"]["autoscaler"] = "hpa"
+    project.write_stack("prod", config)
+    out = tmp_path / "prod"
+    render_stack("prod", out, project.root)
+    report = validate_render(out, "prod", crds, "1.33")
+    assert report.ok, report.as_dict()
+    broken = _mutate(
+        out,
+        tmp_path,
+        "HorizontalPodAutoscaler-qwen3-0-6b-blue-trtllmworker.yaml",
+        lambda d: d["spec"]["metrics"][0]["external"]["target"].update(averageValu="4"),
+    )
+    failures = validate_render(broken, "prod", crds, "1.33").failures
+    assert [f.path for f in failures] == ["spec.metrics[0].external.target"]
 
 
 def test_upstream_trtllm_examples_pass_our_crd_validator(crds: CrdSchemas, reference: Path) -> None:

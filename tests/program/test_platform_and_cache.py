@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from components import platform
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
 from infra import program
 from infra.render import render_stack
@@ -142,12 +144,54 @@ def test_autoscaled_roles_get_keda_and_a_scaled_object_on_their_adapter(
     )
     assert graph["spec"]["services"]["TRTLLMWorker"]["scalingAdapter"] == {"enabled": True}
     assert not [d for e, d in load(renders["dev"]) if d.get("chart") == "keda"]
+    # KEDA and the Prometheus adapter both serve the external metrics API: only one is installed.
+    assert not [d for e, d in resources if d.get("chart") == "prometheus-adapter"]
+    assert not [e for e, d in resources if e.get("kind") == "HorizontalPodAutoscaler"]
+
+
+def test_an_hpa_stack_gets_the_prometheus_adapter_and_hpas_instead_of_keda(
+    project: Project, tmp_path: Path
+) -> None:
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:platform"]["autoscaler"] = "hpa"
+    project.write_stack("prod", config)
+    render_stack("prod", tmp_path / "prod", project.root)
+    resources = load(tmp_path / "prod")
+    assert not [d for e, d in resources if d.get("chart") == "keda"]
+    assert not [e for e, d in resources if e.get("kind") == "ScaledObject"]
+    assert not [
+        d for e, d in resources if e.get("kind") == "Namespace" and d["metadata"]["name"] == "keda"
+    ]
+    adapter = next(d for e, d in resources if d.get("chart") == "prometheus-adapter")
+    assert (adapter["version"], adapter["namespace"]) == ("5.3.0", "monitoring")
+    assert adapter["repo"] == "https://prometheus-community.github.io/helm-charts"
+    assert adapter["values"]["prometheus"] == {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
+        "port": 9090,
+    }
+    (hpa,) = [d for e, d in resources if e.get("kind") == "HorizontalPodAutoscaler"]
+    scaling = config["dynamo-trtllm:models"][0]["agg"]["autoscaling"]
+    assert hpa["metadata"]["namespace"] == "qwen3-0-6b"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "nvidia.com/v1alpha1",
+        "kind": "DynamoGraphDeploymentScalingAdapter",
+        "name": "qwen3-0-6b-blue-trtllmworker",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (
+        scaling["minReplicas"],
+        scaling["maxReplicas"],
+    )
+    served = {rule["name"]["as"] for rule in adapter["values"]["rules"]["external"]}
+    assert {m["external"]["metric"]["name"] for m in hpa["spec"]["metrics"]} == served
 
 
 def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path]) -> None:
     resources = load(renders["prod"])
     graphs = [d for e, d in resources if e.get("kind") == "DynamoGraphDeployment"]
-    monitors = [d for e, d in resources if e.get("kind") == "PodMonitor"]
+    models = {g["metadata"]["namespace"] for g in graphs}
+    monitors = [
+        d for e, d in resources if e.get("kind") == "PodMonitor" and e["namespace"] in models
+    ]
     assert monitors
     ports = {"frontend": 8000, "worker": 9090}
     for monitor in monitors:
@@ -163,6 +207,47 @@ def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path]) -> None:
         ]
         assert matching, monitor["metadata"]["name"]
         assert monitor["spec"]["podMetricsEndpoints"][0]["portNumber"] == ports[component]
+
+
+def test_monitored_stacks_scrape_nats_and_etcd_in_the_platform_namespace(
+    project: Project, tmp_path: Path, renders: dict[str, Path]
+) -> None:
+    config = project.stack_config("staging")
+    config["dynamo-trtllm:platform"]["etcd"] = {"enabled": True}
+    project.write_stack("staging", config)
+    render_stack("staging", tmp_path / "staging", project.root)
+    resources = load(tmp_path / "staging")
+    monitors = {
+        d["metadata"]["name"]: d
+        for e, d in resources
+        if e.get("kind") == "PodMonitor" and e["namespace"] == "dynamo-system"
+    }
+    assert set(monitors) == {"dynamo-platform-nats", "dynamo-platform-etcd"}
+    assert platform_values(tmp_path / "staging")["nats"]["promExporter"] == {"enabled": True}
+    for monitor in monitors.values():
+        assert monitor["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    # dev has no Prometheus: no exporter, no monitors, and DCGM's chart makes no ServiceMonitor.
+    dev = load(renders["dev"])
+    assert not [e for e, d in dev if e.get("kind") == "PodMonitor"]
+    assert "promExporter" not in platform_values(renders["dev"])["nats"]
+    dcgm = next(d for e, d in dev if d.get("chart") == "dcgm-exporter")
+    assert dcgm["values"] == {"serviceMonitor": {"enabled": False}}
+
+
+def test_charts_that_make_monitors_wait_for_the_prometheus_operator_crds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    waits: dict[str, set[str]] = {}
+    real = platform.k8s.helm.v3.Release
+
+    def recording(resource_name: str, **kwargs: Any) -> Any:
+        waits[resource_name] = {getattr(d, "_name", "") for d in kwargs["opts"].depends_on}
+        return real(resource_name, **kwargs)
+
+    monkeypatch.setattr(platform.k8s.helm.v3, "Release", recording)
+    render_stack("prod", tmp_path / "prod", PROJECT_ROOT)
+    assert "kube-prometheus-stack" in waits["dcgm-exporter"]
+    assert "kube-prometheus-stack" not in waits["dynamo-platform"]
 
 
 def test_alerts_use_each_models_slo_and_the_dashboard_reaches_grafana(

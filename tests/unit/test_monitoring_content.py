@@ -193,6 +193,22 @@ def test_every_alert_has_severity_duration_and_our_annotations(rule) -> None:
     assert "0.95" in alert(rule, "GpuMemoryNearlyFull")["expr"]
 
 
+def test_jetstream_storage_alert_divides_the_exporters_usage_by_its_limit(rule) -> None:
+    (nats,) = [g["rules"] for g in rule["spec"]["groups"] if g["name"] == "dynamo-trtllm.nats"]
+    (found,) = [r for r in nats if r["alert"] == "NatsJetStreamStorageHigh"]
+    assert found["annotations"]["summary"] == "NATS JetStream storage high"
+    expr = found["expr"]
+    assert _threshold(expr) == 0.85
+    ratio = promql_parser.parse(expr).lhs
+    assert isinstance(ratio, promql_parser.BinaryExpr) and str(ratio.op) == "/"
+    assert metric_names(str(ratio.lhs)) == {"nats_varz_jetstream_stats_storage"}
+    # A server without a limit (0) must not divide by zero into an alert.
+    assert metric_names(str(ratio.rhs)) == {"nats_varz_jetstream_config_max_storage"}
+    assert "> 0" in str(ratio.rhs)
+    assert expr.count('namespace="dynamo-system"') == 2
+    assert found["labels"] == {"severity": "warning"}
+
+
 def test_worker_alerts_follow_the_pod_monitor_and_the_operator_pod_names(rule) -> None:
     monitor = build_pod_monitor("serving-gpt", "gpt-oss-120b", "worker", 9090)["metadata"]
     job = pod_monitor_job("serving-gpt", "gpt-oss-120b", "worker")
