@@ -157,7 +157,7 @@ def _network_plan(config: StackConfig) -> NetworkPlan:
         monitoring_namespace=config.observability.namespace
         if config.observability.enabled
         else None,
-        keda_namespace=KEDA_NAMESPACE if _autoscaled(config) else None,
+        keda_namespace=KEDA_NAMESPACE if _autoscaler_namespace(config) == KEDA_NAMESPACE else None,
         nats_in_cluster=config.platform.nats.external_url is None,
         etcd=config.platform.etcd.enabled,
     )

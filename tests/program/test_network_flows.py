@@ -157,6 +157,8 @@ def test_api_server_reaches_webhooks_and_aggregated_apis(prod: Cluster) -> None:
     prod.assert_open(API_SERVER, OPERATOR, 9443)
     prod.assert_open(API_SERVER, Pod("fluid-webhook", "fluid-system", {}), 9443)
     prod.assert_open(API_SERVER, Pod("keda-metrics-apiserver", "keda", {}), 6443)
+    # with platform.autoscaler hpa, the Prometheus adapter serves the external metrics API here
+    prod.assert_open(API_SERVER, Pod("prometheus-adapter", "monitoring", {}), 6443)
     prod.assert_closed(API_SERVER, NATS, 4222)
     prod.assert_open(OPERATOR, API_SERVER, 443)
 

@@ -183,6 +183,9 @@ def test_an_hpa_stack_gets_the_prometheus_adapter_and_hpas_instead_of_keda(
     )
     served = {rule["name"]["as"] for rule in adapter["values"]["rules"]["external"]}
     assert {m["external"]["metric"]["name"] for m in hpa["spec"]["metrics"]} == served
+    # no KEDA, so no NetworkPolicy opens Prometheus to a keda namespace
+    policies = {d["metadata"]["name"] for e, d in resources if e.get("kind") == "NetworkPolicy"}
+    assert "allow-keda-queries" not in policies and "allow-api-server" in policies
 
 
 def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path]) -> None:
