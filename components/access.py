@@ -94,26 +94,26 @@ def viewer_rules() -> list[dict]:
     return _rules([*WORKLOAD_RESOURCES.values(), *RUNTIME_RESOURCES], READ)
 
 
-def promoter_rules(model: str) -> list[dict]:
+def promoter_rules(model: str, frontend_services: Sequence[str]) -> list[dict]:
     """Move traffic of one model: its stable Service and HTTPRoute (named after it), gated on
-    DGD status and a smoke request through a port-forward to a frontend pod."""
+    DGD status and a smoke request through a port-forward to a slot's frontend."""
     return [
         *_rules([("nvidia.com", "dynamographdeployments"), ("", "pods"), *RUNTIME_RESOURCES], READ),
+        *_rules([("", "services")], ["get"], [model, *frontend_services]),
         *_rules(
-            [("", "services"), ("gateway.networking.k8s.io", "httproutes")],
-            ["get", "patch"],
-            [model],
+            [("", "services"), ("gateway.networking.k8s.io", "httproutes")], ["patch"], [model]
         ),
-        *_rules([("", "pods/portforward")], ["create"]),
+        *_rules([("gateway.networking.k8s.io", "httproutes")], ["get"], [model]),
+        # The WebSocket upgrade is authorized as get before Kubernetes 1.35, also create after.
+        *_rules([("", "pods/portforward")], ["get", "create"]),
     ]
 
 
 def discovery_rules() -> list[dict]:
     """Dynamo's Kubernetes discovery: workers publish DynamoWorkerMetadata, everyone watches
-    endpoints and pods (and newer runtimes label their own pod)."""
+    endpoints and pods. No pod writes: isolation and the stable Service select on pod labels."""
     return [
-        {"apiGroups": [""], "resources": ["endpoints"], "verbs": READ},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": [*READ, "patch"]},
+        {"apiGroups": [""], "resources": ["endpoints", "pods"], "verbs": READ},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
         {
             "apiGroups": ["nvidia.com"],
@@ -145,6 +145,7 @@ def _binding(namespace: str, role: str, subjects: list[dict]) -> dict:
 def build_namespace_access(
     namespace: str,
     model: str,
+    frontend_services: Sequence[str],
     workload_roles: Sequence[str],
     extra_groups: Mapping[AccessLevel, Sequence[str]],
 ) -> list[dict]:
@@ -169,7 +170,7 @@ def build_namespace_access(
     people = {
         "deployer": deployer_rules(),
         "viewer": viewer_rules(),
-        "promoter": promoter_rules(model),
+        "promoter": promoter_rules(model, frontend_services),
     }
     for level in ACCESS_LEVELS:
         role = f"dynamo-trtllm-{level}"
@@ -202,6 +203,7 @@ class ServingNamespace:
     namespace: str
     model: str
     workload_roles: tuple[str, ...]  # "frontend" and the topology's worker roles
+    frontend_services: tuple[str, ...]  # each slot's frontend Service (promotion gates)
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,11 @@ class Access(pulumi.ComponentResource):
         self.service_accounts = []
         for serving in args.namespaces:
             for obj in build_namespace_access(
-                serving.namespace, serving.model, serving.workload_roles, args.groups
+                serving.namespace,
+                serving.model,
+                serving.frontend_services,
+                serving.workload_roles,
+                args.groups,
             ):
                 meta = obj["metadata"]
                 logical = f"{meta['namespace']}-{obj['kind'].lower()}-{meta['name']}"

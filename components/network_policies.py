@@ -19,7 +19,6 @@ ETCD_PORT = 2379
 WORKER_SYSTEM_PORT = 9090
 OPERATOR_METRICS_PORT = 8080
 DCGM_EXPORTER_PORT = 9400
-PROMETHEUS_PORT = 9090
 # controller-runtime webhooks (Dynamo operator, Grove, Fluid, KEDA) listen on 9443.
 WEBHOOK_PORT = 9443
 # Aggregated API servers (KEDA metrics, Prometheus adapter) and the prometheus-operator webhook.
@@ -37,9 +36,11 @@ SCRAPE_PORTS = (
     NATS_MONITORING_PORT,
     ETCD_PORT,
     OPERATOR_METRICS_PORT,
-    9100,
-    10250,
-    443,
+    9100,  # node-exporter
+    9153,  # CoreDNS
+    10249,  # kube-proxy
+    10250,  # kubelet, cAdvisor
+    443,  # API server
 )
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
@@ -56,17 +57,28 @@ class NamespaceKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """A service pods call: its port, and the namespace it runs in (None: outside the cluster,
+    or somewhere we cannot name, so only the port is allowed)."""
+
+    port: int
+    namespace: str | None
+
+
+@dataclass(frozen=True)
 class NetworkPlan:
     """The cluster-wide facts the policies need."""
 
     platform_namespace: str
     serving_namespaces: tuple[str, ...]
+    nats: Upstream
+    etcd: Upstream | None  # None: Dynamo discovers through the Kubernetes API
+    prometheus: Upstream  # what KEDA queries
     # namespaces whose pods may call the model frontends (the gateway's, and any client's)
     client_namespaces: tuple[str, ...]
     monitoring_namespace: str | None  # where Prometheus runs, when observability is on
     keda_namespace: str | None
-    nats_in_cluster: bool = True
-    etcd: bool = False
+    prometheus_adapter: bool = False  # the HPA's external metrics API, beside Prometheus
 
 
 def _policy(namespace: str, name: str, spec: dict) -> dict:
@@ -140,6 +152,13 @@ def allow_within_namespace(namespace: str) -> dict:
     )
 
 
+def _egress_to(upstream: Upstream) -> dict:
+    rule: dict = {"ports": _tcp(upstream.port)}
+    if upstream.namespace is not None:
+        rule["to"] = [_namespaces(upstream.namespace)]
+    return rule
+
+
 def allow_ingress_ports(
     namespace: str, name: str, ports: tuple[int, ...], sources: list[dict] | None
 ) -> dict:
@@ -185,16 +204,16 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
             )
         )
     model_pods = {"matchLabels": {MODEL_LABEL: model}}
-    platform_ports = [NATS_PORT] + ([ETCD_PORT] if plan.etcd else [])
-    # In-cluster NATS/etcd are reached in the platform namespace; external ones anywhere.
-    platform_rule: dict = {"ports": _tcp(*platform_ports)}
-    if plan.nats_in_cluster:
-        platform_rule["to"] = [_namespaces(plan.platform_namespace)]
+    upstreams = [plan.nats] + ([plan.etcd] if plan.etcd else [])
     policies.append(
         _policy(
             namespace,
             "allow-platform-egress",
-            {"podSelector": model_pods, "policyTypes": ["Egress"], "egress": [platform_rule]},
+            {
+                "podSelector": model_pods,
+                "policyTypes": ["Egress"],
+                "egress": [_egress_to(upstream) for upstream in upstreams],
+            },
         )
     )
     policies.append(allow_https_egress(namespace, model_pods))
@@ -233,8 +252,10 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
 def platform_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
     """Dynamo operator, NATS and etcd: clients only from the serving namespaces."""
     policies = _infrastructure_base(namespace)
-    client_ports = (NATS_PORT, ETCD_PORT) if plan.etcd else (NATS_PORT,)
-    if plan.serving_namespaces:
+    client_ports = tuple(
+        u.port for u in (plan.nats, plan.etcd) if u is not None and u.namespace == namespace
+    )
+    if plan.serving_namespaces and client_ports:
         policies.append(
             allow_ingress_ports(
                 namespace,
@@ -278,20 +299,16 @@ def monitoring_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
             },
         )
     )
-    policies.append(
-        allow_ingress_ports(
-            namespace,
-            "allow-api-server",
-            (PROMETHEUS_OPERATOR_WEBHOOK_PORT, AGGREGATED_API_PORT),
-            None,
-        )
-    )
-    if plan.keda_namespace:
+    api_ports: tuple[int, ...] = (PROMETHEUS_OPERATOR_WEBHOOK_PORT,)
+    if plan.prometheus_adapter:
+        api_ports += (AGGREGATED_API_PORT,)
+    policies.append(allow_ingress_ports(namespace, "allow-api-server", api_ports, None))
+    if plan.keda_namespace and plan.prometheus.namespace == namespace:
         policies.append(
             allow_ingress_ports(
                 namespace,
                 "allow-keda-queries",
-                (PROMETHEUS_PORT,),
+                (plan.prometheus.port,),
                 [_namespaces(plan.keda_namespace)],
             )
         )
@@ -305,23 +322,13 @@ def keda_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
             namespace, "allow-api-server", (AGGREGATED_API_PORT, WEBHOOK_PORT), None
         )
     )
-    if plan.monitoring_namespace:
-        policies.append(
-            _policy(
-                namespace,
-                "allow-prometheus-queries",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": [
-                        {
-                            "to": [_namespaces(plan.monitoring_namespace)],
-                            "ports": _tcp(PROMETHEUS_PORT),
-                        }
-                    ],
-                },
-            )
+    policies.append(
+        _policy(
+            namespace,
+            "allow-prometheus-queries",
+            {"podSelector": {}, "policyTypes": ["Egress"], "egress": [_egress_to(plan.prometheus)]},
         )
+    )
     return policies
 
 

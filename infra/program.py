@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -18,12 +19,18 @@ from components.access import ACCESS_LEVELS, Access, AccessArgs, ServingNamespac
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
-from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement
+from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement, frontend_service_name
 from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
-from components.network_policies import NamespaceKind, NetworkPlan
+from components.network_policies import (
+    ETCD_PORT,
+    NATS_PORT,
+    NamespaceKind,
+    NetworkPlan,
+    Upstream,
+)
 from components.observability import Observability, ObservabilityArgs
 from components.platform import (
     AUTOSCALER_RELEASE,
@@ -108,11 +115,12 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 NamespaceKind.FLUID,
             )
         )
-    if config.observability.enabled:
+    # Only a namespace we install Prometheus into is ours: a Prometheus you run keeps its own.
+    if config.observability.enabled and config.observability.install_kube_prometheus_stack:
         owned.append(
             OwnedNamespace(
                 config.observability.namespace,
-                "privileged" if config.observability.install_kube_prometheus_stack else "baseline",
+                "privileged",
                 "node-exporter reads host metrics through hostPath and hostNetwork",
                 NamespaceKind.MONITORING,
             )
@@ -143,6 +151,21 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
     return owned
 
 
+def _upstream(url: str | None, default_port: int, bundled_namespace: str) -> Upstream:
+    """A bundled service in its namespace, or an external URL's port anywhere."""
+    if url is None:
+        return Upstream(default_port, bundled_namespace)
+    return Upstream(urlsplit(url).port or default_port, None)
+
+
+def _prometheus_upstream(url: str) -> Upstream:
+    """Where KEDA reads metrics: a `<service>.<namespace>.svc` URL names its namespace."""
+    parts = urlsplit(url)
+    labels = (parts.hostname or "").split(".")
+    namespace = labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
+    return Upstream(parts.port or (443 if parts.scheme == "https" else 80), namespace)
+
+
 def _network_plan(config: StackConfig) -> NetworkPlan:
     clients = set(config.security.client_namespaces)
     gateway = config.security.gateway_namespace or (
@@ -150,16 +173,22 @@ def _network_plan(config: StackConfig) -> NetworkPlan:
     )
     if gateway:
         clients.add(gateway)
+    platform = config.platform
+    etcd = platform.etcd
     return NetworkPlan(
-        platform_namespace=config.platform.namespace,
+        platform_namespace=platform.namespace,
         serving_namespaces=tuple(sorted(m.k8s_namespace for m in config.models)),
+        nats=_upstream(platform.nats.external_url, NATS_PORT, platform.namespace),
+        etcd=_upstream(etcd.external_endpoint, ETCD_PORT, platform.namespace)
+        if etcd.enabled
+        else None,
+        prometheus=_prometheus_upstream(config.observability.prometheus()),
         client_namespaces=tuple(sorted(clients)),
         monitoring_namespace=config.observability.namespace
         if config.observability.enabled
         else None,
         keda_namespace=KEDA_NAMESPACE if _autoscaler_namespace(config) == KEDA_NAMESPACE else None,
-        nats_in_cluster=config.platform.nats.external_url is None,
-        etcd=config.platform.etcd.enabled,
+        prometheus_adapter=_autoscaler_namespace(config) == config.observability.namespace,
     )
 
 
@@ -250,7 +279,12 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
         "access",
         AccessArgs(
             namespaces=[
-                ServingNamespace(m.k8s_namespace, m.name, ("frontend", *m.topology.roles))
+                ServingNamespace(
+                    m.k8s_namespace,
+                    m.name,
+                    ("frontend", *m.topology.roles),
+                    tuple(frontend_service_name(m, color) for color in sorted(m.slots)),
+                )
                 for m in config.models
             ],
             groups={

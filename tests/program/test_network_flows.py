@@ -7,10 +7,12 @@ isolation is for are proven closed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from components.dgd import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL
-from components.network_policies import NamespaceKind, NetworkPlan, namespace_policies
+from components.network_policies import NamespaceKind, NetworkPlan, Upstream, namespace_policies
 from infra.network_reach import External, NetworkPolicies, Pod
 from tests.conftest import Rendered
 
@@ -157,8 +159,7 @@ def test_api_server_reaches_webhooks_and_aggregated_apis(prod: Cluster) -> None:
     prod.assert_open(API_SERVER, OPERATOR, 9443)
     prod.assert_open(API_SERVER, Pod("fluid-webhook", "fluid-system", {}), 9443)
     prod.assert_open(API_SERVER, Pod("keda-metrics-apiserver", "keda", {}), 6443)
-    # with platform.autoscaler hpa, the Prometheus adapter serves the external metrics API here
-    prod.assert_open(API_SERVER, Pod("prometheus-adapter", "monitoring", {}), 6443)
+    prod.assert_closed(API_SERVER, Pod("prometheus-adapter", "monitoring", {}), 6443)  # KEDA's
     prod.assert_closed(API_SERVER, NATS, 4222)
     prod.assert_open(OPERATOR, API_SERVER, 443)
 
@@ -180,7 +181,6 @@ def test_fluid_cache_pods_and_their_loader(prod: Cluster) -> None:
     )
     loader = Pod("cache-loader", "gpt-oss-120b", {"role": "dataload-job"})
     prod.assert_open(loader, master, 20001)
-    prod.assert_open(master, INTERNET, 443)  # S3, through the node's security groups
     prod.assert_closed(loader, prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker"), 9090)
 
 
@@ -197,25 +197,73 @@ def test_canary_slots_of_staging_are_isolated(clusters: dict[str, Cluster]) -> N
     )
 
 
-def test_etcd_when_on_is_reached_only_by_graphs() -> None:
+def _plan(**changes: object) -> NetworkPlan:
     plan = NetworkPlan(
         platform_namespace="dynamo-system",
         serving_namespaces=("qwen3",),
+        nats=Upstream(4222, "dynamo-system"),
+        etcd=None,
+        prometheus=Upstream(9090, "monitoring"),
         client_namespaces=(),
-        monitoring_namespace=None,
-        keda_namespace=None,
-        etcd=True,
+        monitoring_namespace="monitoring",
+        keda_namespace="keda",
     )
-    policies = namespace_policies("dynamo-system", NamespaceKind.PLATFORM, plan)
-    policies += namespace_policies("qwen3", NamespaceKind.SERVING, plan, model="qwen3")
-    net = NetworkPolicies(policies)
-    graph = {"dynamo-trtllm.io/model": "qwen3", "dynamo-trtllm.io/color": "blue"}
-    worker = Pod("worker", "qwen3", graph | {OPERATOR_COMPONENT_TYPE_LABEL: "worker"})
-    etcd = Pod("etcd-0", "dynamo-system", {"app.kubernetes.io/name": "etcd"})
-    assert net.check(worker, etcd, 2379).allowed
-    assert not net.check(STRANGER, etcd, 2379).allowed
-    no_etcd = NetworkPlan("dynamo-system", ("qwen3",), (), None, None)
-    without = NetworkPolicies(
-        namespace_policies("qwen3", NamespaceKind.SERVING, no_etcd, model="qwen3")
+    return replace(plan, **changes)
+
+
+def _policies(plan: NetworkPlan) -> NetworkPolicies:
+    kinds = {
+        "dynamo-system": NamespaceKind.PLATFORM,
+        "monitoring": NamespaceKind.MONITORING,
+        "keda": NamespaceKind.KEDA,
+    }
+    policies = namespace_policies("qwen3", NamespaceKind.SERVING, plan, model="qwen3")
+    for namespace, kind in kinds.items():
+        policies += namespace_policies(namespace, kind, plan)
+    return NetworkPolicies(policies)
+
+
+QWEN_WORKER = Pod(
+    "worker",
+    "qwen3",
+    {
+        "dynamo-trtllm.io/model": "qwen3",
+        "dynamo-trtllm.io/color": "blue",
+        OPERATOR_COMPONENT_TYPE_LABEL: "worker",
+    },
+)
+ETCD = Pod("etcd-0", "dynamo-system", {"app.kubernetes.io/name": "etcd"})
+
+
+def test_bundled_etcd_is_reached_only_by_graphs() -> None:
+    with_etcd = _policies(_plan(etcd=Upstream(2379, "dynamo-system")))
+    assert with_etcd.check(QWEN_WORKER, ETCD, 2379).allowed
+    assert not with_etcd.check(STRANGER, ETCD, 2379).allowed
+    assert not _policies(_plan()).check(QWEN_WORKER, ETCD, 2379).allowed
+
+
+def test_external_nats_and_etcd_are_reached_on_their_ports() -> None:
+    net = _policies(_plan(nats=Upstream(4333, None), etcd=Upstream(2381, None)))
+    outside = External("10.20.0.5", "external-nats")
+    assert net.check(QWEN_WORKER, outside, 4333).allowed
+    assert net.check(QWEN_WORKER, outside, 2381).allowed
+    assert not net.check(QWEN_WORKER, outside, 4222).allowed
+    # the platform namespace takes no client ports then
+    assert not net.check(QWEN_WORKER, NATS, 4222).allowed
+
+
+def test_the_metrics_api_port_opens_only_beside_the_prometheus_adapter() -> None:
+    adapter = Pod(
+        "prometheus-adapter", "monitoring", {"app.kubernetes.io/name": "prometheus-adapter"}
     )
-    assert not without.check(worker, etcd, 2379).allowed
+    assert not _policies(_plan()).check(API_SERVER, adapter, 6443).allowed
+    hpa = _policies(_plan(keda_namespace=None, prometheus_adapter=True))
+    assert hpa.check(API_SERVER, adapter, 6443).allowed
+    assert not hpa.check(KEDA, PROMETHEUS, 9090).allowed
+
+
+def test_keda_follows_prometheus_wherever_the_url_points() -> None:
+    thanos = Pod("thanos-query", "thanos", {"app": "thanos-query"})
+    net = _policies(_plan(prometheus=Upstream(10902, "thanos")))
+    assert net.check(KEDA, thanos, 10902).allowed
+    assert not net.check(KEDA, PROMETHEUS, 9090).allowed

@@ -11,6 +11,7 @@ from components.access import (
     access_entry_groups,
     build_namespace_access,
     deployer_rules,
+    discovery_rules,
     promoter_rules,
     viewer_rules,
 )
@@ -74,13 +75,22 @@ def test_secrets_are_reachable_only_by_name() -> None:
 
 
 def test_promoter_moves_only_its_models_traffic() -> None:
-    rules = promoter_rules("qwen3-0-6b")
+    rules = promoter_rules("qwen3-0-6b", ["qwen3-0-6b-blue-frontend", "qwen3-0-6b-green-frontend"])
     assert allows(rules, "patch", "", "services", "qwen3-0-6b")
+    assert allows(rules, "get", "", "services", "qwen3-0-6b-green-frontend")  # the gate reads it
+    assert not allows(rules, "patch", "", "services", "qwen3-0-6b-green-frontend")
     assert allows(rules, "patch", "gateway.networking.k8s.io", "httproutes", "qwen3-0-6b")
     assert not allows(rules, "patch", "", "services", "other-model")
     assert not allows(rules, "patch", "nvidia.com", "dynamographdeployments")
     assert allows(rules, "get", "nvidia.com", "dynamographdeployments")
-    assert allows(rules, "create", "", "pods/portforward")  # the promotion smoke request
+    for verb in ("get", "create"):  # the smoke request's port-forward, before and after 1.35
+        assert allows(rules, verb, "", "pods/portforward")
+
+
+def test_workloads_cannot_rewrite_the_pod_labels_isolation_selects_on() -> None:
+    for rule in discovery_rules():
+        if "pods" in rule["resources"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}
 
 
 def test_each_graph_role_runs_as_its_own_account_with_discovery_rights(
@@ -106,7 +116,9 @@ def test_each_graph_role_runs_as_its_own_account_with_discovery_rights(
 
 
 def test_people_are_bound_through_groups() -> None:
-    objects = build_namespace_access("qwen3", "qwen3", ["frontend", "agg"], {"viewer": ["oncall"]})
+    objects = build_namespace_access(
+        "qwen3", "qwen3", ["qwen3-blue-frontend"], ["frontend", "agg"], {"viewer": ["oncall"]}
+    )
     bindings = {o["metadata"]["name"]: o for o in objects if o["kind"] == "RoleBinding"}
     viewer = [s["name"] for s in bindings["dynamo-trtllm-viewer"]["subjects"]]
     assert viewer == ["dynamo-trtllm-viewers", "oncall"]
