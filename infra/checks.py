@@ -22,7 +22,13 @@ from infra.engine_config import check_engine_config_file, tensorrt_llm_issues
 from infra.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
 from infra.errors import ConfigIssue
 from infra.instances import pool_gpus
-from infra.names import dns1123_label_problem
+from infra.names import (
+    FLUID_NAMESPACE,
+    GPU_NAMESPACE,
+    KEDA_NAMESPACE,
+    SYSTEM_NAMESPACES,
+    dns1123_label_problem,
+)
 from infra.planning import fit_issues
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
@@ -70,9 +76,35 @@ def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
     for path, name in named:
         if problem := dns1123_label_problem(name):
             issues.append(ConfigIssue(path, problem))
+    infrastructure = {
+        config.platform.namespace: "the platform",
+        GPU_NAMESPACE: "the GPU stack",
+        FLUID_NAMESPACE: "Fluid",
+        KEDA_NAMESPACE: "KEDA",
+        **{name: "Kubernetes" for name in SYSTEM_NAMESPACES},
+    }
+    if config.observability.enabled:
+        if config.observability.namespace in infrastructure:
+            issues.append(
+                ConfigIssue(
+                    "observability.namespace",
+                    f"{config.observability.namespace!r} is already "
+                    f"{infrastructure[config.observability.namespace]}'s namespace",
+                )
+            )
+        infrastructure.setdefault(config.observability.namespace, "monitoring")
     seen_names: set[str] = set()
     seen_namespaces: set[str] = set()
     for index, model in zip(indexes, config.models, strict=True):
+        if model.k8s_namespace in infrastructure:
+            # A model namespace gets its own Pod Security level and NetworkPolicies.
+            issues.append(
+                ConfigIssue(
+                    f"models[{index}].namespace" if model.namespace else f"models[{index}].name",
+                    f"namespace {model.k8s_namespace!r} belongs to "
+                    f"{infrastructure[model.k8s_namespace]}: give the model a namespace of its own",
+                )
+            )
         if model.name in seen_names:
             issues.append(
                 ConfigIssue(f"models[{index}].name", f"model name {model.name!r} is used twice")

@@ -75,6 +75,7 @@ def read_stack_file(path: Path, source: str) -> StackFile:
     secrets: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
     other: dict[str, Any] = {}
+    plaintext: list[ConfigIssue] = []
     prefix = f"{CONFIG_NAMESPACE}:"
     for key, value in (document.get("config") or {}).items():
         if not str(key).startswith(prefix):
@@ -82,10 +83,21 @@ def read_stack_file(path: Path, source: str) -> StackFile:
             continue
         name = str(key)[len(prefix) :]
         if name in SECRET_KEYS:
-            secrets[name] = secure_placeholder(name) if _is_secure(value) else str(value)
+            if not _is_secure(value):
+                plaintext.append(
+                    ConfigIssue(
+                        name,
+                        f"a secret stored in plaintext: set it with `pulumi config set --secret "
+                        f"{prefix}{name} ...` so the file and Pulumi's state hold it encrypted",
+                    )
+                )
+                continue
+            secrets[name] = secure_placeholder(name)
             fingerprints[name] = _fingerprint(value)
         else:
             values[name] = _strip_secure(value)
+    if plaintext:
+        raise StackConfigError(source, plaintext)
     return StackFile(values, secrets, other, fingerprints)
 
 

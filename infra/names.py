@@ -14,6 +14,12 @@ _DNS1123_SUBDOMAIN = re.compile(
 QUANTITY_PATTERN = (
     r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
 )
+# Namespaces the platform installs into, besides platform.namespace and observability.namespace.
+GPU_NAMESPACE = "gpu-system"
+FLUID_NAMESPACE = "fluid-system"
+KEDA_NAMESPACE = "keda"
+# Namespaces Kubernetes itself runs: never a model's.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 

@@ -57,10 +57,7 @@ from infra.engine_config import check_engine_config_file
 from infra.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.instances import pool_gpus
 from infra.loading import parse_stack_config, source_label
-
-GPU_NAMESPACE = "gpu-system"
-FLUID_NAMESPACE = "fluid-system"
-KEDA_NAMESPACE = "keda"
+from infra.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
 
 
 @dataclass(frozen=True)

@@ -78,19 +78,33 @@ def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
 
 def test_render_contains_no_secret_value(project: Project, tmp_path: Path) -> None:
     config = project.stack_config("dev")
-    token = "hf_SuperSecretTokenValue123"
-    pull = '{"auths": {"nvcr.io": {"auth": "bm90LWEtcmVhbC1rZXk="}}}'
-    config["dynamo-trtllm:hfToken"] = token
-    config["dynamo-trtllm:imagePullSecret"] = pull
+    token = "v1:AAAABBBBhfTokenCiphertext=="
+    pull = "v1:CCCCDDDDpullSecretCiphertext=="
+    config["dynamo-trtllm:hfToken"] = {"secure": token}
+    config["dynamo-trtllm:imagePullSecret"] = {"secure": pull}
     project.write_stack("dev", config)
     out = tmp_path / "out"
     assert main(["--project-dir", str(project.root), "render", "dev", "--out", str(out)]) == 0
     text = "\n".join(p.read_text() for p in out.rglob("*") if p.is_file())
-    assert token not in text and "bm90LWEtcmVhbC1rZXk" not in text
+    assert token not in text and pull not in text
     secret = (out / "kubernetes/qwen3-0-6b/Secret-hf-token-secret.yaml").read_text()
     assert "HF_TOKEN: '[secret]'" in secret
     dgd = (out / "kubernetes/qwen3-0-6b/DynamoGraphDeployment-qwen3-0-6b-blue.yaml").read_text()
     assert "envFromSecret: hf-token-secret" in dgd and "imagePullSecrets" in dgd
+
+
+def test_a_plaintext_secret_is_refused_before_anything_renders(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project.stack_config("dev")
+    config["dynamo-trtllm:hfToken"] = "hf_PlaintextTokenValue123"
+    project.write_stack("dev", config)
+    out = tmp_path / "out"
+    assert main(["--project-dir", str(project.root), "render", "dev", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "stacks/Pulumi.dev.yaml: dynamo-trtllm:hfToken: a secret stored in plaintext" in err
+    assert "pulumi config set --secret dynamo-trtllm:hfToken" in err
+    assert "hf_PlaintextTokenValue123" not in err and not out.exists()
 
 
 def test_render_index_follows_the_contract(

@@ -91,8 +91,8 @@ def test_graphs_wait_for_the_platform_release(
 
 def test_static_s3_keys_reach_fluid_only_by_reference(project: Project, tmp_path: Path) -> None:
     config = project.stack_config("prod")
-    config["dynamo-trtllm:s3AccessKeyId"] = "AKIAEXAMPLEKEYID0000"
-    config["dynamo-trtllm:s3SecretAccessKey"] = "very-secret-access-key-value"
+    config["dynamo-trtllm:s3AccessKeyId"] = {"secure": "v1:AKIAEXAMPLEKEYID0000"}
+    config["dynamo-trtllm:s3SecretAccessKey"] = {"secure": "v1:very-secret-access-key-value"}
     project.write_stack("prod", config)
     out = tmp_path / "prod"
     render_stack("prod", out, project.root)

@@ -417,3 +417,23 @@ def test_high_availability_needs_three_system_nodes() -> None:
     ]
     raw["cluster"]["systemNodeGroup"] = {"minSize": 3, "desiredSize": 3, "maxSize": 4}
     parse(raw)
+
+
+def test_a_model_cannot_share_a_namespace_the_platform_or_kubernetes_runs() -> None:
+    raw = values()
+    raw["models"][0]["namespace"] = "dynamo-system"
+    raw["models"][1]["name"] = "kube-system"
+    found = problems(raw)
+    assert any(
+        "models[0].namespace: namespace 'dynamo-system' belongs to the platform" in p
+        for p in found
+    )
+    assert any("models[1].name: namespace 'kube-system' belongs to Kubernetes" in p for p in found)
+
+
+def test_monitoring_cannot_share_the_platform_namespace() -> None:
+    raw = values(observability={"enabled": True, "namespace": "dynamo-system"})
+    assert any(
+        "observability.namespace: 'dynamo-system' is already the platform's namespace" in p
+        for p in problems(raw)
+    )
