@@ -310,6 +310,21 @@ def privileged_violations(resource_type: str, props: Mapping[str, Any]) -> list[
     ]
 
 
+HOST_NAMESPACE_FIELDS = ("hostNetwork", "hostPID", "hostIPC")
+
+
+def host_namespace_violations(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """A pod in the node's network is outside every NetworkPolicy; in its PID or IPC namespace
+    it sees the node's processes. Either undoes the isolation between models and slots."""
+    label = describe(resource_type, props)
+    return [
+        f"{label}: {pod.path}.{field} must not be true"
+        for pod in pod_specs(resource_type, props)
+        for field in HOST_NAMESPACE_FIELDS
+        if pod.spec.get(field) is True
+    ]
+
+
 def _host_paths(volumes: Any, path: str) -> Iterator[tuple[str, Any]]:
     for index, volume in enumerate(_sequence(volumes)):
         host_path = _mapping(volume).get("hostPath")
@@ -434,6 +449,11 @@ POLICIES: list[Policy] = [
         "no-privileged-containers",
         "No container, in a pod template or a DynamoGraphDeployment, runs privileged.",
         privileged_violations,
+    ),
+    resource_policy(
+        "no-host-namespaces",
+        "No pod template or DynamoGraphDeployment joins the node's network, PID or IPC namespace.",
+        host_namespace_violations,
     ),
     resource_policy(
         "no-host-path-volumes",

@@ -288,6 +288,17 @@ def test_load_balancers_restrict_their_sources(spec: dict, problems: list[str]) 
     assert found == [f"Service n/s: {problem}" for problem in problems]
 
 
+def test_host_namespaces_are_found_in_dgds_and_pod_templates() -> None:
+    worker = gpu_worker()
+    worker["extraPodSpec"] |= {"hostNetwork": True, "hostPID": False}
+    assert rules.host_namespace_violations(rules.DGD_TYPE, dgd(W=worker)) == [
+        "DynamoGraphDeployment m/m-blue: spec.services.W.extraPodSpec.hostNetwork must not be true"
+    ]
+    assert rules.host_namespace_violations(DEPLOYMENT, deployment()) == []
+    [message] = rules.host_namespace_violations(DEPLOYMENT, deployment(hostIPC=True))
+    assert message.endswith("spec.template.spec.hostIPC must not be true")
+
+
 def test_privileged_containers_are_found_in_dgds_and_pod_templates() -> None:
     privileged = {"securityContext": {"privileged": True}}
     worker = gpu_worker(containers=[container(**privileged)])
@@ -474,6 +485,12 @@ FAILING = [
         rules.privileged_violations,
         DEPLOYMENT,
         deployment(containers=[container(securityContext={"privileged": True})]),
+    ),
+    (
+        "no-host-namespaces",
+        rules.host_namespace_violations,
+        DEPLOYMENT,
+        deployment(hostNetwork=True),
     ),
     (
         "no-host-path-volumes",

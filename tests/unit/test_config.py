@@ -425,8 +425,7 @@ def test_a_model_cannot_share_a_namespace_the_platform_or_kubernetes_runs() -> N
     raw["models"][1]["name"] = "kube-system"
     found = problems(raw)
     assert any(
-        "models[0].namespace: namespace 'dynamo-system' belongs to the platform" in p
-        for p in found
+        "models[0].namespace: namespace 'dynamo-system' belongs to the platform" in p for p in found
     )
     assert any("models[1].name: namespace 'kube-system' belongs to Kubernetes" in p for p in found)
 
