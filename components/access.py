@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -19,9 +18,9 @@ import pulumi_kubernetes as k8s
 
 from components.dgd import workload_service_account
 from components.security import HF_TOKEN_SECRET, IMAGE_PULL_SECRET, S3_CREDENTIALS_SECRET
+from infra.config import AccessLevel
 
 COMPONENT_TYPE = "dynamo-trtllm:access:Access"
-AccessLevel = Literal["deployer", "viewer", "promoter"]
 ACCESS_LEVELS: tuple[AccessLevel, ...] = ("deployer", "viewer", "promoter")
 READ = ["get", "list", "watch"]
 WRITE = ["create", "update", "patch", "delete"]

@@ -25,7 +25,7 @@ from components.helm_values import (
     PrometheusAdapterValues,
 )
 from components.k8s_objects import custom_resource
-from infra.config import Autoscaler, AutoscalingSpec, Color, Model
+from infra.config import Autoscaler, AutoscalingSpec, Color, Model, url_port
 
 COMPONENT_TYPE = "dynamo-trtllm:scaling:Autoscaling"
 SCALING_ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"
@@ -170,11 +170,10 @@ def build_prometheus_adapter_values(prometheus: str) -> PrometheusAdapterValues:
     """Only our External metrics: no catch-all custom-metrics rules, no resource metrics (those
     stay with metrics-server). The chart joins url, port and path, so the address is split."""
     address = urlsplit(prometheus)
-    default_port = 443 if address.scheme == "https" else 80
     return PrometheusAdapterValues(
         prometheus=AdapterPrometheus(
             url=f"{address.scheme}://{address.hostname}",
-            port=address.port or default_port,
+            port=url_port(prometheus),
             path=address.path.rstrip("/") or None,
         ),
         rules=AdapterRules(default=False, external=[adapter_rule(m) for m in SCALING_METRICS]),

@@ -124,17 +124,11 @@ def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
 
 def _check_access(config: StackConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
-    eks = isinstance(config.cluster, EksCluster)
-    admins = (
-        set(config.cluster.admin_principal_arns)
-        if isinstance(config.cluster, EksCluster)
-        else set()
-    )
-    for level in ("deployer", "viewer", "promoter"):
-        grant = getattr(config.security.access, level)
+    cluster = config.cluster
+    for level, grant in config.security.access.grants().items():
         for index, arn in enumerate(grant.principal_arns):
             path = f"security.access.{level}.principalArns[{index}]"
-            if not eks:
+            if not isinstance(cluster, EksCluster):
                 issues.append(
                     ConfigIssue(
                         path,
@@ -142,7 +136,7 @@ def _check_access(config: StackConfig) -> list[ConfigIssue]:
                         "eks; on an existing cluster bind groups your identity provider asserts",
                     )
                 )
-            elif arn in admins:
+            elif arn in cluster.admin_principal_arns:
                 issues.append(
                     ConfigIssue(
                         path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -443,12 +444,19 @@ class AccessGrant(Spec):
     groups: list[KubernetesGroup] = []
 
 
+AccessLevel = Literal["deployer", "viewer", "promoter"]
+
+
 class AccessSpec(Spec):
     """deployer: `pulumi up` of the workloads; viewer: read-only; promoter: move traffic."""
 
     deployer: AccessGrant = AccessGrant()
     viewer: AccessGrant = AccessGrant()
     promoter: AccessGrant = AccessGrant()
+
+    def grants(self) -> dict[AccessLevel, AccessGrant]:
+        """Each access level (its YAML key) and who holds it."""
+        return {"deployer": self.deployer, "viewer": self.viewer, "promoter": self.promoter}
 
 
 class SecuritySpec(Spec):
@@ -459,6 +467,12 @@ class SecuritySpec(Spec):
     gateway_namespace: str | None = None
     client_namespaces: list[str] = []
     access: AccessSpec = AccessSpec()
+
+
+def url_port(url: str) -> int:
+    """An http(s) URL's port, or its scheme's default."""
+    address = urlsplit(url)
+    return address.port or (443 if address.scheme == "https" else 80)
 
 
 class ObservabilitySpec(Spec):

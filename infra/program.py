@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.access import ACCESS_LEVELS, Access, AccessArgs, ServingNamespace
+from components.access import Access, AccessArgs, ServingNamespace
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
@@ -52,6 +52,7 @@ from infra.config import (
     S3Source,
     StackConfig,
     TrafficStackConfig,
+    url_port,
 )
 from infra.engine_config import check_engine_config_file
 from infra.errors import CONFIG_NAMESPACE, StackConfigError
@@ -122,7 +123,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
                 NamespaceKind.MONITORING,
             )
         )
-    if _autoscaled(config) and config.platform.autoscaler == "keda":
+    if _autoscaler_namespace(config) == KEDA_NAMESPACE:
         owned.append(
             OwnedNamespace(
                 KEDA_NAMESPACE,
@@ -132,7 +133,7 @@ def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
             )
         )
     for model in config.models:
-        cached = config.model_cache.enabled and bool(_s3_sources(model))
+        cached = bool(_s3_sources(model))  # the config checks require modelCache for S3
         owned.append(
             OwnedNamespace(
                 model.k8s_namespace,
@@ -157,10 +158,9 @@ def _upstream(url: str | None, default_port: int, bundled_namespace: str) -> Ups
 
 def _prometheus_upstream(url: str) -> Upstream:
     """Where KEDA reads metrics: a `<service>.<namespace>.svc` URL names its namespace."""
-    parts = urlsplit(url)
-    labels = (parts.hostname or "").split(".")
+    labels = (urlsplit(url).hostname or "").split(".")
     namespace = labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
-    return Upstream(parts.port or (443 if parts.scheme == "https" else 80), namespace)
+    return Upstream(url_port(url), namespace)
 
 
 def _network_plan(config: StackConfig) -> NetworkPlan:
@@ -272,6 +272,7 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
         opts=k8s_opts,
     )
 
+    grants = config.security.access.grants()
     access = Access(
         "access",
         AccessArgs(
@@ -284,13 +285,8 @@ def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
                 )
                 for m in config.models
             ],
-            groups={
-                level: getattr(config.security.access, level).groups for level in ACCESS_LEVELS
-            },
-            principals={
-                level: getattr(config.security.access, level).principal_arns
-                for level in ACCESS_LEVELS
-            },
+            groups={level: g.groups for level, g in grants.items()},
+            principals={level: g.principal_arns for level, g in grants.items()},
             eks_cluster_name=cluster.eks_cluster.name if cluster.eks_cluster else None,
             depends_on=list(security.namespaces.values()),
         ),
