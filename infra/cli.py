@@ -229,12 +229,16 @@ def main(argv: list[str] | None = None) -> int:
 def _render(args: argparse.Namespace, root: Path) -> int:
     from infra.errors import StackConfigError
     from infra.render import RenderError, render_stack
+    from infra.render_output import OutputFailed, OutputRefused
 
     if args.stack not in _stacks(root):
         return _unknown_stack(args.stack, root)
     try:
         result = render_stack(args.stack, args.out, root)
-    except (StackConfigError, RenderError) as error:
+    except OutputRefused as error:
+        print(f"dynamo-infra render: refused: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StackConfigError, RenderError, OutputFailed) as error:
         print(str(error), file=sys.stderr)
         return EXIT_FAILED
     _warn(result.config)
@@ -260,6 +264,7 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     from infra.config import DEFAULT_KUBERNETES_VERSION, StackConfig
     from infra.errors import StackConfigError
     from infra.render import RenderError, render_stack
+    from infra.render_output import OutputFailed, OutputRefused, renders_dir_refusal
     from infra.validate import (
         CrdSchemas,
         UnsupportedKubernetesVersion,
@@ -270,6 +275,9 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
     stacks = _selected_stacks(args, root)
     if isinstance(stacks, int):
         return stacks
+    if args.out and (problem := renders_dir_refusal(args.out, root, stacks)):
+        print(f"dynamo-infra validate: refused: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.kubernetes_version:
             schema_version(args.kubernetes_version)
@@ -286,7 +294,7 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
             out = base / stack
             try:
                 config = render_stack(stack, out, root).config
-            except (StackConfigError, RenderError) as error:
+            except (StackConfigError, RenderError, OutputRefused, OutputFailed) as error:
                 ok = False
                 results.append({"stack": stack, "ok": False, "configErrors": str(error)})
                 if args.output == "text":

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.config import StackConfig, TrafficStackConfig
 from infra.errors import CONFIG_NAMESPACE
 from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
+from infra.render_output import OutputRefused, render_dir_refusal, write_render
 
 PROJECT = "dynamo-trtllm"
 REDACTED = "[secret]"
@@ -121,9 +120,12 @@ class RenderResult:
 def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     """Render one stack into out_dir atomically.
 
-    Raises StackConfigError for bad config (before anything runs), RenderError otherwise.
+    Raises OutputRefused when out_dir may not be written (before anything runs), StackConfigError
+    for bad config (before anything runs), OutputFailed when writing fails, RenderError otherwise.
     Either way no partial out_dir is left behind.
     """
+    if problem := render_dir_refusal(out_dir, root):
+        raise OutputRefused(problem)  # before any work, so nothing is touched
     source = source_label(stack)
     stack_values = read_stack_file(stack_file(root, stack), source)
     config = parse_stack_config(stack_values.values, source, root)  # fail before the program runs
@@ -137,8 +139,11 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     }
     files = render_files(recorded, secrets)
     entries = [entry for entry, _ in files]
-    write_atomically(
-        out_dir, {"stack": stack, "resources": entries}, {e["file"]: body for e, body in files}
+    write_render(
+        out_dir,
+        {"stack": stack, "resources": entries},
+        {e["file"]: body for e, body in files},
+        root,
     )
     return RenderResult(config, entries)
 
@@ -258,26 +263,3 @@ def _mentions(value: Any, text: str) -> bool:
 
 def _to_yaml(document: Any) -> str:
     return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=1000)
-
-
-def write_atomically(out_dir: Path, index: dict[str, Any], files: dict[str, str]) -> None:
-    """Write into a sibling temp dir, then swap it in: readers never see a half-written render."""
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for relative, body in files.items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(body)
-        (staging / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            out_dir.rename(retired / "previous")
-            staging.rename(out_dir)
-            shutil.rmtree(retired)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
