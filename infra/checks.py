@@ -17,10 +17,11 @@ from infra.config import (
     Model,
     NodePool,
     StackConfig,
+    zone_in_region,
 )
-from infra.engine_config import check_engine_config_file, tensorrt_llm_issues
+from infra.engine_config import EngineConfigIssue, check_engine_config_file, tensorrt_llm_issues
 from infra.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
-from infra.errors import ConfigIssue
+from infra.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.instances import pool_gpus
 from infra.names import (
     FLUID_NAMESPACE,
@@ -29,7 +30,8 @@ from infra.names import (
     SYSTEM_NAMESPACES,
     dns1123_label_problem,
 )
-from infra.planning import fit_issues
+from infra.planning import UnknownArchitecture, fit_issues, resolve_facts
+from infra.project_paths import OutsideProject, project_file
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
 FLUID_NAME_BUDGET = 42
@@ -48,16 +50,37 @@ def cross_check(
     """
     indexes = model_indexes or list(range(len(config.models)))
     issues = _check_pools(config)
+    pools_ok = not issues
     issues += _check_pool_capacity(config)
     issues += _check_high_availability(config)
     issues += _check_names(config, indexes)
     issues += _check_access(config)
-    for index, model in zip(indexes, config.models, strict=True):
-        issues += _check_model(config, model, f"models[{index}]", project_root)
-    if (
-        fit_check and not issues
-    ):  # the plan reads pools and engine configs: only meaningful once they check out
-        issues += fit_issues(config, project_root, indexes)
+    fit_ready: list[int] = []
+    for position, (index, model) in enumerate(zip(indexes, config.models, strict=True)):
+        model_issues = _check_model(config, model, f"models[{index}]", project_root)
+        issues += model_issues
+        if not model_issues:
+            fit_ready.append(position)
+        elif fit_check and model.engine == "trtllm":
+            issues.append(
+                ConfigIssue(
+                    f"models[{index}]",
+                    "GPU-memory fit not checked: fix this model's problems first",
+                    severity="note",
+                )
+            )
+    # The plan reads pools and engine configs: only meaningful for models whose inputs stand.
+    if fit_check and pools_ok and fit_ready:
+        subset = config.model_copy(update={"models": [config.models[i] for i in fit_ready]})
+        issues += fit_issues(subset, project_root, [indexes[i] for i in fit_ready])
+    elif fit_check and not pools_ok:
+        issues.append(
+            ConfigIssue(
+                "nodePools",
+                "GPU-memory fit not checked: fix the node pools first",
+                severity="note",
+            )
+        )
     return issues
 
 
@@ -222,7 +245,14 @@ def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> lis
                 ConfigIssue(f"{path}.availabilityZone", f"{reason}: name its availability zone")
             )
     zone = pool.availability_zone
-    if zone and not cluster.vpc.existing and zone not in cluster.vpc.availability_zones:
+    if zone and not zone_in_region(zone, cluster.region):
+        issues.append(
+            ConfigIssue(
+                f"{path}.availabilityZone",
+                f"{zone} is not a zone of region {cluster.region} (cluster.region)",
+            )
+        )
+    elif zone and not cluster.vpc.existing and zone not in cluster.vpc.availability_zones:
         issues.append(
             ConfigIssue(
                 f"{path}.availabilityZone",
@@ -425,16 +455,37 @@ def _check_memory_tier(config: StackConfig, model: Model, path: str) -> list[Con
     return issues
 
 
-def config_warnings(config: StackConfig) -> list[str]:
-    """Not errors, but worth saying before GPU-hours are spent."""
+def config_warnings(config: StackConfig, project_root: Path) -> list[ConfigIssue]:
+    """Not errors, but worth saying before GPU-hours are spent (errors under `validate --strict`)."""
     warnings = []
-    for model in config.models:
+    for index, model in enumerate(config.models):
+        if model.engine != "trtllm":
+            continue
         pulled = sorted(c for c in model.slots if model.source_for(c).hugging_face)
-        if model.engine == "trtllm" and pulled:
+        if pulled:
             warnings.append(
-                f"model {model.name} ({', '.join(pulled)}): every worker downloads its weights from "
-                "Hugging Face at start (slow cold starts, rate limits); an s3 source with "
-                "modelCache keeps them on the nodes"
+                ConfigIssue(
+                    f"models[{index}].source",
+                    f"model {model.name} ({', '.join(pulled)}): every worker downloads its weights "
+                    "from Hugging Face at start (slow cold starts, rate limits); an s3 source with "
+                    "modelCache keeps them on the nodes",
+                    severity="warning",
+                )
+            )
+        try:
+            known = resolve_facts(model, project_root) is not None
+        except UnknownArchitecture:
+            known = True  # an error of its own (plan.architecture)
+        if not known:
+            warnings.append(
+                ConfigIssue(
+                    f"models[{index}]",
+                    f"model {model.name} ({model.display_name}) is not in the model catalog, so "
+                    "whether its weights and KV cache fit the GPUs is NOT checked: set "
+                    "plan.architecture (a catalog key, or a path to its config.json), or run "
+                    "`dynamo-infra plan <stack> --fetch` to read its config from Hugging Face",
+                    severity="warning",
+                )
             )
     return warnings
 
@@ -531,7 +582,10 @@ def _check_engine_config(
         if model.slot_role(role, color).engine_config
         else f"{path}.engineConfig"
     )
-    file = project_root / engine_config
+    try:
+        file = project_file(project_root, engine_config)
+    except OutsideProject as error:
+        return [ConfigIssue(key, f"engine config {error}")]
     if not file.is_file():
         return [ConfigIssue(key, f"engine config file {engine_config!r} not found")]
     result = check_engine_config_file(file)
@@ -546,7 +600,19 @@ def _check_engine_config(
         problems += file_rule_issues(result, role) + stack_rule_issues(result.args, shape)
         # Inside the TensorRT-LLM runtime image its own schema has the last word.
         problems += tensorrt_llm_issues(result.raw) or []
-    return [ConfigIssue(key, problem.render(engine_config)) for problem in problems]
+    return [engine_issue(result.locate(problem), engine_config, key) for problem in problems]
+
+
+def engine_issue(problem: EngineConfigIssue, engine_config: str, stack_key: str) -> ConfigIssue:
+    """A problem inside an engine config: located in that file, tied to the stack key naming it."""
+    return ConfigIssue(
+        problem.key_path,
+        f"{problem.message} (engine config of {CONFIG_NAMESPACE}:{stack_key})",
+        namespace=None,
+        file=engine_config,
+        line=problem.line,
+        column=problem.column,
+    )
 
 
 def _check_placement(

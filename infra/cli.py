@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep the render output: DIR/<stack> (default: a temporary directory)",
     )
+    validate.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on warnings too (e.g. a model whose GPU-memory fit cannot be checked)",
+    )
     validate.add_argument("--output", choices=["text", "json"], default="text")
 
     diff = commands.add_parser(
@@ -180,6 +185,12 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--isl", type=int, metavar="TOKENS", help="input tokens per request")
     plan.add_argument("--osl", type=int, metavar="TOKENS", help="output tokens per request")
+    plan.add_argument(
+        "--fetch",
+        action="store_true",
+        help="read config.json (and safetensors metadata) from Hugging Face for models the "
+        "catalog lacks; cached, uses HF_TOKEN for gated models",
+    )
     plan.add_argument("--output", choices=["text", "json"], default="text")
 
     check = commands.add_parser(
@@ -236,18 +247,51 @@ def _render(args: argparse.Namespace, root: Path) -> int:
     try:
         result = render_stack(args.stack, args.out, root)
     except OutputRefused as error:
-        print(f"dynamo-infra render: refused: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (StackConfigError, RenderError, OutputFailed) as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_FAILED
-    _warn(result.config)
+        return _failed(args, f"refused: {error}", EXIT_USAGE)
+    except StackConfigError as error:
+        return _config_failed(args, error)
+    except (RenderError, OutputFailed) as error:
+        return _failed(args, str(error), EXIT_FAILED)
     resources = result.resources
     if args.output == "json":
-        print(json.dumps({"stack": args.stack, "out": str(args.out), "resources": len(resources)}))
+        print(
+            json.dumps(
+                {
+                    "stack": args.stack,
+                    "ok": True,
+                    "out": str(args.out),
+                    "resources": len(resources),
+                    "problems": [w.as_dict() for w in result.warnings],
+                }
+            )
+        )
     else:
+        _print_warnings(result.warnings)
         print(f"rendered stack {args.stack!r}: {len(resources)} resources -> {args.out}")
     return EXIT_OK
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """A failure that is not a config problem: stderr in text mode, a JSON object otherwise."""
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps({"ok": False, "error": message}))
+    else:
+        print(f"dynamo-infra {args.command}: {message}", file=sys.stderr)
+    return code
+
+
+def _config_failed(args: argparse.Namespace, error: Any) -> int:
+    """Every problem of a stack file: the report on stderr, or structured in JSON mode."""
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps({"ok": False, "problems": error.as_dicts()}, indent=2))
+    else:
+        print(str(error), file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _print_warnings(warnings: list[Any]) -> None:
+    for warning in warnings:
+        print(warning.render(), file=sys.stderr)
 
 
 def _unknown_stack(stack: str, root: Path) -> int:
@@ -293,15 +337,27 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
         for stack in stacks:
             out = base / stack
             try:
-                config = render_stack(stack, out, root).config
-            except (StackConfigError, RenderError, OutputRefused, OutputFailed) as error:
+                rendered = render_stack(stack, out, root)
+            except StackConfigError as error:
                 ok = False
-                results.append({"stack": stack, "ok": False, "configErrors": str(error)})
+                results.append({"stack": stack, "ok": False, "problems": error.as_dicts()})
                 if args.output == "text":
                     print(f"FAIL {stack}: configuration\n{error}\n", file=sys.stderr)
                 continue
+            except (RenderError, OutputRefused, OutputFailed) as error:
+                ok = False
+                results.append({"stack": stack, "ok": False, "error": str(error)})
+                if args.output == "text":
+                    print(f"FAIL {stack}: {error}\n", file=sys.stderr)
+                continue
+            config = rendered.config
+            warnings = [w.as_dict() for w in rendered.warnings]
             if args.output == "text":
-                _warn(config)
+                _print_warnings(rendered.warnings)
+            if args.strict and rendered.warnings:
+                ok = False
+                if args.output == "text":
+                    print(f"FAIL {stack}: warnings are errors under --strict", file=sys.stderr)
             # A traffic stack has no cluster (and no Kubernetes object to check).
             version = args.kubernetes_version or (
                 config.cluster.kubernetes_version
@@ -312,12 +368,16 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
                 report = validate_render(out, stack, crds, version)
             except UnsupportedKubernetesVersion as error:
                 ok = False
-                results.append({"stack": stack, "ok": False, "configErrors": str(error)})
+                results.append(
+                    {"stack": stack, "ok": False, "error": str(error), "problems": warnings}
+                )
                 if args.output == "text":
                     print(f"FAIL {stack}: {error}", file=sys.stderr)
                 continue
             ok = ok and report.ok
-            result = report.as_dict()
+            result = report.as_dict() | {"problems": warnings}
+            if args.strict and warnings:
+                result["ok"] = False
             if args.out:
                 result["renderDir"] = str(out)
             results.append(result)
@@ -379,16 +439,7 @@ def _selected_stacks(args: argparse.Namespace, root: Path) -> list[str] | int:
     return stacks
 
 
-def _warn(config: Any) -> None:
-    from infra.checks import config_warnings
-    from infra.config import StackConfig
-
-    if isinstance(config, StackConfig):
-        for warning in config_warnings(config):
-            print(f"warning: {warning}", file=sys.stderr)
-
-
-def _load_stack(root: Path, stack: str, fit_check: bool = True) -> Any:
+def _load_stack(root: Path, stack: str, fit_check: bool = True, args: Any = None) -> Any:
     """The checked config of a stack, or the exit code after saying what is wrong."""
     from infra.errors import StackConfigError
     from infra.loading import load_stack_config
@@ -398,6 +449,8 @@ def _load_stack(root: Path, stack: str, fit_check: bool = True) -> Any:
     try:
         return load_stack_config(root, stack, fit_check)
     except StackConfigError as error:
+        if args is not None:
+            return _config_failed(args, error)
         print(str(error), file=sys.stderr)
         return EXIT_FAILED
 
@@ -619,23 +672,31 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
     if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
         print("dynamo-infra plan: --isl and --osl must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    config = _load_stack(root, args.stack, fit_check=False)
-    if isinstance(config, int):
-        return config
+    checked = _check_stack(args, root, fit_check=False)
+    if isinstance(checked, int):
+        return checked
+    config, warnings = checked
     if not isinstance(config, StackConfig):
         print(f"{args.stack} is a traffic stack: it runs no model, there is nothing to plan")
         return EXIT_OK
-    if args.output == "text":
-        _warn(config)
-    rows = plan_stack(config, root, args.isl, args.osl)
+    fetched, fetch_notes = _fetched_facts(config, root) if args.fetch else ({}, [])
+    if fetched:  # a fetched model's facts answer the "not in the catalog" warning
+        warnings = [w for w in warnings if not _names_fetched_model(w, config, fetched)]
+    rows = plan_stack(config, root, args.isl, args.osl, fetched=fetched)
     ok = all(row.plan is None or row.plan.fits for row in rows)
     if args.output == "json":
-        print(
-            json.dumps(
-                {"stack": args.stack, "ok": ok, "roles": [r.to_dict() for r in rows]}, indent=2
-            )
-        )
+        report = {
+            "stack": args.stack,
+            "ok": ok,
+            "roles": [r.to_dict() for r in rows],
+            "problems": [w.as_dict() for w in warnings],
+            "fetch": fetch_notes,
+        }
+        print(json.dumps(report, indent=2))
         return EXIT_OK if ok else EXIT_FAILED
+    _print_warnings(warnings)
+    for note in fetch_notes:
+        print(f"fetch: {note}", file=sys.stderr)
     planned = [row.plan for row in rows if row.plan is not None]
     if planned:
         print(format_plan_table(planned))
@@ -646,6 +707,53 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
             for note in row.plan.notes:
                 print(f"{row.model}/{row.color} {row.role}: note: {note}")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _check_stack(args: argparse.Namespace, root: Path, fit_check: bool = True) -> Any:
+    """(config, warnings) of a checked stack, or the exit code after reporting its problems."""
+    from infra.errors import StackConfigError
+    from infra.loading import check_stack
+
+    if args.stack not in _stacks(root):
+        return _unknown_stack(args.stack, root)
+    try:
+        return check_stack(root, args.stack, fit_check)
+    except StackConfigError as error:
+        return _config_failed(args, error)
+
+
+def _fetched_facts(config: Any, root: Path) -> tuple[dict[str, Any], list[str]]:
+    """Facts from Hugging Face for the models the catalog lacks; notes for those that failed."""
+    from infra.model_fetch import FetchFailed, fetch_model_facts
+    from infra.planning import UnknownArchitecture, resolve_facts
+
+    fetched: dict[str, Any] = {}
+    notes: list[str] = []
+    for model in config.models:
+        try:
+            if model.engine != "trtllm" or resolve_facts(model, root) is not None:
+                continue
+        except UnknownArchitecture:
+            continue
+        hf_id = model.source.hugging_face or model.served_model_name
+        if not hf_id:
+            notes.append(f"{model.name}: no Hugging Face id to fetch (set plan.architecture)")
+            continue
+        try:
+            fetched[model.name] = fetch_model_facts(hf_id)
+            notes.append(f"{model.name}: facts read from Hugging Face {hf_id}")
+        except FetchFailed as error:
+            notes.append(f"{model.name}: {error}")
+    return fetched, notes
+
+
+def _names_fetched_model(warning: Any, config: Any, fetched: dict[str, Any]) -> bool:
+    from infra.errors import parse_path
+
+    parts = parse_path(warning.path)
+    if len(parts) != 2 or parts[0] != "models" or not isinstance(parts[1], int):
+        return False
+    return config.models[parts[1]].name in fetched and "model catalog" in warning.message
 
 
 def _check_engine_configs(args: argparse.Namespace) -> int:
@@ -662,14 +770,23 @@ def _check_engine_configs(args: argparse.Namespace) -> int:
         issues = list(result.issues) + file_rule_issues(result, args.role)
         if result.args is not None:
             issues += tensorrt_llm_issues(result.raw) or []
-        found[file] = sorted(set(issues))
+        found[file] = sorted({result.locate(issue) for issue in issues})
     ok = not any(found.values())
     if args.output == "json":
         files = [
             {
                 "file": str(file),
                 "ok": not issues,
-                "issues": [{"key": i.key_path, "message": i.message} for i in issues],
+                "issues": [
+                    {
+                        "key": i.key_path,
+                        "message": i.message,
+                        "line": i.line,
+                        "column": i.column,
+                        "severity": "error",
+                    }
+                    for i in issues
+                ],
             }
             for file, issues in found.items()
         ]

@@ -6,12 +6,25 @@ YAML keys are camelCase (Pulumi convention); Python attributes are snake_case.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from infra.names import QUANTITY_PATTERN
@@ -27,6 +40,42 @@ class Spec(BaseModel):
         frozen=True,
         validate_default=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """Pydantic reads true as 1; in a stack file it is always a mistake (`gpusPerWorker: yes`)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _boolean_for_number(field.annotation, value):
+            raise ValueError(f"expected a number, not a boolean (got {value!r})")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    """int or float (or an Optional/Annotated of one), never bool."""
+    if annotation in (int, float):
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _numeric(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(members) and all(_numeric(a) for a in members)
+    return False
+
+
+def _boolean_for_number(annotation: Any, value: Any) -> bool:
+    """A boolean where the annotation wants a number, directly or inside a dict or list."""
+    if isinstance(value, bool):
+        return _numeric(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType, Annotated):
+        return any(_boolean_for_number(a, value) for a in args if a is not type(None))
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return any(_boolean_for_number(args[1], v) for v in value.values())
+    if origin is list and args and isinstance(value, list):
+        return any(_boolean_for_number(args[0], v) for v in value)
+    return False
 
 
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
@@ -84,6 +133,10 @@ def traffic_split(
 # --- cluster -----------------------------------------------------------------------------
 
 
+# The largest VPC prefix whose subnet split (components/cluster.py) still yields /28 subnets.
+MAX_VPC_PREFIX = 24
+
+
 class VpcSpec(Spec):
     """Either a new VPC (cidr + availabilityZones) or an existing one (id + subnet ids)."""
 
@@ -96,6 +149,26 @@ class VpcSpec(Spec):
     @property
     def existing(self) -> bool:
         return self.id is not None
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr_is_a_network_we_can_split(cls, cidr: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(cidr)
+        except ValueError:
+            try:
+                suggestion = ipaddress.IPv4Network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 network") from None
+            raise ValueError(f"{cidr!r} has host bits set: the network is {suggestion}") from None
+        # AWS allows VPCs of /16 to /28; the subnet split (a quarter per private subnet, a
+        # sixteenth per public one) needs public subnets of at least /28.
+        if not 16 <= network.prefixlen <= MAX_VPC_PREFIX:
+            raise ValueError(
+                f"{cidr}: a VPC here is /16 to /{MAX_VPC_PREFIX} (AWS allows /16 to /28, and the "
+                "public subnets are a sixteenth of it, at least /28)"
+            )
+        return cidr
 
     @model_validator(mode="after")
     def _new_or_existing(self) -> VpcSpec:
@@ -117,6 +190,17 @@ class SystemNodeGroup(Spec):
     desired_size: int = Field(default=2, ge=1)
 
 
+# Kubernetes versions a new EKS cluster can be created with (standard or extended support), from
+# the EKS Kubernetes version lifecycle: 1.31's extended support ended 2026-11-26; 1.36 was released
+# 2026-06-02. `aws eks describe-cluster-versions` lists the current set.
+EKS_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36")
+
+
+def zone_in_region(zone: str, region: str) -> bool:
+    """An availability zone (us-east-1a) or Local Zone (us-east-1-bos-1a) of `region`."""
+    return re.fullmatch(rf"{re.escape(region)}([a-z]|-[a-z]+-\d+[a-z])", zone) is not None
+
+
 class EksCluster(Spec):
     mode: Literal["eks"] = "eks"
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -128,6 +212,26 @@ class EksCluster(Spec):
     public_access_cidrs: list[str] = ["0.0.0.0/0"]
     system_node_group: SystemNodeGroup = SystemNodeGroup()
 
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _offered_by_eks(cls, version: str) -> str:
+        if version not in EKS_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"EKS does not create clusters with Kubernetes {version}: it offers "
+                f"{', '.join(EKS_KUBERNETES_VERSIONS)}"
+            )
+        return version
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> EksCluster:
+        foreign = [z for z in self.vpc.availability_zones if not zone_in_region(z, self.region)]
+        if foreign:
+            raise ValueError(
+                f"vpc.availabilityZones {', '.join(foreign)} are not zones of region "
+                f"{self.region} (e.g. {self.region}a)"
+            )
+        return self
+
 
 class ExistingCluster(Spec):
     """A cluster someone else runs: only a kubeconfig, and no AWS resource is created."""
@@ -138,7 +242,17 @@ class ExistingCluster(Spec):
     kubernetes_version: str = Field(default=DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
 
 
-ClusterSpec = Annotated[EksCluster | ExistingCluster, Field(discriminator="mode")]
+def _cluster_mode(value: Any) -> str:
+    """The cluster's `mode` (default eks), told apart without a per-field discriminator."""
+    if isinstance(value, dict):
+        return str(value.get("mode", "eks"))
+    return str(getattr(value, "mode", "eks"))
+
+
+ClusterSpec = Annotated[
+    Annotated[EksCluster, Tag("eks")] | Annotated[ExistingCluster, Tag("existing")],
+    Discriminator(_cluster_mode),
+]
 
 
 # --- GPU node pools ------------------------------------------------------------------------
@@ -261,10 +375,44 @@ class S3Source(Spec):
         return self.uri.removeprefix("s3://").partition("/")[2].strip("/")
 
 
+def _hugging_face_id(repo_id: str) -> str:
+    """huggingface_hub's repo id rules: [namespace/]name, letters, digits, - _ ., <= 96 each."""
+    if not re.fullmatch(r"(\b[\w\-.]+\b/)?\b[\w\-.]{1,96}\b", repo_id):
+        raise ValueError(
+            f"{repo_id!r} is not a Hugging Face model id (organisation/name, e.g. Qwen/Qwen3-0.6B)"
+        )
+    if "--" in repo_id or ".." in repo_id or repo_id.endswith(".git"):
+        raise ValueError(f"{repo_id!r} is not a Hugging Face model id (no '--', '..' or .git)")
+    return repo_id
+
+
+HuggingFaceId = Annotated[str, AfterValidator(_hugging_face_id)]
+
+
+def _pinned_image(image: str) -> str:
+    """registry/repository:tag or @sha256:digest; `latest` and no tag at all move under you."""
+    name, _, digest = image.partition("@")
+    if digest:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise ValueError(f"{image!r}: a digest is @sha256: and 64 hex digits")
+        return image
+    last = name.rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*(:[\w][\w.-]{0,127})?", last) or not name:
+        raise ValueError(f"{image!r} is not a container image reference")
+    if ":" not in last:
+        raise ValueError(f"{image!r} has no tag: pin a version (e.g. :1.1.0) or a @sha256 digest")
+    if last.endswith(":latest"):
+        raise ValueError(f"{image!r}: `latest` moves under you; pin a version or a digest")
+    return image
+
+
+ImageRef = Annotated[str, AfterValidator(_pinned_image)]
+
+
 class ModelSource(Spec):
     """Where the weights come from: a Hugging Face id (downloaded by workers) or S3 (cached)."""
 
-    hugging_face: str | None = None
+    hugging_face: HuggingFaceId | None = None
     s3: S3Source | None = None
 
     @model_validator(mode="after")
@@ -319,7 +467,7 @@ class SlotRole(Spec):
 class Slot(Spec):
     """One color of a model: what differs from the model's defaults in this slot."""
 
-    image: str | None = None
+    image: ImageRef | None = None
     source: ModelSource | None = None
     agg: SlotRole | None = None
     prefill: SlotRole | None = None
@@ -351,7 +499,7 @@ class Model(Spec):
     multimodal: bool = False
     topology: Topology = Topology.AGG
     source: ModelSource
-    image: str | None = None
+    image: ImageRef | None = None
     node_pool: str | None = None
     frontend: FrontendSpec = FrontendSpec()
     agg: WorkerRole | None = None

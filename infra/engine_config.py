@@ -10,12 +10,12 @@ real thing as well.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from infra.engine_schema import (
@@ -26,6 +26,8 @@ from infra.engine_schema import (
     union_members,
     yaml_keys,
 )
+from infra.errors import format_path, parse_path
+from infra.yaml_source import SourceMap, YamlSourceError, load_yaml_text, read_yaml_file
 
 # Sections TensorRT-LLM's YAML merge builds straight from the mapping in the
 # file (``Config(**value)``), so anything but a mapping fails there, even where
@@ -53,11 +55,14 @@ class EngineConfigIssue:
 
     key_path: str
     message: str
+    line: int | None = field(default=None, compare=False)
+    column: int | None = field(default=None, compare=False)
 
     def render(self, source: str) -> str:
+        where = f"{source}:{self.line}:{self.column or 1}" if self.line else source
         if self.key_path:
-            return f"{source}: {self.key_path}: {self.message}"
-        return f"{source}: {self.message}"
+            return f"{where}: {self.key_path}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -67,23 +72,51 @@ class EngineConfigResult:
     args: TorchLlmArgs | None  # None when invalid
     issues: list[EngineConfigIssue]
     raw: dict  # the YAML mapping as loaded ({} for an empty file)
+    source_map: SourceMap = field(default_factory=SourceMap)
 
     @property
     def ok(self) -> bool:
         return not self.issues
 
+    def locate(self, issue: EngineConfigIssue) -> EngineConfigIssue:
+        """The issue with the line and column of its key (or of the nearest key above it)."""
+        if issue.line is not None:
+            return issue
+        location = self.source_map.locate(parse_path(issue.key_path))
+        if location is None:
+            return issue
+        return dataclasses.replace(issue, line=location.line, column=location.column)
+
 
 def check_engine_config_text(text: str) -> EngineConfigResult:
     """Parse and check engine-config YAML text; never raises for bad input."""
     try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return EngineConfigResult(None, [EngineConfigIssue("", _yaml_error(exc))], {})
-    return check_engine_config_data(loaded)
+        document = load_yaml_text(text)
+    except YamlSourceError as error:
+        return _unreadable(error)
+    return _check_document(document.value, document.source_map, document.problems)
 
 
 def check_engine_config_data(loaded: Any) -> EngineConfigResult:
     """Check an already-parsed YAML document (None counts as an empty file)."""
+    return _check_document(loaded, SourceMap(), [])
+
+
+def check_engine_config_file(path: Path) -> EngineConfigResult:
+    """Read and check one engine-config file; unreadable files become an issue."""
+    try:
+        document = read_yaml_file(Path(path))
+    except YamlSourceError as error:
+        return _unreadable(error)
+    return _check_document(document.value, document.source_map, document.problems)
+
+
+def _unreadable(error: YamlSourceError) -> EngineConfigResult:
+    issue = EngineConfigIssue("", error.message, error.line, error.column)
+    return EngineConfigResult(None, [issue], {})
+
+
+def _check_document(loaded: Any, source_map: SourceMap, problems: list[Any]) -> EngineConfigResult:
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):
@@ -91,18 +124,16 @@ def check_engine_config_data(loaded: Any) -> EngineConfigResult:
             "the top level must be a mapping of TensorRT-LLM option names to values, "
             f"not {_kind(loaded)}"
         )
-        return EngineConfigResult(None, [EngineConfigIssue("", message)], {})
-    return _check_mapping(loaded)
-
-
-def check_engine_config_file(path: Path) -> EngineConfigResult:
-    """Read and check one engine-config file; unreadable files become an issue."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return EngineConfigResult(None, [EngineConfigIssue("", f"cannot read file: {reason}")], {})
-    return check_engine_config_text(text)
+        return EngineConfigResult(None, [EngineConfigIssue("", message, 1, 1)], {}, source_map)
+    duplicates = [
+        EngineConfigIssue(format_path(p.path), p.message, p.location.line, p.location.column)
+        for p in problems
+    ]
+    result = _check_mapping(loaded)
+    issues = duplicates + [
+        EngineConfigResult(None, [], {}, source_map).locate(i) for i in result.issues
+    ]
+    return EngineConfigResult(None if issues else result.args, issues, loaded, source_map)
 
 
 def tensorrt_llm_issues(raw: dict) -> list[EngineConfigIssue] | None:
@@ -285,11 +316,3 @@ def _kind(value: Any) -> str:
         return "null"
     names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return names.get(type(value), type(value).__name__)
-
-
-def _yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is not None:
-        return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"YAML syntax error: {problem}"

@@ -123,6 +123,9 @@ DEPRECATED_INPUT_KEYS: dict[str, str] = {
 RENAMED_KEYS: dict[tuple[str, str], str] = {
     ("BlockReuseConfig", "block_reuse_policy"): "renamed to 'policy'",
     ("KvCacheConfig", "block_reuse_policy"): "moved to 'block_reuse_config.policy'",
+    ("DecodingConfig", "decoding_mode"): (
+        "a DecodingMode object has no YAML form; choose the method with speculative_config"
+    ),
 }
 
 
@@ -1172,11 +1175,58 @@ KvCacheCompressionConfigType = Annotated[
     Field(discriminator="algorithm"),
 ]
 
-# --- top level ----------------------------------------------------------------
+# --- sections the inventory does not expand ----------------------------------
+# Their fields come from TensorRT-LLM's own classes (LoraConfig in lora_helper.py /
+# _torch/peft/lora/config.py, TelemetryConfig in usage/config.py, the executor binding's
+# DecodingConfig); like every other section, an unknown key is an error.
 
-# External TensorRT-LLM types the inventory does not expand: any mapping is
-# accepted here, and only TensorRT-LLM itself can check their keys.
-ExternalMapping = dict[str, Any]
+
+class LoraConfig(EngineSpec):
+    lora_dir: list[str] = []
+    lora_ckpt_source: Literal["hf", "nemo"] = "hf"
+    max_lora_rank: PositiveInt = 64
+    lora_target_modules: list[str] = []
+    trtllm_modules_to_hf_modules: dict[str, str] = {}
+    max_loras: PositiveInt | None = None
+    max_cpu_loras: PositiveInt | None = None
+    swap_gate_up_proj_lora_b_weight: bool = True
+    overlap_lora_and_base: bool = False
+    cuda_graph_specialize_lora: bool = False
+
+
+class TelemetryConfig(EngineSpec):
+    disabled: bool = False
+    usage_context: Literal[
+        "unknown", "llm_class", "cli_serve", "cli_bench", "cli_eval", "disaggregated"
+    ] = "unknown"
+
+
+class LookaheadDecodingConfig(EngineSpec):
+    max_window_size: PositiveInt
+    max_ngram_size: PositiveInt
+    max_verification_set_size: PositiveInt
+
+
+class EagleConfig(EngineSpec):
+    eagle_choices: list[list[NonNegativeInt]] | None = None
+    greedy_sampling: bool = True
+    posterior_threshold: float | None = None
+    use_dynamic_tree: bool = False
+    dynamic_tree_max_topK: PositiveInt | None = None
+
+
+class DecodingConfig(EngineSpec):
+    """The deprecated `decoding_config` (speculative_config replaces it).
+
+    Its `decoding_mode` is a C++ DecodingMode object that YAML cannot spell.
+    """
+
+    medusa_choices: list[list[NonNegativeInt]] | None = None
+    lookahead_decoding_config: LookaheadDecodingConfig | None = None
+    eagle_config: EagleConfig | None = None
+
+
+# --- top level ----------------------------------------------------------------
 
 
 class _CommonLlmArgs(EngineSpec):
@@ -1190,14 +1240,14 @@ class _CommonLlmArgs(EngineSpec):
     post_processor_hook: str | None = None
     skip_tokenizer_init: bool = False
     trust_remote_code: bool = False
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: PositiveInt = 1
     dtype: str = "auto"
     revision: str | None = None
     tokenizer_revision: str | None = None
     model_kwargs: dict[str, Any] | None = None  # free-form model config overrides
-    pipeline_parallel_size: int = 1
-    context_parallel_size: int = 1
-    gpus_per_node: int | None = None
+    pipeline_parallel_size: PositiveInt = 1
+    context_parallel_size: PositiveInt = 1
+    gpus_per_node: PositiveInt | None = None
     moe_cluster_parallel_size: int | None = None  # deprecated
     moe_tensor_parallel_size: int | None = None
     moe_expert_parallel_size: int | None = None
@@ -1206,7 +1256,7 @@ class _CommonLlmArgs(EngineSpec):
     pp_partition: list[int] | None = None
     cp_config: CpConfig | None = None
     enable_lora: bool = False
-    lora_config: ExternalMapping | None = None  # LoraConfig: not expanded in the inventory
+    lora_config: LoraConfig | None = None
     kv_cache_config: KvCacheConfig = Field(default_factory=lambda: KvCacheConfig())
     enable_chunked_prefill: bool = False
     guided_decoding_backend: Literal["xgrammar", "llguidance"] | None = None
@@ -1229,7 +1279,7 @@ class _CommonLlmArgs(EngineSpec):
     postprocess_tokenizer_dir: str | None = None
     num_serve_frontends: int = Field(default=1, ge=1, le=64)
     reasoning_parser: str | None = None
-    decoding_config: ExternalMapping | None = None  # deprecated DecodingConfig, not expanded
+    decoding_config: DecodingConfig | None = None  # deprecated
     mpi_session: None = Field(default=None, alias="_mpi_session")  # an MpiSession: Python API only
     otlp_traces_endpoint: str | None = None
     return_perf_metrics: bool = False
@@ -1239,7 +1289,7 @@ class _CommonLlmArgs(EngineSpec):
     enable_energy_metrics: bool = False
     orchestrator_type: Literal["rpc", "ray"] | None = None
     env_overrides: dict[str, str] | None = None
-    telemetry_config: ExternalMapping = Field(default_factory=dict)  # TelemetryConfig
+    telemetry_config: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @field_validator("env_overrides", mode="before")
     @classmethod
@@ -1259,8 +1309,8 @@ class _CommonLlmArgs(EngineSpec):
             raise field_error(
                 "peft_cache_config.lora_prefetch_dir", "is not supported (LoRA prefetch)"
             )
-        lora = self.lora_config or {}
-        if lora.get("cuda_graph_specialize_lora") and self.enable_attention_dp:
+        lora = self.lora_config
+        if lora is not None and lora.cuda_graph_specialize_lora and self.enable_attention_dp:
             raise field_error(
                 "lora_config.cuda_graph_specialize_lora",
                 "cannot be used with enable_attention_dp",

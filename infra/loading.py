@@ -11,14 +11,14 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from infra.checks import cross_check
+from infra.checks import config_warnings, cross_check
 from infra.config import (
     SECRET_KEYS,
     EksCluster,
@@ -28,6 +28,7 @@ from infra.config import (
     TrafficStackConfig,
 )
 from infra.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
+from infra.yaml_source import SourceMap, YamlProblem, YamlSourceError, read_yaml_file
 
 # Placeholder for `secure:` values offline, where Pulumi's decryption is not available.
 SECURE_PLACEHOLDER = "[secure value: decrypted by Pulumi at deploy time]"
@@ -42,6 +43,10 @@ def source_label(stack: str) -> str:
     return f"stacks/Pulumi.{stack}.yaml"
 
 
+# Config namespaces a stack file may use: ours, and the providers and Pulumi settings we run with.
+KNOWN_NAMESPACES = (CONFIG_NAMESPACE, "aws", "kubernetes", "pulumi")
+
+
 class StackFile(typing.NamedTuple):
     values: dict[str, Any]  # our namespace's keys without the prefix
     secrets: dict[str, str]  # secret key -> plaintext, or secure_placeholder(key) when encrypted
@@ -49,6 +54,10 @@ class StackFile(typing.NamedTuple):
     # secret key -> digest of its text in the stack file (the ciphertext for `secure:` values),
     # so a diff can say a secret changed without seeing it.
     secret_fingerprints: dict[str, str] = {}
+    source_map: SourceMap | None = None
+    # Problems the file itself has (duplicate keys, plaintext secrets, unknown namespaces ...),
+    # reported together with the schema's and the cross-checks'.
+    issues: tuple[ConfigIssue, ...] = ()
 
 
 def secure_placeholder(key: str) -> str:
@@ -61,30 +70,105 @@ def _fingerprint(value: Any) -> str:
 
 
 def read_stack_file(path: Path, source: str) -> StackFile:
-    """Read `Pulumi.<stack>.yaml`; `secure:` values stay encrypted and become placeholders."""
+    """Read `Pulumi.<stack>.yaml`; `secure:` values stay encrypted and become placeholders.
+
+    Raises StackConfigError only when the file cannot be read as a stack file at all; every
+    other problem is returned in `issues`, to be reported with the rest.
+    """
     try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise StackConfigError(source, [ConfigIssue("", "stack file not found")]) from exc
-    except yaml.YAMLError as exc:
-        raise StackConfigError(source, [ConfigIssue("", f"not valid YAML: {exc}")]) from exc
-    document = document or {}
-    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
-        raise StackConfigError(source, [ConfigIssue("", "expected a mapping with a `config:` key")])
+        document = read_yaml_file(path, read_by_pulumi=True)
+    except YamlSourceError as error:
+        issue = ConfigIssue("", error.message, file=source, line=error.line, column=error.column)
+        raise StackConfigError(source, [issue]) from None
+    top = document.value
+    if top is None:
+        top = {}
+    if not isinstance(top, dict):
+        raise StackConfigError(
+            source, [ConfigIssue("", "expected a mapping with a `config:` key", line=1, column=1)]
+        )
+    if "config" not in top:
+        stray = [str(k) for k in top if ":" in str(k)]
+        hint = (
+            f": {', '.join(stray[:3])} {'is' if len(stray) == 1 else 'are'} at the top level; "
+            "indent them under `config:`"
+            if stray
+            else ""
+        )
+        raise StackConfigError(
+            source,
+            [
+                ConfigIssue(
+                    "", f"a stack file holds its settings under `config:`{hint}", line=1, column=1
+                )
+            ],
+        )
+    config = top["config"]
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise StackConfigError(
+            source,
+            [
+                ConfigIssue(
+                    "config", "`config:` must be a mapping of keys to values", namespace=None
+                )
+            ],
+            document.source_map,
+        )
+    issues = [_file_problem(problem) for problem in document.problems]
+    for key in top:
+        if key not in (
+            "config",
+            "secretsprovider",
+            "encryptedkey",
+            "encryptionsalt",
+            "environment",
+        ):
+            issues.append(
+                ConfigIssue(
+                    str(key),
+                    f"unknown top-level key {str(key)!r} (a stack file holds `config:` and "
+                    "Pulumi's encryption settings)",
+                    namespace=None,
+                )
+            )
     values: dict[str, Any] = {}
     secrets: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
     other: dict[str, Any] = {}
-    plaintext: list[ConfigIssue] = []
     prefix = f"{CONFIG_NAMESPACE}:"
-    for key, value in (document.get("config") or {}).items():
-        if not str(key).startswith(prefix):
-            other[str(key)] = _strip_secure(value)
+    for key, value in config.items():
+        key = str(key)
+        namespace, colon, name = key.partition(":")
+        if not colon or not namespace or not name:
+            issues.append(
+                ConfigIssue(
+                    key,
+                    f"a config key is `<namespace>:<name>` (ours: `{CONFIG_NAMESPACE}:<name>`)",
+                    namespace=None,
+                )
+            )
             continue
-        name = str(key)[len(prefix) :]
+        if namespace != CONFIG_NAMESPACE:
+            if namespace not in KNOWN_NAMESPACES:
+                close = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1)
+                hint = f"did you mean {close[0]}:{name}? " if close else ""
+                issues.append(
+                    ConfigIssue(
+                        key,
+                        f"unknown config namespace {namespace!r}: Pulumi would hand it to no "
+                        f"one and the setting would be ignored; {hint}known: "
+                        f"{', '.join(KNOWN_NAMESPACES)}",
+                        namespace=None,
+                    )
+                )
+                continue
+            other[key] = _strip_secure(value)
+            continue
         if name in SECRET_KEYS:
             if not _is_secure(value):
-                plaintext.append(
+                issues.append(
                     ConfigIssue(
                         name,
                         f"a secret stored in plaintext: set it with `pulumi config set --secret "
@@ -96,9 +180,52 @@ def read_stack_file(path: Path, source: str) -> StackFile:
             fingerprints[name] = _fingerprint(value)
         else:
             values[name] = _strip_secure(value)
-    if plaintext:
-        raise StackConfigError(source, plaintext)
-    return StackFile(values, secrets, other, fingerprints)
+    issues += _region_issues(values, other)
+    return StackFile(values, secrets, other, fingerprints, document.source_map, tuple(issues))
+
+
+def _region_issues(values: dict[str, Any], other: dict[str, Any]) -> list[ConfigIssue]:
+    """cluster.region is the truth; the AWS provider reads aws:region: they must agree.
+
+    Otherwise the VPC, cluster and node groups go to one region and the kubeconfig's
+    `aws eks get-token --region` to another.
+    """
+    cluster = values.get("cluster")
+    if not isinstance(cluster, dict) or cluster.get("mode", "eks") != "eks":
+        return []
+    region = cluster.get("region")
+    if not isinstance(region, str):
+        return []  # the schema reports it
+    provider_region = other.get("aws:region")
+    if provider_region == region:
+        return []
+    if provider_region is None:
+        message = (
+            f"not set: the AWS provider would take its region from the environment; set "
+            f"aws:region: {region} (cluster.region)"
+        )
+    else:
+        message = (
+            f"{provider_region!r} differs from {CONFIG_NAMESPACE}:cluster.region {region!r}: "
+            "AWS resources would go to one region and the kubeconfig to the other; make them equal"
+        )
+    return [ConfigIssue("aws:region", message, namespace=None)]
+
+
+def _file_problem(problem: YamlProblem) -> ConfigIssue:
+    """A duplicate key or an ambiguous scalar, at its path under `config:`."""
+    parts = problem.path[1:] if problem.path[:1] == ("config",) else problem.path
+    first = str(parts[0]) if parts else ""
+    namespace, _, name = first.partition(":")
+    ours = namespace == CONFIG_NAMESPACE and bool(name)
+    path = format_path((name, *parts[1:])) if ours else format_path(problem.path)
+    return ConfigIssue(
+        path,
+        problem.message,
+        namespace=CONFIG_NAMESPACE if ours else None,
+        line=problem.location.line,
+        column=problem.location.column,
+    )
 
 
 def _is_secure(value: Any) -> bool:
@@ -119,42 +246,83 @@ _CLUSTER_MODES: dict[str, type[BaseModel]] = {"eks": EksCluster, "existing": Exi
 _SECTIONS = frozenset(info.alias or name for name, info in StackConfig.model_fields.items())
 
 
+class CheckedStack(typing.NamedTuple):
+    config: StackConfig | TrafficStackConfig
+    warnings: list[ConfigIssue]  # located in the stack file
+
+
+def check_stack(project_root: Path, stack: str, fit_check: bool = True) -> CheckedStack:
+    """Read and check stacks/Pulumi.<stack>.yaml (secrets are not decrypted, only noted)."""
+    source = source_label(stack)
+    stack_values = read_stack_file(stack_file(project_root, stack), source)
+    config = parse_stack_config(
+        stack_values.values,
+        source,
+        project_root,
+        fit_check,
+        source_map=stack_values.source_map,
+        file_issues=stack_values.issues,
+    )
+    return CheckedStack(
+        config, stack_warnings(config, source, project_root, stack_values.source_map)
+    )
+
+
 def load_stack_config(
     project_root: Path, stack: str, fit_check: bool = True
 ) -> StackConfig | TrafficStackConfig:
-    """Read and check stacks/Pulumi.<stack>.yaml (secrets are not decrypted, only noted)."""
-    source = source_label(stack)
-    values = read_stack_file(stack_file(project_root, stack), source).values
-    return parse_stack_config(values, source, project_root, fit_check)
+    """The checked config of stacks/Pulumi.<stack>.yaml."""
+    return check_stack(project_root, stack, fit_check).config
+
+
+def stack_warnings(
+    config: StackConfig | TrafficStackConfig,
+    source: str,
+    project_root: Path,
+    source_map: SourceMap | None,
+) -> list[ConfigIssue]:
+    """The warnings of a checked stack, located in its file."""
+    if not isinstance(config, StackConfig):
+        return []
+    return [w.located(source, source_map) for w in config_warnings(config, project_root)]
 
 
 def parse_stack_config(
-    values: dict[str, Any], source: str, project_root: Path, fit_check: bool = True
+    values: dict[str, Any],
+    source: str,
+    project_root: Path,
+    fit_check: bool = True,
+    source_map: SourceMap | None = None,
+    file_issues: Sequence[ConfigIssue] = (),
 ) -> StackConfig | TrafficStackConfig:
     """Validate raw values; raise StackConfigError listing every problem found.
 
     `role: traffic` makes it a traffic stack; anything else is an environment stack.
+    `file_issues` (the stack file's own problems) are reported with the rest, located by
+    `source_map`.
     """
     role = values.get("role", "environment")
     if role == "traffic":
-        return _parse_traffic_stack(values, source)
+        issues = list(file_issues) + _validate(TrafficStackConfig, values, (), source_map)
+        if any(i.severity == "error" for i in issues):
+            raise StackConfigError(source, issues, source_map)
+        return TrafficStackConfig.model_validate(values)
     if role != "environment":
-        raise StackConfigError(
-            source, [ConfigIssue("role", f"{role!r} is not one of 'environment', 'traffic'")]
-        )
-    return _parse_environment_stack(values, source, project_root, fit_check)
+        issue = ConfigIssue("role", f"{role!r} is not one of 'environment', 'traffic'")
+        raise StackConfigError(source, [*file_issues, issue], source_map)
+    issues = list(file_issues) + _environment_issues(values, project_root, fit_check, source_map)
+    if any(i.severity == "error" for i in issues):
+        raise StackConfigError(source, issues, source_map)
+    return StackConfig.model_validate(_normalised(values))
 
 
-def _parse_traffic_stack(values: dict[str, Any], source: str) -> TrafficStackConfig:
-    issues = _validate(TrafficStackConfig, values, ())
-    if issues:
-        raise StackConfigError(source, issues)
-    return TrafficStackConfig.model_validate(values)
+def _environment_issues(
+    values: dict[str, Any], project_root: Path, fit_check: bool, source_map: SourceMap | None
+) -> list[ConfigIssue]:
+    """Every problem of an environment stack: each section on its own, then the cross-checks.
 
-
-def _parse_environment_stack(
-    values: dict[str, Any], source: str, project_root: Path, fit_check: bool
-) -> StackConfig:
+    A check is skipped only when its own input is invalid, and a note says so.
+    """
     issues: list[ConfigIssue] = []
     allowed = sorted([*_SECTIONS, *SECRET_KEYS])
     for key in values:
@@ -167,52 +335,69 @@ def _parse_environment_stack(
     cluster = values.get("cluster")
     if isinstance(cluster, dict):
         mode = cluster.get("mode", "eks")
-        cluster_cls = _CLUSTER_MODES.get(mode)
+        cluster_cls = _CLUSTER_MODES.get(mode) if isinstance(mode, str) else None
         if cluster_cls is None:
             issues.append(ConfigIssue("cluster.mode", f"{mode!r} is not one of 'eks', 'existing'"))
         else:
-            issues += _validate(cluster_cls, cluster, ("cluster",))
+            issues += _validate(cluster_cls, cluster, ("cluster",), source_map)
     elif cluster is not None:
-        issues.append(ConfigIssue("cluster", "expected a mapping"))
+        issues.append(ConfigIssue("cluster", f"expected a mapping, not {_kind(cluster)}"))
 
     valid_models: dict[int, Any] = {}
     models = values.get("models")
     if isinstance(models, list):
+        if not models:
+            issues.append(ConfigIssue("models", "no model: a stack serves at least one model"))
         for index, model in enumerate(models):
-            model_issues = _validate(Model, model, ("models", index))
+            model_issues = _validate(Model, model, ("models", index), source_map)
             issues += model_issues
             if not model_issues:
                 valid_models[index] = model
     elif models is not None:
-        issues.append(ConfigIssue("models", "expected a list of models"))
+        issues.append(ConfigIssue("models", f"expected a list of models, not {_kind(models)}"))
 
     failed_sections: set[str] = set()
     for key, value in values.items():
         if key in _SECTIONS and key not in ("cluster", "models"):
-            section_issues = _validate(StackConfig, {key: value}, (), only=key)
+            section_issues = _validate(StackConfig, {key: value}, (), source_map, only=key)
             issues += section_issues
             if section_issues:
                 failed_sections.add(key)
 
     # Cross-checks need the cluster and node pools to stand; other sections fall back to defaults.
-    foundation_ok = "nodePools" not in failed_sections and not any(
-        i.path.startswith("cluster") for i in issues
+    foundation_failed = sorted(
+        {"nodePools"} & failed_sections
+        | {"cluster" for i in issues if i.path.startswith("cluster") or i.path == "cluster"}
     )
-    if not issues:
-        config = StackConfig.model_validate(_normalised(values))
-        issues = cross_check(config, project_root, fit_check=fit_check)
-        if issues:
-            raise StackConfigError(source, issues)
-        return config
-    if foundation_ok and valid_models:
-        # Cross-check the models that parsed, so their problems show up in this same report.
-        partial = {k: v for k, v in values.items() if k in _SECTIONS and k not in failed_sections}
-        partial["models"] = list(valid_models.values())
-        config = StackConfig.model_validate(_normalised(partial))
-        issues += cross_check(
-            config, project_root, model_indexes=list(valid_models), fit_check=fit_check
-        )
-    raise StackConfigError(source, issues)
+    if foundation_failed:
+        if valid_models:
+            issues.append(
+                ConfigIssue(
+                    "models",
+                    "checks of the models against the cluster and node pools were skipped: "
+                    f"fix {' and '.join(foundation_failed)} first",
+                    severity="note",
+                )
+            )
+        return issues
+    if not valid_models:
+        return issues
+    partial = {k: v for k, v in values.items() if k in _SECTIONS and k not in failed_sections}
+    partial["models"] = list(valid_models.values())
+    config = StackConfig.model_validate(_normalised(partial))
+    issues += cross_check(
+        config, project_root, model_indexes=list(valid_models), fit_check=fit_check
+    )
+    return issues
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean"}
+    return names.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
 
 
 def _normalised(values: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +407,11 @@ def _normalised(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate(
-    cls: type[BaseModel], value: Any, prefix: tuple[str | int, ...], only: str | None = None
+    cls: type[BaseModel],
+    value: Any,
+    prefix: tuple[str | int, ...],
+    source_map: SourceMap | None,
+    only: str | None = None,
 ) -> list[ConfigIssue]:
     try:
         cls.model_validate(value)
@@ -230,11 +419,16 @@ def _validate(
         errors = exc.errors()
         if only is not None:  # validating one section through StackConfig: keep that section's
             errors = [e for e in errors if e["loc"] and e["loc"][0] == only]
-        return [_issue(cls, error, prefix) for error in errors]
+        return [_issue(cls, error, prefix, source_map) for error in errors]
     return []
 
 
-def _issue(cls: type[BaseModel], error: ErrorDetails, prefix: tuple[str | int, ...]) -> ConfigIssue:
+def _issue(
+    cls: type[BaseModel],
+    error: ErrorDetails,
+    prefix: tuple[str | int, ...],
+    source_map: SourceMap | None,
+) -> ConfigIssue:
     loc = tuple(error["loc"])
     path = format_path(prefix + loc)
     if error["type"] == "extra_forbidden":
@@ -243,6 +437,15 @@ def _issue(cls: type[BaseModel], error: ErrorDetails, prefix: tuple[str | int, .
     if error["type"] == "missing":
         return ConfigIssue(path, "required key missing")
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_type" and isinstance(error.get("input"), bool | int | float):
+        # YAML read an unquoted 1.30 as the number 1.3, or `no` as false: say how to keep the text.
+        parts = ConfigIssue(path, "").parts()
+        spelled = source_map.spelled(("config", *parts)) if source_map else None
+        shown = spelled if spelled is not None else str(error["input"])
+        return ConfigIssue(
+            path,
+            f'expected text, but YAML reads `{shown}` as {error["input"]!r}: quote it: "{shown}"',
+        )
     if error["type"] not in ("value_error", "assertion_error") and "input" in error:
         message += f" (got {error['input']!r})"
     return ConfigIssue(path, message)

@@ -194,11 +194,14 @@ def _first(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
-def _require_int(cfg: Mapping[str, Any], *keys: str) -> int:
-    value = _first(cfg, *keys)
+def _require_int(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> int:
+    """A size the planner divides by or multiplies with: a whole number of at least 1."""
+    value = _first(cfg, *keys, default=default)
     if value is None:
         raise ValueError(f"config.json has no {' / '.join(keys)}")
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"config.json: {keys[0]} must be a whole number >= 1 (got {value!r})")
+    return value
 
 
 def _text_config(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -358,7 +361,7 @@ def facts_from_config_dict(
     layers = _require_int(text, "num_hidden_layers", "n_layer", "num_layers")
     hidden = _require_int(text, "hidden_size", "n_embd", "d_model")
     heads = _require_int(text, "num_attention_heads", "n_head")
-    kv_heads = int(_first(text, "num_key_value_heads", default=heads))
+    kv_heads = _require_int(text, "num_key_value_heads", default=heads)
     vocab = _require_int(text, "vocab_size")
     kv_lora = int(text.get("kv_lora_rank") or 0)
     rope_dim = int(text.get("qk_rope_head_dim") or 0) if kv_lora else 0
@@ -459,22 +462,32 @@ def facts_from_hf_config(path: Path, *, hf_id: str | None = None) -> ModelFacts:
     """
     file = path / "config.json" if path.is_dir() else path
     try:
-        cfg = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        cfg = json.loads(file.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read Hugging Face config {file}: {exc}") from exc
     if not isinstance(cfg, dict):
         raise ValueError(f"{file}: config.json must be a JSON object")
     quant: Mapping[str, Any] | None = None
     sidecar = file.parent / "hf_quant_config.json"
     if "quantization_config" not in cfg and sidecar.is_file():
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
+        data = json.loads(sidecar.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
         section = data.get("quantization", data) if isinstance(data, dict) else None
         if isinstance(section, dict):
             quant = {"quant_method": "modelopt", **section}
     try:
         return facts_from_config_dict(cfg, hf_id=hf_id or str(file.parent.name), quant=quant)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise ValueError(f"{file}: {exc}") from exc
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads keeps the last of two equal keys; a config.json with both is refused."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"key {key!r} is given twice")
+        result[key] = value
+    return result
 
 
 # --- built-in catalog ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ whose weights cannot fit before any GPU node is paid for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from infra.errors import ConfigIssue
 from infra.instances import pool_gpus
 from infra.memory_plan import EngineSettings, RolePlan, plan_role
 from infra.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
+from infra.project_paths import OutsideProject, project_file
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,19 @@ class UnknownArchitecture(ValueError):
     """plan.architecture names neither a catalog model nor a readable config.json."""
 
 
-def resolve_facts(model: Model, project_root: Path) -> ModelFacts | None:
-    """Architecture facts: plan.architecture, else the Hugging Face id, else the served name."""
+def resolve_facts(
+    model: Model, project_root: Path, fetched: Mapping[str, ModelFacts] | None = None
+) -> ModelFacts | None:
+    """Architecture facts: plan.architecture, else the Hugging Face id, else the served name.
+
+    fetched: facts read from Hugging Face by `plan --fetch`, by model name.
+    """
     explicit = model.plan.architecture
     if explicit is not None:
-        file = project_root / explicit
+        try:
+            file = project_file(project_root, explicit)
+        except OutsideProject as error:
+            raise UnknownArchitecture(str(error)) from None
         if explicit.endswith(".json") or file.is_dir():
             if not file.exists():
                 raise UnknownArchitecture(f"{explicit!r} does not exist")
@@ -69,7 +79,7 @@ def resolve_facts(model: Model, project_root: Path) -> ModelFacts | None:
     for key in (model.source.hugging_face, model.served_model_name):
         if key and (facts := lookup_model(key)):
             return facts
-    return None
+    return (fetched or {}).get(model.name)
 
 
 def plan_stack(
@@ -78,6 +88,7 @@ def plan_stack(
     isl: int | None = None,
     osl: int | None = None,
     model_indexes: list[int] | None = None,
+    fetched: Mapping[str, ModelFacts] | None = None,
 ) -> list[PlanRow]:
     """Plan rows for every TensorRT-LLM worker role; isl/osl override each model's plan."""
     indexes = model_indexes or list(range(len(config.models)))
@@ -87,7 +98,7 @@ def plan_stack(
             continue
         bad_architecture = False
         try:
-            facts = resolve_facts(model, project_root)
+            facts = resolve_facts(model, project_root, fetched)
             skipped = None if facts else "no architecture facts (set plan.architecture)"
         except UnknownArchitecture as error:
             facts, skipped, bad_architecture = None, f"plan.architecture: {error}", True
@@ -121,7 +132,7 @@ def _plan(
     gpus = pool_gpus(pool) if pool else None
     if gpus is None:
         return None, "no GPU facts for the role's node pool"
-    result = check_engine_config_file(project_root / model.engine_config(role, color))
+    result = check_engine_config_file(project_file(project_root, model.engine_config(role, color)))
     if result.args is None:
         return None, "engine config is invalid (see validate)"
     spec = model.role(role)

@@ -57,7 +57,7 @@ from infra.config import (
 from infra.engine_config import check_engine_config_file
 from infra.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.instances import pool_gpus
-from infra.loading import parse_stack_config, source_label
+from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
 from infra.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
 
 
@@ -550,18 +550,43 @@ def build_traffic(config: TrafficStackConfig) -> None:
     pulumi.export("environments", dict(config.environments))
 
 
-def run(root: Path | None = None, log_warnings: bool = True) -> None:
-    """Entry point of the Pulumi program: check the config, then build. User errors, no traceback."""
+def run(
+    root: Path | None = None,
+    log_warnings: bool = True,
+    config: StackConfig | TrafficStackConfig | None = None,
+) -> None:
+    """Entry point of the Pulumi program: check the config, then build. User errors, no traceback.
+
+    `config`: already checked (offline `render` checks the stack file before the program runs).
+    """
     root = root or project_root()
-    source = source_label(pulumi.get_stack())
-    try:
-        config = parse_stack_config(read_raw_config(), source, root)
-    except StackConfigError as error:
-        raise pulumi.RunError(error.report()) from None
+    if config is None:
+        config = _checked_runtime_config(root)
     if isinstance(config, TrafficStackConfig):
         build_traffic(config)
         return
     # (Offline, `render` and `validate` print these themselves.)
-    for warning in config_warnings(config) if log_warnings else ():
-        pulumi.log.warn(warning)
+    for warning in config_warnings(config, root) if log_warnings else ():
+        pulumi.log.warn(warning.render())
     build(config, read_secrets(pulumi.Config(CONFIG_NAMESPACE)), root)
+
+
+def _checked_runtime_config(root: Path) -> StackConfig | TrafficStackConfig:
+    """The config Pulumi hands the program, checked; errors located in the stack file."""
+    source = source_label(pulumi.get_stack())
+    try:
+        # The file as written, for line numbers and the problems Pulumi would let through
+        # (unknown namespaces, YAML 1.1 spellings); the values come from Pulumi.
+        written = read_stack_file(stack_file(root, pulumi.get_stack()), source)
+    except StackConfigError:
+        written = None
+    try:
+        return parse_stack_config(
+            read_raw_config(),
+            source,
+            root,
+            source_map=written.source_map if written else None,
+            file_issues=written.issues if written else (),
+        )
+    except StackConfigError as error:
+        raise pulumi.RunError(error.report()) from None

@@ -20,8 +20,14 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import StackConfig, TrafficStackConfig
-from infra.errors import CONFIG_NAMESPACE
-from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
+from infra.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.loading import (
+    parse_stack_config,
+    read_stack_file,
+    source_label,
+    stack_file,
+    stack_warnings,
+)
 from infra.render_output import OutputRefused, render_dir_refusal, write_render
 
 PROJECT = "dynamo-trtllm"
@@ -94,7 +100,12 @@ def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[s
 
 
 def run_under_mocks(
-    stack: str, values: dict[str, Any], secrets: dict[str, str], other: dict[str, Any], root: Path
+    stack: str,
+    values: dict[str, Any],
+    secrets: dict[str, str],
+    other: dict[str, Any],
+    root: Path,
+    checked: StackConfig | TrafficStackConfig | None = None,
 ) -> list[Recorded]:
     """Execute the Pulumi program with the given config under the recording mocks."""
     from infra.program import run
@@ -107,7 +118,7 @@ def run_under_mocks(
     config |= {f"{CONFIG_NAMESPACE}:{k}": v for k, v in secrets.items()}
     config |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in other.items()}
     set_all_config(config, [f"{CONFIG_NAMESPACE}:{k}" for k in secrets])
-    _sync_await(run_pulumi_func(lambda: run(root, log_warnings=False)))
+    _sync_await(run_pulumi_func(lambda: run(root, log_warnings=False, config=checked)))
     return mocks.recorded
 
 
@@ -115,6 +126,7 @@ def run_under_mocks(
 class RenderResult:
     config: StackConfig | TrafficStackConfig
     resources: list[dict[str, Any]]  # index.json entries
+    warnings: list[ConfigIssue]  # located in the stack file
 
 
 def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
@@ -128,9 +140,17 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
         raise OutputRefused(problem)  # before any work, so nothing is touched
     source = source_label(stack)
     stack_values = read_stack_file(stack_file(root, stack), source)
-    config = parse_stack_config(stack_values.values, source, root)  # fail before the program runs
+    # Every problem of the file, checked once before the program runs; the program takes the
+    # checked config as it is.
+    config = parse_stack_config(
+        stack_values.values,
+        source,
+        root,
+        source_map=stack_values.source_map,
+        file_issues=stack_values.issues,
+    )
     recorded = run_under_mocks(
-        stack, stack_values.values, stack_values.secrets, stack_values.other, root
+        stack, stack_values.values, stack_values.secrets, stack_values.other, root, config
     )
     secrets = {
         key: SecretSource(value, stack_values.secret_fingerprints[key])
@@ -145,7 +165,8 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
         {e["file"]: body for e, body in files},
         root,
     )
-    return RenderResult(config, entries)
+    warnings = stack_warnings(config, source, root, stack_values.source_map)
+    return RenderResult(config, entries, warnings)
 
 
 @dataclass(frozen=True)

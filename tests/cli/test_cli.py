@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,9 +52,10 @@ def test_bad_stack_fails_with_file_and_field_and_leaves_no_output(
     code = main(["--project-dir", str(project.root), "render", "prod", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 1
-    assert (
-        "stacks/Pulumi.prod.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: "
-        "16 GPUs asked, node pool 'h100' (p5.48xlarge) has 8" in err
+    assert re.search(
+        r"stacks/Pulumi\.prod\.yaml:\d+:\d+: dynamo-trtllm:models\[1\]\.decode\.gpusPerWorker: "
+        r"16 GPUs asked, node pool 'h100' \(p5\.48xlarge\) has 8",
+        err,
     )
     assert "models[0].imagee: unknown key 'imagee'; did you mean 'image'?" in err
     assert "Traceback" not in err
@@ -102,7 +104,9 @@ def test_a_plaintext_secret_is_refused_before_anything_renders(
     out = tmp_path / "out"
     assert main(["--project-dir", str(project.root), "render", "dev", "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "stacks/Pulumi.dev.yaml: dynamo-trtllm:hfToken: a secret stored in plaintext" in err
+    assert re.search(
+        r"stacks/Pulumi\.dev\.yaml:\d+:3: dynamo-trtllm:hfToken: a secret stored in plaintext", err
+    )
     assert "pulumi config set --secret dynamo-trtllm:hfToken" in err
     assert "hf_PlaintextTokenValue123" not in err and not out.exists()
 
@@ -186,8 +190,8 @@ def test_check_engine_config_names_each_file_and_key(
     code = main(["check-engine-config", "--role", "prefill", str(typo), str(no_transceiver)])
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{typo}: kv_cache_config.free_gpu_memory_fraction: " in err
-    assert f"{typo}: max_batch_szie: unknown key" in err
+    assert f"{typo}:2:3: kv_cache_config.free_gpu_memory_fraction: " in err
+    assert f"{typo}:3:1: max_batch_szie: unknown key" in err
     assert f"{no_transceiver}: cache_transceiver_config: a prefill worker" in err
 
 

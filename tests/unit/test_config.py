@@ -15,13 +15,14 @@ from infra.errors import StackConfigError
 from infra.instances import CATALOG
 from infra.names import dns1123_label_problem
 
-from .helpers import BASE, parse, values
+from .helpers import BASE, PROJECT_ROOT, parse, values
 
 
 def problems(raw: dict) -> list[str]:
     with pytest.raises(StackConfigError) as caught:
         parse(raw)
-    return caught.value.report().splitlines()[1:]
+    error = caught.value
+    return [issue.render(error.source) for issue in error.issues]  # errors; notes aside
 
 
 def test_short_stack_file_gets_defaults() -> None:
@@ -40,10 +41,10 @@ def test_gpus_beyond_the_node_name_file_field_and_pool() -> None:
     raw["models"][1]["decode"]["gpusPerWorker"] = 16
     assert problems(raw) == [
         # The engine config still asks for 4 GPUs: both sides of the mismatch are named.
-        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.engineConfig: "
-        "engine_configs/gpt-oss-120b/decode.yaml: tensor_parallel_size: the engine spans 4 GPUs "
-        "(tensor_parallel_size 4 × pipeline_parallel_size 1), but the worker gets 16 "
-        "(gpusPerWorker 16 × nodes 1)",
+        "engine_configs/gpt-oss-120b/decode.yaml:3:1: tensor_parallel_size: the engine spans "
+        "4 GPUs (tensor_parallel_size 4 × pipeline_parallel_size 1), but the worker gets 16 "
+        "(gpusPerWorker 16 × nodes 1) "
+        "(engine config of dynamo-trtllm:models[1].decode.engineConfig)",
         "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].decode.gpusPerWorker: 16 GPUs asked, "
         "node pool 'h100' (p5.48xlarge) has 8",
     ]
@@ -266,10 +267,9 @@ def test_kv_routing_without_kv_events_names_the_engine_config_key() -> None:
     raw = values()
     raw["models"][1]["topology"] = "disagg-router"  # gpt-oss prefill.yaml publishes no KV events
     assert problems(raw) == [
-        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[1].prefill.engineConfig: "
-        "engine_configs/gpt-oss-120b/prefill.yaml: kv_cache_config.event_buffer_max_size: "
+        "engine_configs/gpt-oss-120b/prefill.yaml:10:1: kv_cache_config.event_buffer_max_size: "
         "KV-aware routing needs this worker's KV events: set kv_cache_config.event_buffer_max_size "
-        "> 0 (e.g. 1024)"
+        "> 0 (e.g. 1024) (engine config of dynamo-trtllm:models[1].prefill.engineConfig)"
     ]
 
 
@@ -280,11 +280,9 @@ def test_invalid_engine_config_is_reported_with_stack_and_file_key_paths(tmp_pat
     raw["models"][0]["agg"] = {"engineConfig": "agg.yaml"}
     with pytest.raises(StackConfigError) as caught:
         parse(raw, tmp_path)
-    (line,) = caught.value.report().splitlines()[1:]
-    assert line.startswith(
-        "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].agg.engineConfig: agg.yaml: "
-        "kv_cache_config.free_gpu_memory_fractoin: unknown key"
-    )
+    (line,) = [issue.render() for issue in caught.value.issues]
+    assert line.startswith("agg.yaml:2:3: kv_cache_config.free_gpu_memory_fractoin: unknown key")
+    assert line.endswith("(engine config of dynamo-trtllm:models[0].agg.engineConfig)")
     assert "did you mean 'free_gpu_memory_fraction'?" in line
 
 
@@ -404,8 +402,9 @@ def test_models_pulled_from_hugging_face_get_a_cold_start_warning() -> None:
     from infra.checks import config_warnings
 
     config = parse(values())
-    warnings = config_warnings(config)
-    assert len(warnings) == 2 and "Hugging Face at start" in warnings[0]
+    warnings = config_warnings(config, PROJECT_ROOT)
+    assert len(warnings) == 2 and "Hugging Face at start" in warnings[0].message
+    assert warnings[0].path == "models[0].source" and warnings[0].severity == "warning"
 
 
 def test_high_availability_needs_three_system_nodes() -> None:
