@@ -135,6 +135,7 @@ def traffic_split(
 
 # The largest VPC prefix whose subnet split (components/cluster.py) still yields /28 subnets.
 MAX_VPC_PREFIX = 24
+MAX_VPC_ZONES = 3
 
 
 class VpcSpec(Spec):
@@ -178,6 +179,13 @@ class VpcSpec(Spec):
             )
         if not self.existing and len(self.availability_zones) < 2:
             raise ValueError("a new VPC needs at least 2 availabilityZones")
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ValueError("availabilityZones lists a zone twice")
+        if len(self.availability_zones) > MAX_VPC_ZONES:
+            # The VPC is cut in quarters: three private subnets and one block of public ones.
+            raise ValueError(f"a new VPC spans at most {MAX_VPC_ZONES} availabilityZones")
+        if len(set(self.private_subnet_ids)) != len(self.private_subnet_ids):
+            raise ValueError("privateSubnetIds lists a subnet twice")
         return self
 
 

@@ -222,10 +222,12 @@ def render_at_ref(project_root: Path, ref: str, stack: str, out_dir: Path) -> bo
     top = _git(project_root, "rev-parse", "--show-toplevel").strip()
     inside = project_root.resolve().relative_to(Path(top).resolve())
     _git(project_root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    scratch = Path(tempfile.mkdtemp(prefix="dynamo-infra-base-"))
+    scratch = Path(tempfile.mkdtemp(prefix="dynamo-infra-base-"))  # ours: removed at the end
     worktree = scratch / "tree"
+    added = False
     try:
         _git(project_root, "worktree", "add", "--detach", "--quiet", str(worktree), ref)
+        added = True
         base_root = worktree / inside
         if not (base_root / "stacks" / f"Pulumi.{stack}.yaml").is_file():
             return False
@@ -241,11 +243,12 @@ def render_at_ref(project_root: Path, ref: str, stack: str, out_dir: Path) -> bo
             raise DiffError(f"rendering {stack!r} at {ref} failed:\n{result.stderr.strip()}")
         return True
     finally:
-        subprocess.run(
-            ["git", "-C", str(project_root), "worktree", "remove", "--force", str(worktree)],
-            capture_output=True,
-            check=False,
-        )
+        if added:  # only the worktree this call added, inside its own scratch directory
+            subprocess.run(
+                ["git", "-C", str(project_root), "worktree", "remove", "--force", str(worktree)],
+                capture_output=True,
+                check=False,
+            )
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -340,7 +340,7 @@ def _environment_issues(
             issues.append(ConfigIssue("cluster.mode", f"{mode!r} is not one of 'eks', 'existing'"))
         else:
             issues += _validate(cluster_cls, cluster, ("cluster",), source_map)
-    elif cluster is not None:
+    elif "cluster" in values:
         issues.append(ConfigIssue("cluster", f"expected a mapping, not {_kind(cluster)}"))
 
     valid_models: dict[int, Any] = {}
@@ -353,7 +353,7 @@ def _environment_issues(
             issues += model_issues
             if not model_issues:
                 valid_models[index] = model
-    elif models is not None:
+    elif "models" in values:
         issues.append(ConfigIssue("models", f"expected a list of models, not {_kind(models)}"))
 
     failed_sections: set[str] = set()

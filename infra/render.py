@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,15 +150,27 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
         source_map=stack_values.source_map,
         file_issues=stack_values.issues,
     )
-    recorded = run_under_mocks(
-        stack, stack_values.values, stack_values.secrets, stack_values.other, root, config
-    )
+    try:
+        recorded = run_under_mocks(
+            stack, stack_values.values, stack_values.secrets, stack_values.other, root, config
+        )
+    except Exception as error:  # the checks passed, so this is our bug, not the user's input
+        if os.environ.get("DYNAMO_INFRA_DEBUG"):
+            raise
+        raise RenderError(
+            f"{source}: the program failed on this stack ({type(error).__name__}: {error}); "
+            "this is a bug in dynamo-trtllm's checks: please report it with the stack file "
+            "(DYNAMO_INFRA_DEBUG=1 shows the traceback)"
+        ) from None
     secrets = {
         key: SecretSource(value, stack_values.secret_fingerprints[key])
         for key, value in stack_values.secrets.items()
         if value
     }
-    files = render_files(recorded, secrets)
+    try:
+        files = render_files(recorded, secrets)
+    except RenderError as error:
+        raise RenderError(f"{source}: {error}") from None
     entries = [entry for entry, _ in files]
     write_render(
         out_dir,
@@ -215,7 +228,7 @@ def render_files(
             package, _, rest = resource.type.partition(":")
             module, _, kind = rest.partition(":")
             path = f"{package}/{module.split('/')[0]}/{kind}/{resource.name}.yaml"
-        if path in rendered:
+        if path in rendered:  # two resources with one name: Pulumi would refuse the second
             raise RenderError(
                 f"two resources would both be written as {path}: "
                 f"{rendered[path][0]['name']!r} and {resource.name!r}"

@@ -356,10 +356,15 @@ def test_unknown_stack_role_is_named() -> None:
 
 def test_single_zone_pools_need_a_zone_of_the_vpc() -> None:
     raw = values()
-    raw["nodePools"][1] |= {"efa": True, "availabilityZone": "eu-west-1a"}
+    raw["nodePools"][1] |= {"efa": True, "availabilityZone": "us-west-2c"}
+    assert problems(raw) == [
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].availabilityZone: us-west-2c is not "
+        "one of the VPC's availability zones (us-west-2a, us-west-2b)"
+    ]
+    raw["nodePools"][1]["availabilityZone"] = "eu-west-1a"
     assert problems(raw) == [
         "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].availabilityZone: eu-west-1a is not "
-        "one of the VPC's availability zones (us-west-2a, us-west-2b)"
+        "a zone of region us-west-2 (cluster.region)"
     ]
     raw["nodePools"][1] |= {
         "efa": False,
