@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.dgd import workload_service_account
 from components.security import HF_TOKEN_SECRET, IMAGE_PULL_SECRET, S3_CREDENTIALS_SECRET
-from infra.config import AccessLevel
+from infra.stack.config import AccessLevel
 
 COMPONENT_TYPE = "dynamo-trtllm:access:Access"
 ACCESS_LEVELS: tuple[AccessLevel, ...] = ("deployer", "viewer", "promoter")

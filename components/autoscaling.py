@@ -25,7 +25,7 @@ from components.helm_values import (
     PrometheusAdapterValues,
 )
 from components.k8s_objects import custom_resource
-from infra.config import Autoscaler, AutoscalingSpec, Color, Model, url_port
+from infra.stack.config import Autoscaler, AutoscalingSpec, Color, Model, url_port
 
 COMPONENT_TYPE = "dynamo-trtllm:scaling:Autoscaling"
 SCALING_ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import irsa_trust_policy
-from infra.config import S3Source
+from infra.stack.config import S3Source
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:CacheAccess"
 CACHE_SERVICE_ACCOUNT = "default"

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import EksCluster, ExistingCluster
+from infra.stack.config import EksCluster, ExistingCluster
 
 COMPONENT_TYPE = "dynamo-trtllm:cluster:Cluster"
 # Managed add-ons; vpc-cni enforces NetworkPolicies only when told to.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import Color, DnsSpec
+from infra.stack.config import Color, DnsSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:traffic:EnvironmentTraffic"
 

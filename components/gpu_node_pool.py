@@ -14,8 +14,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE, NODE_POOL_LABEL
-from infra.config import NodePool
-from infra.instances import GpuInstance
+from infra.stack.config import NodePool
+from infra.stack.instances import GpuInstance
 
 COMPONENT_TYPE = "dynamo-trtllm:nodes:GpuNodePool"
 AMI_TYPES = {

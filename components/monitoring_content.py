@@ -334,7 +334,7 @@ def build_dashboard_config_map(
     """The dashboard as a ConfigMap for kube-prometheus-stack's Grafana sidecar.
 
     `namespaces` maps a model name to its Kubernetes namespace; a model it leaves out lives in a
-    namespace named after it (infra.config's default). Put the ConfigMap where the sidecar looks
+    namespace named after it (infra.stack.config's default). Put the ConfigMap where the sidecar looks
     (Grafana's own namespace always works).
     """
     dashboard = build_dashboard(models, namespaces=namespaces, dcgm_honor_labels=dcgm_honor_labels)

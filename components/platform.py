@@ -45,7 +45,7 @@ from components.helm_values import (
     Toggle,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
-from infra.config import Autoscaler, ChartVersions, ObservabilitySpec, PlatformSpec
+from infra.stack.config import Autoscaler, ChartVersions, ObservabilitySpec, PlatformSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.

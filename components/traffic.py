@@ -16,7 +16,7 @@ from components.dgd import (
     frontend_service_name,
 )
 from components.k8s_objects import custom_resource
-from infra.config import Color, GatewayRef, Model
+from infra.stack.config import Color, GatewayRef, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:traffic:Traffic"
 

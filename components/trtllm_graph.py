@@ -15,7 +15,7 @@ from components.dgd import (
     frontend_service_name,
 )
 from components.k8s_objects import custom_resource
-from infra.config import Color, Model
+from infra.stack.config import Color, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:workloads:TrtllmGraph"
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from infra.config import ENGINE_ROLES
+from infra.stack.config import ENGINE_ROLES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -238,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render(args: argparse.Namespace, root: Path) -> int:
-    from infra.errors import StackConfigError
-    from infra.render import RenderError, render_stack
-    from infra.render_output import OutputFailed, OutputRefused
+    from infra.offline.render import RenderError, render_stack
+    from infra.offline.render_output import OutputFailed, OutputRefused
+    from infra.stack.errors import StackConfigError
 
     if args.stack not in _stacks(root):
         return _unknown_stack(args.stack, root)
@@ -305,16 +305,16 @@ def _unknown_stack(stack: str, root: Path) -> int:
 
 
 def _validate(args: argparse.Namespace, root: Path) -> int:
-    from infra.config import DEFAULT_KUBERNETES_VERSION, StackConfig
-    from infra.errors import StackConfigError
-    from infra.render import RenderError, render_stack
-    from infra.render_output import OutputFailed, OutputRefused, renders_dir_refusal
-    from infra.validate import (
+    from infra.offline.render import RenderError, render_stack
+    from infra.offline.render_output import OutputFailed, OutputRefused, renders_dir_refusal
+    from infra.offline.validate import (
         CrdSchemas,
         UnsupportedKubernetesVersion,
         schema_version,
         validate_render,
     )
+    from infra.stack.config import DEFAULT_KUBERNETES_VERSION, StackConfig
+    from infra.stack.errors import StackConfigError
 
     stacks = _selected_stacks(args, root)
     if isinstance(stacks, int):
@@ -389,9 +389,9 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
 
 
 def _scan(args: argparse.Namespace, root: Path) -> int:
-    from infra.errors import StackConfigError
-    from infra.render import RenderError, render_stack
-    from infra.scan import ScannerError, find_checkov, format_report, scan_manifests
+    from infra.offline.render import RenderError, render_stack
+    from infra.offline.scan import ScannerError, find_checkov, format_report, scan_manifests
+    from infra.stack.errors import StackConfigError
 
     stacks = _selected_stacks(args, root)
     if isinstance(stacks, int):
@@ -441,8 +441,8 @@ def _selected_stacks(args: argparse.Namespace, root: Path) -> list[str] | int:
 
 def _load_stack(root: Path, stack: str, fit_check: bool = True, args: Any = None) -> Any:
     """The checked config of a stack, or the exit code after saying what is wrong."""
-    from infra.errors import StackConfigError
-    from infra.loading import load_stack_config
+    from infra.stack.errors import StackConfigError
+    from infra.stack.loading import load_stack_config
 
     if stack not in _stacks(root):
         return _unknown_stack(stack, root)
@@ -457,9 +457,9 @@ def _load_stack(root: Path, stack: str, fit_check: bool = True, args: Any = None
 
 def _rollout(args: argparse.Namespace, root: Path) -> int:
     """promote / rollback / status: config from the stack file, Pulumi and the cluster live."""
-    from infra.cluster_access import ClusterAccessError
-    from infra.config import StackConfig
-    from infra.promotion import PromotionFailed, PromotionRefused
+    from infra.live.cluster_access import ClusterAccessError
+    from infra.live.promotion import PromotionFailed, PromotionRefused
+    from infra.stack.config import StackConfig
 
     config = _load_stack(root, args.stack)
     if isinstance(config, int):
@@ -500,8 +500,8 @@ def _live(what: str, connect: Any) -> Any:
 
 
 def _cluster_of(config: Any, updater: Any) -> Any:
-    from infra.cluster_access import KubernetesCluster
-    from infra.config import ExistingCluster
+    from infra.live.cluster_access import KubernetesCluster
+    from infra.stack.config import ExistingCluster
 
     if isinstance(config.cluster, ExistingCluster):
         return KubernetesCluster.from_kubeconfig(config.cluster.kubeconfig, config.cluster.context)
@@ -509,9 +509,9 @@ def _cluster_of(config: Any, updater: Any) -> Any:
 
 
 def _run_promotion(args: argparse.Namespace, root: Path, config: Any) -> Any:
-    from infra.config import StackConfig
-    from infra.promotion import EnvironmentPromotion, Promotion
-    from infra.stack_update import AutomationStack, StackEnvironments
+    from infra.live.promotion import EnvironmentPromotion, Promotion
+    from infra.live.stack_update import AutomationStack, StackEnvironments
+    from infra.stack.config import StackConfig
 
     def confirm(question: str) -> bool:
         if args.yes:
@@ -537,9 +537,9 @@ def _run_promotion(args: argparse.Namespace, root: Path, config: Any) -> Any:
 
 
 def _status(args: argparse.Namespace, root: Path, config: Any) -> int:
-    from infra.config import StackConfig
-    from infra.promotion import EnvironmentTarget, model_status
-    from infra.stack_update import AutomationStack, StackEnvironments
+    from infra.live.promotion import EnvironmentTarget, model_status
+    from infra.live.stack_update import AutomationStack, StackEnvironments
+    from infra.stack.config import StackConfig
 
     if not isinstance(config, StackConfig):
         target = EnvironmentTarget(StackEnvironments(root), config)
@@ -583,7 +583,7 @@ def _status(args: argparse.Namespace, root: Path, config: Any) -> int:
 
 
 def _diff(args: argparse.Namespace, root: Path) -> int:
-    from infra.diff import (
+    from infra.offline.diff import (
         DiffError,
         diff_against_ref,
         diff_renders,
@@ -591,8 +591,8 @@ def _diff(args: argparse.Namespace, root: Path) -> int:
         format_markdown,
         format_text,
     )
-    from infra.errors import StackConfigError
-    from infra.render import RenderError
+    from infra.offline.render import RenderError
+    from infra.stack.errors import StackConfigError
 
     by_ref = args.base is not None
     by_dirs = args.base_dir is not None or args.head_dir is not None
@@ -625,8 +625,8 @@ def _preflight(args: argparse.Namespace, root: Path) -> int:
     import boto3
     import botocore.exceptions
 
-    from infra.config import EksCluster, StackConfig
-    from infra.preflight import format_preflight_table, run_preflight
+    from infra.live.preflight import format_preflight_table, run_preflight
+    from infra.stack.config import EksCluster, StackConfig
 
     config = _load_stack(root, args.stack)
     if isinstance(config, int):
@@ -665,9 +665,9 @@ def _preflight(args: argparse.Namespace, root: Path) -> int:
 
 
 def _plan(args: argparse.Namespace, root: Path) -> int:
-    from infra.config import StackConfig
-    from infra.memory_plan import format_plan_table
-    from infra.planning import plan_stack
+    from infra.deployment.planning import plan_stack
+    from infra.stack.config import StackConfig
+    from infra.trtllm.memory_plan import format_plan_table
 
     if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
         print("dynamo-infra plan: --isl and --osl must be at least 1", file=sys.stderr)
@@ -711,8 +711,8 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
 
 def _check_stack(args: argparse.Namespace, root: Path, fit_check: bool = True) -> Any:
     """(config, warnings) of a checked stack, or the exit code after reporting its problems."""
-    from infra.errors import StackConfigError
-    from infra.loading import check_stack
+    from infra.stack.errors import StackConfigError
+    from infra.stack.loading import check_stack
 
     if args.stack not in _stacks(root):
         return _unknown_stack(args.stack, root)
@@ -724,8 +724,8 @@ def _check_stack(args: argparse.Namespace, root: Path, fit_check: bool = True) -
 
 def _fetched_facts(config: Any, root: Path) -> tuple[dict[str, Any], list[str]]:
     """Facts from Hugging Face for the models the catalog lacks; notes for those that failed."""
-    from infra.model_fetch import FetchFailed, fetch_model_facts
-    from infra.planning import UnknownArchitecture, resolve_facts
+    from infra.deployment.planning import UnknownArchitecture, resolve_facts
+    from infra.trtllm.model_fetch import FetchFailed, fetch_model_facts
 
     fetched: dict[str, Any] = {}
     notes: list[str] = []
@@ -748,7 +748,7 @@ def _fetched_facts(config: Any, root: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def _names_fetched_model(warning: Any, config: Any, fetched: dict[str, Any]) -> bool:
-    from infra.errors import parse_path
+    from infra.stack.errors import parse_path
 
     parts = parse_path(warning.path)
     if len(parts) != 2 or parts[0] != "models" or not isinstance(parts[1], int):
@@ -757,12 +757,12 @@ def _names_fetched_model(warning: Any, config: Any, fetched: dict[str, Any]) -> 
 
 
 def _check_engine_configs(args: argparse.Namespace) -> int:
-    from infra.engine_config import (
+    from infra.trtllm.engine_config import (
         EngineConfigIssue,
         check_engine_config_file,
         tensorrt_llm_issues,
     )
-    from infra.engine_rules import file_rule_issues
+    from infra.trtllm.engine_rules import file_rule_issues
 
     found: dict[Path, list[EngineConfigIssue]] = {}
     for file in args.files:

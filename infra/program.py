@@ -42,8 +42,8 @@ from components.platform import (
 from components.security import OwnedNamespace, Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
-from infra.checks import config_warnings
-from infra.config import (
+from infra.stack.checks import config_warnings
+from infra.stack.config import (
     SECRET_KEYS,
     Color,
     EksCluster,
@@ -54,11 +54,11 @@ from infra.config import (
     TrafficStackConfig,
     url_port,
 )
-from infra.engine_config import check_engine_config_file
-from infra.errors import CONFIG_NAMESPACE, StackConfigError
-from infra.instances import pool_gpus
-from infra.loading import parse_stack_config, read_stack_file, source_label, stack_file
-from infra.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
+from infra.stack.errors import CONFIG_NAMESPACE, StackConfigError
+from infra.stack.instances import pool_gpus
+from infra.stack.loading import parse_stack_config, read_stack_file, source_label, stack_file
+from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
+from infra.trtllm.engine_config import check_engine_config_file
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ class Rendered:
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     """Every stack rendered once per test session (rendering is the slow part)."""
-    from infra.render import render_stack
+    from infra.offline.render import render_stack
 
     base = tmp_path_factory.mktemp("render")
     for stack in STACKS:

@@ -58,7 +58,7 @@ def test_duplicate_keys_in_an_engine_config_and_a_config_json(
     assert f"{engine}:2:1: max_batch_size: key 'max_batch_size' is given twice (lines 1 and 2)" in (
         capsys.readouterr().err
     )
-    from infra.model_catalog import facts_from_hf_config
+    from infra.trtllm.model_catalog import facts_from_hf_config
 
     config = tmp_path / "config.json"
     config.write_text('{"hidden_size": 64, "hidden_size": 128}')
@@ -268,7 +268,7 @@ def test_plan_fetch_uses_the_fetched_config(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    import infra.model_fetch as model_fetch
+    import infra.trtllm.model_fetch as model_fetch
 
     config = tmp_path / "config.json"
     config.write_text(

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.cli import main
-from infra.render_output import INDEX_FILE, MARKER_KEY, is_render
+from infra.offline.render_output import INDEX_FILE, MARKER_KEY, is_render
 from tests.conftest import Project
 
 

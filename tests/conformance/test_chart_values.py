@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from components.platform import build_dynamo_platform_values
-from infra.config import PlatformSpec
+from infra.stack.config import PlatformSpec
 
 # Keys of the NATS chart that dynamo-platform passes through without listing them itself.
 NATS_CHART_KEYS = {"nats.config.cluster.replicas", "nats.podTemplate.topologySpreadConstraints"}

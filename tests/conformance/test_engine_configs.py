@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from infra.engine_config import EngineConfigResult, check_engine_config_data
-from infra.engine_schema import MoeLoadBalancerConfig, yaml_keys
+from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_data
+from infra.trtllm.engine_schema import MoeLoadBalancerConfig, yaml_keys
 from tests.conftest import PROJECT_ROOT, REFERENCE
 
 TRTLLM_EXAMPLES = REFERENCE / "dynamo-examples" / "trtllm"

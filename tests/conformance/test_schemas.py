@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.render import render_stack
-from infra.validate import CrdSchemas, UnsupportedKubernetesVersion, validate_render
+from infra.offline.render import render_stack
+from infra.offline.validate import CrdSchemas, UnsupportedKubernetesVersion, validate_render
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.cli import main
-from infra.scan import (
+from infra.offline.scan import (
     CHECKOV_ENV,
     CHECKOV_VERSION,
     ScannerError,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.instances import CATALOG
-from infra.render import render_stack
+from infra.offline.render import render_stack
+from infra.stack.instances import CATALOG
 from tests.conftest import PROJECT_ROOT
 
 

@@ -1,4 +1,4 @@
-"""Which flows the rendered NetworkPolicies allow, by Kubernetes semantics (infra.network_reach).
+"""Which flows the rendered NetworkPolicies allow, by Kubernetes semantics (infra.offline.network_reach).
 
 Pods are derived from the rendered DGDs the way the operator labels them; platform pods carry the
 labels their charts give them. Every allowed flow the design needs is proven open, and the flows
@@ -13,7 +13,7 @@ import pytest
 
 from components.dgd import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL
 from components.network_policies import NamespaceKind, NetworkPlan, Upstream, namespace_policies
-from infra.network_reach import External, NetworkPolicies, Pod
+from infra.offline.network_reach import External, NetworkPolicies, Pod
 from tests.conftest import Rendered
 
 NIXL_PORT = 19090

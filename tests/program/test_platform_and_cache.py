@@ -12,7 +12,7 @@ import yaml
 from components import platform
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
 from infra import program
-from infra.render import render_stack
+from infra.offline.render import render_stack
 from tests.conftest import PROJECT_ROOT, Project
 
 

@@ -16,8 +16,8 @@ from components.access import (
     viewer_rules,
 )
 from components.dgd import workload_service_account
-from infra.errors import StackConfigError
-from infra.render import render_stack
+from infra.offline.render import render_stack
+from infra.stack.errors import StackConfigError
 from tests.conftest import ENVIRONMENT_STACKS, Project, Rendered
 from tests.unit.helpers import parse, values
 

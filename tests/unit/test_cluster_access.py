@@ -14,7 +14,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from infra.cluster_access import (
+from infra.live.cluster_access import (
     DGD_GROUP,
     DGD_PLURAL,
     DGD_VERSION,
@@ -24,7 +24,7 @@ from infra.cluster_access import (
     graph_state_from,
     probe_frontend,
 )
-from infra.rollout import Cluster, GraphState, ProbeResult
+from infra.live.rollout import Cluster, GraphState, ProbeResult
 
 NS = "qwen"
 MODEL = "Qwen/Qwen3-0.6B"

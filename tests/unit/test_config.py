@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.config import Topology
-from infra.errors import StackConfigError
-from infra.instances import CATALOG
-from infra.names import dns1123_label_problem
+from infra.stack.config import Topology
+from infra.stack.errors import StackConfigError
+from infra.stack.instances import CATALOG
+from infra.stack.names import dns1123_label_problem
 
 from .helpers import BASE, PROJECT_ROOT, parse, values
 
@@ -404,7 +404,7 @@ def test_a_memory_cache_tier_must_fit_the_nodes_ram() -> None:
 
 
 def test_models_pulled_from_hugging_face_get_a_cold_start_warning() -> None:
-    from infra.checks import config_warnings
+    from infra.stack.checks import config_warnings
 
     config = parse(values())
     warnings = config_warnings(config, PROJECT_ROOT)

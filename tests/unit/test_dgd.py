@@ -14,7 +14,7 @@ from components.dgd import (
     build_dgd,
     engine_config_hash,
 )
-from infra.config import Model
+from infra.stack.config import Model
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0"
 

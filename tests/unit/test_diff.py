@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.diff import (
+from infra.offline.diff import (
     SECRET_CHANGE,
     RenderDiff,
     diff_documents,
@@ -16,7 +16,7 @@ from infra.diff import (
     format_markdown,
     format_text,
 )
-from infra.render import render_stack
+from infra.offline.render import render_stack
 from tests.conftest import Project
 
 Edit = Callable[[dict], None]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.engine_config import EngineConfigResult, check_engine_config_text
-from infra.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
-from infra.engine_schema import TorchLlmArgs
+from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_text
+from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
+from infra.trtllm.engine_schema import TorchLlmArgs
 
 
 def parsed(text: str) -> EngineConfigResult:

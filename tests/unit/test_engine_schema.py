@@ -1,6 +1,6 @@
 """Our TensorRT-LLM engine-config schema: drift against the field inventory, and behaviour.
 
-The drift tests compare ``infra.engine_schema`` with
+The drift tests compare ``infra.trtllm.engine_schema`` with
 ``../shared/reference/trtllm/llm_args_fields.json`` (field names, aliases,
 Literal values, bounds, defaults, enums and union members), so a new
 TensorRT-LLM snapshot shows exactly what changed. The behaviour tests cover
@@ -21,14 +21,14 @@ import pytest
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from infra.engine_config import (
+from infra.trtllm.engine_config import (
     EngineConfigIssue,
     check_engine_config_data,
     check_engine_config_file,
     check_engine_config_text,
     tensorrt_llm_issues,
 )
-from infra.engine_schema import (
+from infra.trtllm.engine_schema import (
     INVENTORY_ENUMS,
     INVENTORY_EXTENSIONS,
     INVENTORY_MODELS,

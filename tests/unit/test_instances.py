@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.instances import CATALOG
+from infra.stack.instances import CATALOG
 
 # Our catalog's GPU product names for the table's GPU column.
 GPU_NAMES = {"H100 80GB": "H100-80GB", "A100 40GB": "A100-40GB", "A100 80GB": "A100-80GB"}

@@ -1,7 +1,7 @@
 """GPU-memory planner: hand-computed weights, KV bytes per token, KV capacity and concurrency.
 
 Every expectation is written as the arithmetic it stands for. Shared rules (see
-infra/memory_plan.py): reserve = 2 GiB + 5% of GPU memory; KV budget = 0.9 x (GPU - weights
+infra/trtllm/memory_plan.py): reserve = 2 GiB + 5% of GPU memory; KV budget = 0.9 x (GPU - weights
 - reserve); tokens rounded down to 32-token blocks; a sequence of ISL+OSL = 2048 + 512 =
 2560 tokens takes 2560 / 32 = 80 blocks.
 """
@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from infra.instances import lookup
-from infra.memory_plan import (
+from infra.stack.instances import lookup
+from infra.trtllm.memory_plan import (
     FP8_DS_MLA_BYTES_PER_LAYER,
     EngineSettings,
     RolePlan,
@@ -23,7 +23,7 @@ from infra.memory_plan import (
     plan_role,
     weight_bytes_per_gpu,
 )
-from infra.model_catalog import ModelFacts, lookup_model
+from infra.trtllm.model_catalog import ModelFacts, lookup_model
 
 GiB = 2**30
 H100 = 80  # GiB

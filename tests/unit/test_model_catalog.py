@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra import model_catalog
-from infra.model_catalog import (
+from infra.trtllm import model_catalog
+from infra.trtllm.model_catalog import (
     CATALOG,
     ModelFacts,
     dtype_bytes,

@@ -24,8 +24,8 @@ from components.monitoring_content import (
     promql_expressions,
 )
 from components.observability import build_pod_monitor
-from infra.config import Model
-from infra.validate import CrdSchemas
+from infra.offline.validate import CrdSchemas
+from infra.stack.config import Model
 
 SLOS = [
     ModelSlo(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.network_reach import NAMESPACE_NAME_LABEL, External, NetworkPolicies, Pod
+from infra.offline.network_reach import NAMESPACE_NAME_LABEL, External, NetworkPolicies, Pod
 
 NS = "serving"
 CLIENT = Pod("client", NS, {"app": "client"})

@@ -19,8 +19,8 @@ from components.monitoring_content import (
 )
 from components.observability import build_platform_pod_monitor
 from components.platform import HelmRelease, platform_metrics_endpoints, platform_releases
-from infra.config import ObservabilitySpec, PlatformSpec
-from infra.validate import CrdSchemas
+from infra.offline.validate import CrdSchemas
+from infra.stack.config import ObservabilitySpec, PlatformSpec
 
 OBSERVED = ObservabilitySpec(enabled=True)
 UNOBSERVED = ObservabilitySpec()

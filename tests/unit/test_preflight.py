@@ -17,8 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from infra.config import S3Source, StackConfig
-from infra.preflight import (
+from infra.live.preflight import (
     PreflightCheck,
     check_capacity_reservations,
     check_instance_offerings,
@@ -27,6 +26,7 @@ from infra.preflight import (
     format_preflight_table,
     run_preflight,
 )
+from infra.stack.config import S3Source, StackConfig
 from tests.unit.helpers import BASE, parse, values
 
 REGION = "us-west-2"

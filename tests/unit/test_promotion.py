@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra.config import StackConfig
-from infra.promotion import Promotion, PromotionFailed, PromotionRefused, model_status
-from infra.rollout import GraphState, ProbeResult
+from infra.live.promotion import Promotion, PromotionFailed, PromotionRefused, model_status
+from infra.live.rollout import GraphState, ProbeResult
+from infra.stack.config import StackConfig
 
 from .helpers import BASE, parse
 
@@ -272,8 +272,8 @@ def traffic_values() -> dict[str, Any]:
 
 
 def environment_promotion(environments: FakeEnvironments, updater: FakeTrafficUpdater) -> Any:
-    from infra.config import TrafficStackConfig
-    from infra.promotion import EnvironmentPromotion
+    from infra.live.promotion import EnvironmentPromotion
+    from infra.stack.config import TrafficStackConfig
 
     config = TrafficStackConfig.model_validate(copy.deepcopy(updater.values))
     return EnvironmentPromotion(

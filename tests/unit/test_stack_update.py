@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pulumi import automation
 
-from infra.stack_update import AutomationStack
+from infra.live.stack_update import AutomationStack
 
 
 class FakeStack:

@@ -1,8 +1,8 @@
 """The seams of a promotion: what it asks of the cluster and of Pulumi, as small interfaces.
 
-`infra/promotion.py` decides; these protocols do. Tests drive the decisions with fakes; the real
-implementations are `infra/cluster_access.py` (the official kubernetes client) and
-`infra/stack_update.py` (the Pulumi Automation API).
+`infra/live/promotion.py` decides; these protocols do. Tests drive the decisions with fakes; the real
+implementations are `infra/live/cluster_access.py` (the official kubernetes client) and
+`infra/live/stack_update.py` (the Pulumi Automation API).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from infra.config import Color
+from infra.stack.config import Color
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import Color, Model, StackConfig
-from infra.engine_config import check_engine_config_file
-from infra.errors import ConfigIssue
-from infra.instances import pool_gpus
-from infra.memory_plan import EngineSettings, RolePlan, plan_role
-from infra.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
-from infra.project_paths import OutsideProject, project_file
+from infra.stack.config import Color, Model, StackConfig
+from infra.stack.errors import ConfigIssue
+from infra.stack.instances import pool_gpus
+from infra.stack.project_paths import OutsideProject, project_file
+from infra.trtllm.engine_config import check_engine_config_file
+from infra.trtllm.memory_plan import EngineSettings, RolePlan, plan_role
+from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
 
 
 @dataclass(frozen=True)

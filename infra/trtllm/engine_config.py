@@ -2,7 +2,7 @@
 
 The file is what Dynamo passes as ``--extra-engine-args``. TensorRT-LLM reads it
 with ``yaml.safe_load``, applies its YAML merge rules and then validates it as
-``TorchLlmArgs``; we do the same against our own schema (``infra.engine_schema``)
+``TorchLlmArgs``; we do the same against our own schema (``infra.trtllm.engine_schema``)
 so a bad file is caught before deployment, with a path into the file for each
 problem. When ``tensorrt_llm`` is importable, ``tensorrt_llm_issues`` asks the
 real thing as well.
@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infra.engine_schema import (
+from infra.stack.errors import format_path, parse_path
+from infra.stack.yaml_source import SourceMap, YamlSourceError, load_yaml_text, read_yaml_file
+from infra.trtllm.engine_schema import (
     DEPRECATED_INPUT_KEYS,
     RENAMED_KEYS,
     TorchLlmArgs,
@@ -26,8 +28,6 @@ from infra.engine_schema import (
     union_members,
     yaml_keys,
 )
-from infra.errors import format_path, parse_path
-from infra.yaml_source import SourceMap, YamlSourceError, load_yaml_text, read_yaml_file
 
 # Sections TensorRT-LLM's YAML merge builds straight from the mapping in the
 # file (``Config(**value)``), so anything but a mapping fails there, even where

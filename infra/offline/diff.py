@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from infra.render import REDACTED, render_stack
+from infra.offline.render import REDACTED, render_stack
 
 STATUSES = ("added", "removed", "changed")
 SECRET_CHANGE = "changed (secret)"

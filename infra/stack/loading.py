@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from infra.checks import config_warnings, cross_check
-from infra.config import (
+from infra.stack.checks import config_warnings, cross_check
+from infra.stack.config import (
     SECRET_KEYS,
     EksCluster,
     ExistingCluster,
@@ -27,8 +27,8 @@ from infra.config import (
     StackConfig,
     TrafficStackConfig,
 )
-from infra.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
-from infra.yaml_source import SourceMap, YamlProblem, YamlSourceError, read_yaml_file
+from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
+from infra.stack.yaml_source import SourceMap, YamlProblem, YamlSourceError, read_yaml_file
 
 # Placeholder for `secure:` values offline, where Pulumi's decryption is not available.
 SECURE_PLACEHOLDER = "[secure value: decrypted by Pulumi at deploy time]"

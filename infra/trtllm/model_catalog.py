@@ -1,6 +1,6 @@
 """Model-architecture facts for GPU-memory planning: a built-in catalog and a config.json reader.
 
-The planner (infra/memory_plan.py) needs a handful of numbers per model: layer and head
+The planner (infra/trtllm/memory_plan.py) needs a handful of numbers per model: layer and head
 counts for the KV cache, and a parameter count split the way TensorRT-LLM shards weights
 (attention, dense MLP, routed experts, embeddings). Hugging Face config.json holds the
 architecture but not a reliable parameter count, so parameters are *computed* from the

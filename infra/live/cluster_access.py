@@ -20,7 +20,7 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.stream import portforward
 
 from components.dgd import FRONTEND_PORT
-from infra.rollout import GraphState, ProbeResult
+from infra.live.rollout import GraphState, ProbeResult
 
 DGD_GROUP = "nvidia.com"
 DGD_VERSION = "v1alpha1"
@@ -272,7 +272,7 @@ class PortForwardTransport:
 
 
 class KubernetesCluster:
-    """`infra.rollout.Cluster` over one API client (one cluster, one set of credentials)."""
+    """`infra.live.rollout.Cluster` over one API client (one cluster, one set of credentials)."""
 
     def __init__(
         self,

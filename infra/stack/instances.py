@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config import NodePool
+from infra.stack.config import NodePool
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Rules an engine config must meet beyond its schema: on its own, and against the stack.
 
-Schema validation (infra/engine_config.py) says whether TensorRT-LLM will parse a file; these
+Schema validation (infra/trtllm/engine_config.py) says whether TensorRT-LLM will parse a file; these
 rules say whether the worker it configures can start: parallel layout vs the GPUs the pod gets,
 CUDA graphs vs the batch limit, disaggregation and KV-aware routing prerequisites.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.engine_config import EngineConfigIssue, EngineConfigResult
-from infra.engine_schema import TorchLlmArgs
+from infra.trtllm.engine_config import EngineConfigIssue, EngineConfigResult
+from infra.trtllm.engine_schema import TorchLlmArgs
 
 DISAGGREGATED_ROLES = ("prefill", "decode")
 

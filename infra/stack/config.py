@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from infra.names import QUANTITY_PATTERN
+from infra.stack.names import QUANTITY_PATTERN
 
 
 class Spec(BaseModel):
@@ -673,7 +673,7 @@ class TrafficSpec(Spec):
 
 
 class StackConfig(Spec):
-    """Everything one environment stack says, validated and cross-checked (see infra.checks)."""
+    """Everything one environment stack says, validated and cross-checked (see infra.stack.checks)."""
 
     role: Literal["environment"] = "environment"
     cluster: ClusterSpec

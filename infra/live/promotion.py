@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from components.dgd import dgd_name, frontend_service_name
-from infra.config import COLORS, Color, Model, StackConfig, TrafficStackConfig
-from infra.rollout import Cluster, Environments, StackUpdater
+from infra.live.rollout import Cluster, Environments, StackUpdater
+from infra.stack.config import COLORS, Color, Model, StackConfig, TrafficStackConfig
 
 Say = Callable[[str], None]
 Confirm = Callable[[str], bool]

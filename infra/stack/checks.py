@@ -9,7 +9,8 @@ from pathlib import Path
 
 from components.dgd import dgd_child_names, dgd_name
 from components.model_cache import cache_name, cache_quota_gib
-from infra.config import (
+from infra.deployment.planning import UnknownArchitecture, fit_issues, resolve_facts
+from infra.stack.config import (
     COLORS,
     WORKER_ROLES,
     Color,
@@ -19,19 +20,22 @@ from infra.config import (
     StackConfig,
     zone_in_region,
 )
-from infra.engine_config import EngineConfigIssue, check_engine_config_file, tensorrt_llm_issues
-from infra.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
-from infra.errors import CONFIG_NAMESPACE, ConfigIssue
-from infra.instances import pool_gpus
-from infra.names import (
+from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.stack.instances import pool_gpus
+from infra.stack.names import (
     FLUID_NAMESPACE,
     GPU_NAMESPACE,
     KEDA_NAMESPACE,
     SYSTEM_NAMESPACES,
     dns1123_label_problem,
 )
-from infra.planning import UnknownArchitecture, fit_issues, resolve_facts
-from infra.project_paths import OutsideProject, project_file
+from infra.stack.project_paths import OutsideProject, project_file
+from infra.trtllm.engine_config import (
+    EngineConfigIssue,
+    check_engine_config_file,
+    tensorrt_llm_issues,
+)
+from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
 FLUID_NAME_BUDGET = 42

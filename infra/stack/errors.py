@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from infra.yaml_source import SourceMap
+    from infra.stack.yaml_source import SourceMap
 
 CONFIG_NAMESPACE = "dynamo-trtllm"
 

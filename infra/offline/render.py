@@ -20,16 +20,16 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import StackConfig, TrafficStackConfig
-from infra.errors import CONFIG_NAMESPACE, ConfigIssue
-from infra.loading import (
+from infra.offline.render_output import OutputRefused, render_dir_refusal, write_render
+from infra.stack.config import StackConfig, TrafficStackConfig
+from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.stack.loading import (
     parse_stack_config,
     read_stack_file,
     source_label,
     stack_file,
     stack_warnings,
 )
-from infra.render_output import OutputRefused, render_dir_refusal, write_render
 
 PROJECT = "dynamo-trtllm"
 REDACTED = "[secret]"

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from infra.model_catalog import DTYPE_BYTES, ModelFacts, dtype_bytes, normalize_dtype
+from infra.trtllm.model_catalog import DTYPE_BYTES, ModelFacts, dtype_bytes, normalize_dtype
 
 GiB = 1 << 30
 

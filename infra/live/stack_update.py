@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra.config import Color
-from infra.errors import CONFIG_NAMESPACE
+from infra.stack.config import Color
+from infra.stack.errors import CONFIG_NAMESPACE
 
 
 class AutomationStack:
@@ -77,6 +77,6 @@ class StackEnvironments:
         return dict(self._read(reference).get("models", {}))
 
     def cluster(self, reference: str) -> Any:
-        from infra.cluster_access import KubernetesCluster
+        from infra.live.cluster_access import KubernetesCluster
 
         return KubernetesCluster.from_kubeconfig(self._read(reference)["kubeconfig"])

@@ -12,7 +12,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from infra.model_catalog import ModelFacts, facts_from_hf_config
+from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config
 
 
 class FetchFailed(Exception):

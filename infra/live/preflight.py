@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.config import Color, EksCluster, Model, NodePool, S3Source, StackConfig
-from infra.instances import lookup
+from infra.stack.config import Color, EksCluster, Model, NodePool, S3Source, StackConfig
+from infra.stack.instances import lookup
 
 # Service Quotas codes (service code "ec2") of the vCPU quotas GPU pools draw from.
 QUOTA_CODES: dict[tuple[str, str], tuple[str, str]] = {

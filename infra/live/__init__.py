@@ -1,0 +1,1 @@
+"""Operations against a live system: promotion, status, preflight, stack updates."""

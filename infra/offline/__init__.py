@@ -1,0 +1,1 @@
+"""Offline tools over the program's output: render, validate, scan, diff."""
