@@ -211,17 +211,21 @@ class AccessArgs:
     groups: Mapping[AccessLevel, Sequence[str]] = field(default_factory=dict)
     principals: Mapping[AccessLevel, Sequence[str]] = field(default_factory=dict)
     eks_cluster_name: pulumi.Input[str] | None = None  # access entries only on EKS
-    depends_on: Sequence[pulumi.Resource] = ()
+    # Each serving namespace's own Namespace resource: its objects wait for it, and only for it.
+    namespace_resources: Mapping[str, pulumi.Resource] = field(default_factory=dict)
 
 
 class Access(pulumi.ComponentResource):
-    service_accounts: list[k8s.core.v1.ServiceAccount]
+    # Per serving namespace, the workloads' ServiceAccounts (a graph waits for its own only).
+    service_accounts: dict[str, list[k8s.core.v1.ServiceAccount]]
 
     def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        self.service_accounts = []
+        self.service_accounts = {}
         for serving in args.namespaces:
+            own = args.namespace_resources.get(serving.namespace)
+            child = pulumi.ResourceOptions(parent=self, depends_on=[own] if own else [])
+            accounts = self.service_accounts.setdefault(serving.namespace, [])
             for obj in build_namespace_access(
                 serving.namespace,
                 serving.model,
@@ -232,9 +236,7 @@ class Access(pulumi.ComponentResource):
                 meta = obj["metadata"]
                 logical = f"{meta['namespace']}-{obj['kind'].lower()}-{meta['name']}"
                 if obj["kind"] == "ServiceAccount":
-                    self.service_accounts.append(
-                        k8s.core.v1.ServiceAccount(logical, metadata=meta, opts=child)
-                    )
+                    accounts.append(k8s.core.v1.ServiceAccount(logical, metadata=meta, opts=child))
                 elif obj["kind"] == "Role":
                     k8s.rbac.v1.Role(logical, metadata=meta, rules=obj["rules"], opts=child)
                 else:
@@ -261,5 +263,11 @@ class Access(pulumi.ComponentResource):
                     opts=aws_child,
                 )
         self.register_outputs(
-            {"serviceAccounts": [sa.metadata.name for sa in self.service_accounts]}
+            {
+                "serviceAccounts": [
+                    sa.metadata.name
+                    for accounts in self.service_accounts.values()
+                    for sa in accounts
+                ]
+            }
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from infra.deployment.resolved import WorkerParallelism, WorkerPlacement
 from infra.stack.config import Color, Model
 
 DGD_API_VERSION = "nvidia.com/v1alpha1"
@@ -25,34 +26,12 @@ MODEL_MOUNT = "/models"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "true"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
-NODE_POOL_LABEL = "dynamo-trtllm.io/node-pool"
 MODEL_LABEL = "dynamo-trtllm.io/model"
 COLOR_LABEL = "dynamo-trtllm.io/color"
 ENGINE_HASH_ANNOTATION = "dynamo-trtllm.io/engine-config-hash"
 # Labels the operator puts on every pod it creates.
 OPERATOR_GRAPH_LABEL = "nvidia.com/dynamo-graph-deployment-name"
 OPERATOR_COMPONENT_TYPE_LABEL = "nvidia.com/dynamo-component-type"
-
-
-@dataclass(frozen=True)
-class WorkerPlacement:
-    """Where a role's workers run: the pool's node selector and what its nodes offer."""
-
-    node_selector: dict[str, str]
-    efa_interfaces: int = 0
-
-
-@dataclass(frozen=True)
-class WorkerParallelism:
-    """A worker's parallel layout, read from its validated engine config.
-
-    Passed as flags too, so what Dynamo registers and what the engine config says always agree.
-    """
-
-    tensor: int = 1
-    pipeline: int = 1
-    expert: int | None = None
-    gpus_per_node: int = 1
 
 
 @dataclass(frozen=True)

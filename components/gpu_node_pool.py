@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE, NODE_POOL_LABEL
+from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE
 from infra.stack.config import NodePool
 from infra.stack.instances import GpuInstance
+from infra.stack.names import NODE_POOL_LABEL
 
 COMPONENT_TYPE = "dynamo-trtllm:nodes:GpuNodePool"
 AMI_TYPES = {
@@ -38,11 +39,6 @@ def pool_labels(pool: NodePool, gpus: GpuInstance) -> dict[str, str]:
         GPU_PRODUCT_LABEL: gpus.gpu_product,
         INSTANCE_TYPE_LABEL: pool.instance_type,
     }
-
-
-def pool_node_selector(pool: NodePool) -> dict[str, str]:
-    """How workers find this pool's nodes: our pool label, or what an existing cluster uses."""
-    return dict(pool.node_selector) if pool.node_selector else {NODE_POOL_LABEL: pool.name}
 
 
 def raid0_user_data() -> str:

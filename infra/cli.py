@@ -441,8 +441,8 @@ def _selected_stacks(args: argparse.Namespace, root: Path) -> list[str] | int:
 
 def _load_stack(root: Path, stack: str, fit_check: bool = True, args: Any = None) -> Any:
     """The checked config of a stack, or the exit code after saying what is wrong."""
+    from infra.deployment.checked import load_stack_config
     from infra.stack.errors import StackConfigError
-    from infra.stack.loading import load_stack_config
 
     if stack not in _stacks(root):
         return _unknown_stack(stack, root)
@@ -666,23 +666,29 @@ def _preflight(args: argparse.Namespace, root: Path) -> int:
 
 def _plan(args: argparse.Namespace, root: Path) -> int:
     from infra.deployment.planning import plan_stack
-    from infra.stack.config import StackConfig
+    from infra.deployment.resolved import ProjectFiles
     from infra.trtllm.memory_plan import format_plan_table
 
     if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
         print("dynamo-infra plan: --isl and --osl must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    checked = _check_stack(args, root, fit_check=False)
+    files = ProjectFiles(root)
+    checked = _check_stack(args, root, fit_check=False, files=files)
     if isinstance(checked, int):
         return checked
-    config, warnings = checked
-    if not isinstance(config, StackConfig):
+    if checked.deployment is None:
         print(f"{args.stack} is a traffic stack: it runs no model, there is nothing to plan")
         return EXIT_OK
-    fetched, fetch_notes = _fetched_facts(config, root) if args.fetch else ({}, [])
-    if fetched:  # a fetched model's facts answer the "not in the catalog" warning
-        warnings = [w for w in warnings if not _names_fetched_model(w, config, fetched)]
-    rows = plan_stack(config, root, args.isl, args.osl, fetched=fetched)
+    fetch_notes: list[str] = []
+    if args.fetch:
+        fetched, fetch_notes = _fetched_facts(checked.deployment)
+        if fetched:  # the same pass again, with the fetched facts (files are not read again)
+            checked = _check_stack(args, root, fit_check=False, files=files, fetched=fetched)
+            if isinstance(checked, int):
+                return checked
+    assert checked.deployment is not None
+    warnings = checked.warnings
+    rows = plan_stack(checked.deployment, args.isl, args.osl)
     ok = all(row.plan is None or row.plan.fits for row in rows)
     if args.output == "json":
         report = {
@@ -709,31 +715,30 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _check_stack(args: argparse.Namespace, root: Path, fit_check: bool = True) -> Any:
-    """(config, warnings) of a checked stack, or the exit code after reporting its problems."""
+def _check_stack(
+    args: argparse.Namespace, root: Path, fit_check: bool = True, **kwargs: Any
+) -> Any:
+    """The checked stack (config, deployment, warnings), or the exit code after its problems."""
+    from infra.deployment.checked import check_stack
     from infra.stack.errors import StackConfigError
-    from infra.stack.loading import check_stack
 
     if args.stack not in _stacks(root):
         return _unknown_stack(args.stack, root)
     try:
-        return check_stack(root, args.stack, fit_check)
+        return check_stack(root, args.stack, fit_check, **kwargs)
     except StackConfigError as error:
         return _config_failed(args, error)
 
 
-def _fetched_facts(config: Any, root: Path) -> tuple[dict[str, Any], list[str]]:
-    """Facts from Hugging Face for the models the catalog lacks; notes for those that failed."""
-    from infra.deployment.planning import UnknownArchitecture, resolve_facts
+def _fetched_facts(deployment: Any) -> tuple[dict[str, Any], list[str]]:
+    """Facts from Hugging Face for the models the catalog lacks; notes for each."""
     from infra.trtllm.model_fetch import FetchFailed, fetch_model_facts
 
     fetched: dict[str, Any] = {}
     notes: list[str] = []
-    for model in config.models:
-        try:
-            if model.engine != "trtllm" or resolve_facts(model, root) is not None:
-                continue
-        except UnknownArchitecture:
+    for resolved in deployment.models:
+        model = resolved.model
+        if model.engine != "trtllm" or resolved.facts is not None or resolved.facts_problem:
             continue
         hf_id = model.source.hugging_face or model.served_model_name
         if not hf_id:
@@ -745,15 +750,6 @@ def _fetched_facts(config: Any, root: Path) -> tuple[dict[str, Any], list[str]]:
         except FetchFailed as error:
             notes.append(f"{model.name}: {error}")
     return fetched, notes
-
-
-def _names_fetched_model(warning: Any, config: Any, fetched: dict[str, Any]) -> bool:
-    from infra.stack.errors import parse_path
-
-    parts = parse_path(warning.path)
-    if len(parts) != 2 or parts[0] != "models" or not isinstance(parts[1], int):
-        return False
-    return config.models[parts[1]].name in fetched and "model catalog" in warning.message
 
 
 def _check_engine_configs(args: argparse.Namespace) -> int:

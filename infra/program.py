@@ -1,16 +1,17 @@
 """Composition root: the only place that wires components together.
 
 `run()` is what `pulumi up` executes (via infra/__main__.py) and what `render` executes under the
-recording mock runtime: one program, two runtimes.
+recording mock runtime: one program, two runtimes. `build()` lists the components in dependency
+order; each wiring step is its own function, and every model's resources depend on that
+model's own namespace and accounts only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -19,18 +20,11 @@ from components.access import Access, AccessArgs, ServingNamespace
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
-from components.dgd import GraphInputs, WorkerParallelism, WorkerPlacement, frontend_service_name
+from components.dgd import GraphInputs, frontend_service_name
 from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, pool_node_selector
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
-from components.network_policies import (
-    ETCD_PORT,
-    NATS_PORT,
-    NamespaceKind,
-    NetworkPlan,
-    Upstream,
-)
 from components.observability import Observability, ObservabilityArgs
 from components.platform import (
     AUTOSCALER_RELEASE,
@@ -39,26 +33,30 @@ from components.platform import (
     platform_metrics_endpoints,
     platform_releases,
 )
-from components.security import OwnedNamespace, Security, SecurityArgs
+from components.security import Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
-from infra.stack.checks import config_warnings
+from infra.deployment.checked import CheckedStack, check_stack_values
+from infra.deployment.resolved import Deployment, ResolvedModel
+from infra.specs import (
+    autoscaler_namespace,
+    cache_selector,
+    network_plan,
+    owned_namespaces,
+    s3_sources,
+)
 from infra.stack.config import (
     SECRET_KEYS,
     Color,
     EksCluster,
-    Model,
     NodePool,
-    S3Source,
     StackConfig,
     TrafficStackConfig,
-    url_port,
 )
 from infra.stack.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.stack.instances import pool_gpus
-from infra.stack.loading import parse_stack_config, read_stack_file, source_label, stack_file
-from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
-from infra.trtllm.engine_config import check_engine_config_file
+from infra.stack.loading import read_stack_file, source_label, stack_file
+from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -82,418 +80,6 @@ def project_root() -> Path:
         if (candidate / "Pulumi.yaml").is_file():
             return candidate
     return Path(__file__).resolve().parent.parent
-
-
-def _owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
-    platform = config.platform.namespace
-    owned = [
-        OwnedNamespace(
-            platform,
-            "baseline",
-            "Dynamo operator, NATS and etcd charts do not all set restricted security contexts",
-            NamespaceKind.PLATFORM,
-        ),
-    ]
-    gpu_pools = bool(config.node_pools)
-    if gpu_pools:
-        owned.append(
-            OwnedNamespace(
-                GPU_NAMESPACE,
-                "privileged",
-                "device plugins and DCGM use hostPath to the kubelet device-plugin socket",
-                NamespaceKind.GPU,
-            )
-        )
-    if config.platform.fluid:
-        owned.append(
-            OwnedNamespace(
-                FLUID_NAMESPACE,
-                "privileged",
-                "Fluid's CSI node plugin mounts caches with bidirectional propagation",
-                NamespaceKind.FLUID,
-            )
-        )
-    # Only a namespace we install Prometheus into is ours: a Prometheus you run keeps its own.
-    if config.observability.enabled and config.observability.install_kube_prometheus_stack:
-        owned.append(
-            OwnedNamespace(
-                config.observability.namespace,
-                "privileged",
-                "node-exporter reads host metrics through hostPath and hostNetwork",
-                NamespaceKind.MONITORING,
-            )
-        )
-    if _autoscaler_namespace(config) == KEDA_NAMESPACE:
-        owned.append(
-            OwnedNamespace(
-                KEDA_NAMESPACE,
-                "restricted",
-                "the KEDA operator and metrics server run as non-root without host access",
-                NamespaceKind.KEDA,
-            )
-        )
-    for model in config.models:
-        cached = bool(_s3_sources(model))  # the config checks require modelCache for S3
-        owned.append(
-            OwnedNamespace(
-                model.k8s_namespace,
-                "privileged" if cached else "baseline",
-                "Fluid runs the model's cache here: host-network runtime pods, a hostPath tiered "
-                "store and a privileged FUSE pod"
-                if cached
-                else "TensorRT-LLM images run as root and multinode workers start sshd for mpirun",
-                NamespaceKind.SERVING,
-                model=model.name,
-            )
-        )
-    return owned
-
-
-def _upstream(url: str | None, default_port: int, bundled_namespace: str) -> Upstream:
-    """A bundled service in its namespace, or an external URL's port anywhere."""
-    if url is None:
-        return Upstream(default_port, bundled_namespace)
-    return Upstream(urlsplit(url).port or default_port, None)
-
-
-def _prometheus_upstream(url: str) -> Upstream:
-    """Where KEDA reads metrics: a `<service>.<namespace>.svc` URL names its namespace."""
-    labels = (urlsplit(url).hostname or "").split(".")
-    namespace = labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
-    return Upstream(url_port(url), namespace)
-
-
-def _network_plan(config: StackConfig) -> NetworkPlan:
-    clients = set(config.security.client_namespaces)
-    gateway = config.security.gateway_namespace or (
-        config.traffic.gateway.namespace if config.traffic.gateway else None
-    )
-    if gateway:
-        clients.add(gateway)
-    platform = config.platform
-    etcd = platform.etcd
-    return NetworkPlan(
-        platform_namespace=platform.namespace,
-        serving_namespaces=tuple(sorted(m.k8s_namespace for m in config.models)),
-        nats=_upstream(platform.nats.external_url, NATS_PORT, platform.namespace),
-        etcd=_upstream(etcd.external_endpoint, ETCD_PORT, platform.namespace)
-        if etcd.enabled
-        else None,
-        prometheus=_prometheus_upstream(config.observability.prometheus()),
-        client_namespaces=tuple(sorted(clients)),
-        monitoring_namespace=config.observability.namespace
-        if config.observability.enabled
-        else None,
-        keda_namespace=KEDA_NAMESPACE if _autoscaler_namespace(config) == KEDA_NAMESPACE else None,
-        prometheus_adapter=_autoscaler_namespace(config) == config.observability.namespace,
-    )
-
-
-def _engine_files(model: Model, color: Color, root: Path) -> dict[str, str]:
-    if model.engine != "trtllm":
-        return {}
-    return {
-        f"{role}.yaml": (root / model.engine_config(role, color)).read_text()
-        for role in model.topology.roles
-    }
-
-
-def _parallelism(model: Model, color: Color, root: Path) -> dict[str, WorkerParallelism]:
-    """Each role's parallel layout from its engine config (checked before the program runs)."""
-    layouts = {}
-    for role in model.topology.roles if model.engine == "trtllm" else ():
-        args = check_engine_config_file(root / model.engine_config(role, color)).args
-        assert args is not None, "engine configs are validated by the config checks"
-        layouts[role] = WorkerParallelism(
-            tensor=args.tensor_parallel_size,
-            pipeline=args.pipeline_parallel_size,
-            expert=args.moe_expert_parallel_size,
-            gpus_per_node=model.role(role).gpus_per_worker,
-        )
-    return layouts
-
-
-def build(config: StackConfig, secrets: StackSecrets, root: Path) -> None:
-    """Create every component in dependency order and export the stack outputs."""
-    cluster = Cluster("cluster", ClusterArgs(config.cluster))
-    k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
-
-    pools: dict[str, GpuNodePool] = {}
-    if isinstance(config.cluster, EksCluster):
-        assert cluster.eks_cluster is not None and cluster.node_role_arn is not None
-        assert cluster.private_subnet_ids is not None
-        for pool in config.node_pools:
-            gpus = pool_gpus(pool)
-            assert gpus is not None  # guaranteed by the cross-checks
-            pools[pool.name] = GpuNodePool(
-                f"pool-{pool.name}",
-                GpuNodePoolArgs(
-                    pool=pool,
-                    gpus=gpus,
-                    cluster_name=cluster.eks_cluster.name,
-                    node_role_arn=cluster.node_role_arn,
-                    subnet_ids=_pool_subnets(cluster, pool),
-                    vpc_id=cluster.vpc_id,
-                    cluster_security_group_id=cluster.cluster_security_group_id,
-                ),
-            )
-
-    security = Security(
-        "security",
-        SecurityArgs(
-            namespaces=_owned_namespaces(config),
-            network=_network_plan(config),
-            pod_security=config.security.pod_security,
-            network_policies=config.security.network_policies,
-            hf_token=secrets.hf_token,
-            image_pull_secret=secrets.image_pull_secret,
-            s3_keys=secrets.s3_keys,
-            s3_namespaces={m.k8s_namespace for m in config.models if _s3_sources(m)},
-        ),
-        opts=k8s_opts,
-    )
-
-    platform = Platform(
-        "platform",
-        PlatformArgs(
-            releases=platform_releases(
-                config.platform,
-                gpu_namespace=GPU_NAMESPACE,
-                fluid_namespace=FLUID_NAMESPACE,
-                observability=config.observability,
-                gpus=bool(config.node_pools),
-                efa=any(p.efa for p in config.node_pools),
-                multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
-                autoscaler_namespace=_autoscaler_namespace(config),
-            ),
-            charts=config.platform.charts,
-            depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
-        ),
-        opts=k8s_opts,
-    )
-
-    grants = config.security.access.grants()
-    access = Access(
-        "access",
-        AccessArgs(
-            namespaces=[
-                ServingNamespace(
-                    m.k8s_namespace,
-                    m.name,
-                    ("frontend", *m.topology.roles),
-                    tuple(frontend_service_name(m, color) for color in sorted(m.slots)),
-                )
-                for m in config.models
-            ],
-            groups={level: g.groups for level, g in grants.items()},
-            principals={level: g.principal_arns for level, g in grants.items()},
-            eks_cluster_name=cluster.eks_cluster.name if cluster.eks_cluster else None,
-            depends_on=list(security.namespaces.values()),
-        ),
-        opts=k8s_opts,
-    )
-
-    endpoints: dict[str, str] = {}
-    active: dict[str, str] = {}
-    for model in config.models:
-        namespace = security.namespaces[model.k8s_namespace]
-        s3_sources = _s3_sources(model)
-        if s3_sources and cluster.oidc_provider_arn is not None and secrets.s3_keys is None:
-            assert cluster.oidc_issuer_url is not None
-            CacheAccess(
-                f"{model.name}-cache-access",
-                CacheAccessArgs(
-                    namespace=model.k8s_namespace,
-                    sources=s3_sources,
-                    oidc_provider_arn=cluster.oidc_provider_arn,
-                    oidc_issuer_url=cluster.oidc_issuer_url,
-                    depends_on=[namespace],
-                ),
-                opts=k8s_opts,
-            )
-        graphs = []
-        for color in sorted(model.slots):
-            cache: ModelCache | None = None
-            source = model.source_for(color)
-            if source.s3 is not None:
-                cache = ModelCache(
-                    f"{model.name}-{color}-cache",
-                    ModelCacheArgs(
-                        target=CacheTarget(
-                            namespace=model.k8s_namespace,
-                            color=color,
-                            source=source.s3,
-                            node_selector=_cache_selector(config, model),
-                            credentials_secret=security.s3_credentials_secret,
-                        ),
-                        spec=config.model_cache,
-                        depends_on=[namespace, platform.releases["fluid"]],
-                    ),
-                    opts=k8s_opts,
-                )
-            graph = TrtllmGraph(
-                f"{model.name}-{color}",
-                TrtllmGraphArgs(
-                    model=model,
-                    color=color,
-                    engine_files=_engine_files(model, color, root),
-                    inputs=GraphInputs(
-                        namespace=model.k8s_namespace,
-                        placements=_placements(config, model),
-                        parallelism=_parallelism(model, color, root),
-                        hf_token_secret=security.hf_token_secret,
-                        image_pull_secret=security.image_pull_secret,
-                        model_pvc=cache.pvc_name if cache else None,
-                        cache_node_label=cache.node_label if cache else None,
-                    ),
-                    # The operator's admission webhook must answer before any DGD is sent.
-                    depends_on=[
-                        namespace,
-                        platform.operator,
-                        *access.service_accounts,
-                        *([cache.dataset] if cache else []),
-                    ],
-                ),
-                opts=k8s_opts,
-            )
-            graphs.append(graph.dgd)
-        if any(model.role(r).autoscaling for r in model.topology.roles):
-            Autoscaling(
-                f"{model.name}-autoscaling",
-                AutoscalingArgs(
-                    model=model,
-                    autoscaler=config.platform.autoscaler,
-                    prometheus=config.observability.prometheus(),
-                    depends_on=[
-                        *graphs,
-                        platform.releases[AUTOSCALER_RELEASE[config.platform.autoscaler]],
-                    ],
-                ),
-                opts=k8s_opts,
-            )
-        traffic = Traffic(
-            f"{model.name}-traffic",
-            TrafficArgs(
-                model=model, gateway=config.traffic.gateway, depends_on=[namespace, *graphs]
-            ),
-            opts=k8s_opts,
-        )
-        endpoints[model.name] = traffic.endpoint
-        active[model.name] = model.active
-
-    if config.observability.enabled:
-        Observability(
-            "observability",
-            ObservabilityArgs(
-                models={m.name: m.k8s_namespace for m in config.models},
-                slos=[
-                    ModelSlo(
-                        model=m.name,
-                        namespace=m.k8s_namespace,
-                        ttft_p95_seconds=m.slo.ttft_p95_seconds,
-                        itl_p95_seconds=m.slo.itl_p95_seconds,
-                    )
-                    for m in config.models
-                ],
-                monitoring_namespace=config.observability.namespace,
-                platform_namespace=config.platform.namespace,
-                platform_endpoints=platform_metrics_endpoints(config.platform),
-                depends_on=[
-                    *security.namespaces.values(),
-                    *platform.releases.values(),
-                ],
-            ),
-            opts=k8s_opts,
-        )
-
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("clusterName", cluster.cluster_name)
-    if cluster.endpoint is not None:
-        pulumi.export("clusterEndpoint", cluster.endpoint)
-        pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
-    pulumi.export("endpoints", endpoints)
-    pulumi.export("activeColors", active)
-    # What `dynamo-infra promote` (and a traffic stack) needs to find and check each model.
-    pulumi.export(
-        "models",
-        {
-            m.name: {
-                "namespace": m.k8s_namespace,
-                "servedModelName": m.display_name,
-                "active": m.active,
-                "weights": m.traffic_weights(),
-            }
-            for m in config.models
-        },
-    )
-    if config.traffic.public_hostname:
-        pulumi.export("publicHostname", config.traffic.public_hostname)
-    pulumi.export(
-        "nodePools",
-        {
-            name: {
-                "instanceType": pool.instance_type,
-                "gpusPerNode": pool.gpus_per_node,
-                "maxGpus": pool.max_gpus,
-            }
-            for name, pool in pools.items()
-        },
-    )
-
-
-def _autoscaled(config: StackConfig) -> bool:
-    return any(m.role(r).autoscaling for m in config.models for r in m.topology.roles)
-
-
-def _autoscaler_namespace(config: StackConfig) -> str | None:
-    """KEDA gets a namespace of its own; the Prometheus adapter sits beside Prometheus."""
-    if not _autoscaled(config):
-        return None
-    return (
-        KEDA_NAMESPACE if config.platform.autoscaler == "keda" else config.observability.namespace
-    )
-
-
-def _s3_sources(model: Model) -> list[S3Source]:
-    return [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
-
-
-def _pool_subnets(cluster: Cluster, pool: NodePool) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
-    """The pool's own subnets, its zone's private subnet (EFA, capacity blocks), or all private."""
-    if pool.subnet_ids:
-        return list(pool.subnet_ids)
-    if pool.availability_zone and pool.availability_zone in cluster.private_subnets_by_zone:
-        return [cluster.private_subnets_by_zone[pool.availability_zone]]
-    assert cluster.private_subnet_ids is not None
-    return cluster.private_subnet_ids
-
-
-def _role_pools(config: StackConfig, model: Model) -> dict[str, NodePool]:
-    """The node pool of each worker role that has one (the mocker engine may have none)."""
-    pools = {}
-    for role in model.topology.roles:
-        pool_name = model.role_pool(role)
-        pool = config.pool(pool_name) if pool_name else None
-        if pool is not None:
-            pools[role] = pool
-    return pools
-
-
-def _placements(config: StackConfig, model: Model) -> dict[str, WorkerPlacement]:
-    placements = {}
-    for role, pool in _role_pools(config, model).items():
-        gpus = pool_gpus(pool)
-        efa = gpus.efa_interfaces if (pool.efa and gpus is not None) else 0
-        placements[role] = WorkerPlacement(
-            node_selector=pool_node_selector(pool), efa_interfaces=efa
-        )
-    return placements
-
-
-def _cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
-    """Cache on the nodes of the model's first worker role's pool."""
-    pools = list(_role_pools(config, model).values())
-    return pool_node_selector(pools[0]) if pools else {}
 
 
 def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:
@@ -553,25 +139,27 @@ def build_traffic(config: TrafficStackConfig) -> None:
 def run(
     root: Path | None = None,
     log_warnings: bool = True,
-    config: StackConfig | TrafficStackConfig | None = None,
+    checked: CheckedStack | None = None,
 ) -> None:
     """Entry point of the Pulumi program: check the config, then build. User errors, no traceback.
 
-    `config`: already checked (offline `render` checks the stack file before the program runs).
+    `checked`: the stack already checked and resolved (offline `render` checks the stack file
+    before the program runs, and the program takes that one pass as it is).
     """
     root = root or project_root()
-    if config is None:
-        config = _checked_runtime_config(root)
-    if isinstance(config, TrafficStackConfig):
-        build_traffic(config)
+    if checked is None:
+        checked = _checked_runtime_config(root)
+    if isinstance(checked.config, TrafficStackConfig):
+        build_traffic(checked.config)
         return
     # (Offline, `render` and `validate` print these themselves.)
-    for warning in config_warnings(config, root) if log_warnings else ():
+    for warning in checked.warnings if log_warnings else ():
         pulumi.log.warn(warning.render())
-    build(config, read_secrets(pulumi.Config(CONFIG_NAMESPACE)), root)
+    assert checked.deployment is not None
+    build(checked.deployment, read_secrets(pulumi.Config(CONFIG_NAMESPACE)))
 
 
-def _checked_runtime_config(root: Path) -> StackConfig | TrafficStackConfig:
+def _checked_runtime_config(root: Path) -> CheckedStack:
     """The config Pulumi hands the program, checked; errors located in the stack file."""
     source = source_label(pulumi.get_stack())
     try:
@@ -581,7 +169,7 @@ def _checked_runtime_config(root: Path) -> StackConfig | TrafficStackConfig:
     except StackConfigError:
         written = None
     try:
-        return parse_stack_config(
+        return check_stack_values(
             read_raw_config(),
             source,
             root,
@@ -590,3 +178,312 @@ def _checked_runtime_config(root: Path) -> StackConfig | TrafficStackConfig:
         )
     except StackConfigError as error:
         raise pulumi.RunError(error.report()) from None
+
+
+@dataclass
+class _Built:
+    """Components built so far, for the steps after them."""
+
+    cluster: Cluster
+    k8s_opts: pulumi.ResourceOptions
+    pools: dict[str, GpuNodePool]
+    security: Security
+    platform: Platform
+    access: Access
+
+
+def build(deployment: Deployment, secrets: StackSecrets) -> None:
+    """Create every component in dependency order and export the stack outputs."""
+    config = deployment.config
+    cluster = Cluster("cluster", ClusterArgs(config.cluster))
+    k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
+    pools = _node_pools(config, cluster)
+    security = _security(config, secrets, k8s_opts)
+    platform = _platform(config, security, pools, k8s_opts)
+    access = _access(config, cluster, security, k8s_opts)
+    built = _Built(cluster, k8s_opts, pools, security, platform, access)
+    endpoints = {
+        resolved.model.name: _model(resolved, deployment, built, secrets)
+        for resolved in deployment.models
+    }
+    if config.observability.enabled:
+        _observability(config, built)
+    _exports(config, built, endpoints)
+
+
+def _node_pools(config: StackConfig, cluster: Cluster) -> dict[str, GpuNodePool]:
+    pools: dict[str, GpuNodePool] = {}
+    if not isinstance(config.cluster, EksCluster):
+        return pools
+    assert cluster.eks_cluster is not None and cluster.node_role_arn is not None
+    assert cluster.private_subnet_ids is not None
+    for pool in config.node_pools:
+        gpus = pool_gpus(pool)
+        assert gpus is not None  # guaranteed by the cross-checks
+        pools[pool.name] = GpuNodePool(
+            f"pool-{pool.name}",
+            GpuNodePoolArgs(
+                pool=pool,
+                gpus=gpus,
+                cluster_name=cluster.eks_cluster.name,
+                node_role_arn=cluster.node_role_arn,
+                subnet_ids=_pool_subnets(cluster, pool),
+                vpc_id=cluster.vpc_id,
+                cluster_security_group_id=cluster.cluster_security_group_id,
+            ),
+        )
+    return pools
+
+
+def _security(
+    config: StackConfig, secrets: StackSecrets, k8s_opts: pulumi.ResourceOptions
+) -> Security:
+    return Security(
+        "security",
+        SecurityArgs(
+            namespaces=owned_namespaces(config),
+            network=network_plan(config),
+            pod_security=config.security.pod_security,
+            network_policies=config.security.network_policies,
+            hf_token=secrets.hf_token,
+            image_pull_secret=secrets.image_pull_secret,
+            s3_keys=secrets.s3_keys,
+            s3_namespaces={m.k8s_namespace for m in config.models if s3_sources(m)},
+        ),
+        opts=k8s_opts,
+    )
+
+
+def _platform(
+    config: StackConfig,
+    security: Security,
+    pools: dict[str, GpuNodePool],
+    k8s_opts: pulumi.ResourceOptions,
+) -> Platform:
+    return Platform(
+        "platform",
+        PlatformArgs(
+            releases=platform_releases(
+                config.platform,
+                gpu_namespace=GPU_NAMESPACE,
+                fluid_namespace=FLUID_NAMESPACE,
+                observability=config.observability,
+                gpus=bool(config.node_pools),
+                efa=any(p.efa for p in config.node_pools),
+                multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
+                autoscaler_namespace=autoscaler_namespace(config),
+            ),
+            charts=config.platform.charts,
+            depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
+        ),
+        opts=k8s_opts,
+    )
+
+
+def _access(
+    config: StackConfig, cluster: Cluster, security: Security, k8s_opts: pulumi.ResourceOptions
+) -> Access:
+    grants = config.security.access.grants()
+    return Access(
+        "access",
+        AccessArgs(
+            namespaces=[
+                ServingNamespace(
+                    m.k8s_namespace,
+                    m.name,
+                    ("frontend", *m.topology.roles),
+                    tuple(frontend_service_name(m, color) for color in sorted(m.slots)),
+                )
+                for m in config.models
+            ],
+            groups={level: g.groups for level, g in grants.items()},
+            principals={level: g.principal_arns for level, g in grants.items()},
+            eks_cluster_name=cluster.eks_cluster.name if cluster.eks_cluster else None,
+            namespace_resources={
+                m.k8s_namespace: security.namespaces[m.k8s_namespace] for m in config.models
+            },
+        ),
+        opts=k8s_opts,
+    )
+
+
+def _model(
+    resolved: ResolvedModel, deployment: Deployment, built: _Built, secrets: StackSecrets
+) -> pulumi.Output[str] | str:
+    """One model: cache access, each slot's cache and graph, autoscaling, traffic; its endpoint."""
+    config, model = deployment.config, resolved.model
+    namespace = built.security.namespaces[model.k8s_namespace]
+    _cache_access(resolved, built, secrets, namespace)
+    graphs = [_slot(resolved, color, deployment, built, namespace) for color in sorted(model.slots)]
+    if any(model.role(r).autoscaling for r in model.topology.roles):
+        Autoscaling(
+            f"{model.name}-autoscaling",
+            AutoscalingArgs(
+                model=model,
+                autoscaler=config.platform.autoscaler,
+                prometheus=config.observability.prometheus(),
+                depends_on=[
+                    *graphs,
+                    built.platform.releases[AUTOSCALER_RELEASE[config.platform.autoscaler]],
+                ],
+            ),
+            opts=built.k8s_opts,
+        )
+    traffic = Traffic(
+        f"{model.name}-traffic",
+        TrafficArgs(model=model, gateway=config.traffic.gateway, depends_on=[namespace, *graphs]),
+        opts=built.k8s_opts,
+    )
+    return traffic.endpoint
+
+
+def _cache_access(
+    resolved: ResolvedModel, built: _Built, secrets: StackSecrets, namespace: pulumi.Resource
+) -> None:
+    """The IAM role (IRSA) that lets the model's cache read its S3 prefixes, on EKS."""
+    model, cluster = resolved.model, built.cluster
+    sources = s3_sources(model)
+    if not sources or cluster.oidc_provider_arn is None or secrets.s3_keys is not None:
+        return
+    assert cluster.oidc_issuer_url is not None
+    CacheAccess(
+        f"{model.name}-cache-access",
+        CacheAccessArgs(
+            namespace=model.k8s_namespace,
+            sources=sources,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            depends_on=[namespace],
+        ),
+        opts=built.k8s_opts,
+    )
+
+
+def _slot(
+    resolved: ResolvedModel,
+    color: Color,
+    deployment: Deployment,
+    built: _Built,
+    namespace: pulumi.Resource,
+) -> pulumi.Resource:
+    """One color of a model: its cache (S3 weights) and its graph; returns the DGD."""
+    config, model = deployment.config, resolved.model
+    cache: ModelCache | None = None
+    source = model.source_for(color)
+    if source.s3 is not None:
+        cache = ModelCache(
+            f"{model.name}-{color}-cache",
+            ModelCacheArgs(
+                target=CacheTarget(
+                    namespace=model.k8s_namespace,
+                    color=color,
+                    source=source.s3,
+                    node_selector=cache_selector(config, model),
+                    credentials_secret=built.security.s3_credentials_secret,
+                ),
+                spec=config.model_cache,
+                depends_on=[namespace, built.platform.releases["fluid"]],
+            ),
+            opts=built.k8s_opts,
+        )
+    graph = TrtllmGraph(
+        f"{model.name}-{color}",
+        TrtllmGraphArgs(
+            model=model,
+            color=color,
+            engine_files=resolved.engine_files(color),
+            inputs=GraphInputs(
+                namespace=model.k8s_namespace,
+                placements=resolved.placements(),
+                parallelism=resolved.parallelism(color),
+                hf_token_secret=built.security.hf_token_secret,
+                image_pull_secret=built.security.image_pull_secret,
+                model_pvc=cache.pvc_name if cache else None,
+                cache_node_label=cache.node_label if cache else None,
+            ),
+            # The operator's admission webhook must answer before any DGD is sent.
+            depends_on=[
+                namespace,
+                built.platform.operator,
+                *built.access.service_accounts[model.k8s_namespace],
+                *([cache.dataset] if cache else []),
+            ],
+        ),
+        opts=built.k8s_opts,
+    )
+    return graph.dgd
+
+
+def _observability(config: StackConfig, built: _Built) -> None:
+    Observability(
+        "observability",
+        ObservabilityArgs(
+            models={m.name: m.k8s_namespace for m in config.models},
+            slos=[
+                ModelSlo(
+                    model=m.name,
+                    namespace=m.k8s_namespace,
+                    ttft_p95_seconds=m.slo.ttft_p95_seconds,
+                    itl_p95_seconds=m.slo.itl_p95_seconds,
+                )
+                for m in config.models
+            ],
+            monitoring_namespace=config.observability.namespace,
+            platform_namespace=config.platform.namespace,
+            platform_endpoints=platform_metrics_endpoints(config.platform),
+            depends_on=[
+                *built.security.namespaces.values(),
+                *built.platform.releases.values(),
+            ],
+        ),
+        opts=built.k8s_opts,
+    )
+
+
+def _exports(
+    config: StackConfig, built: _Built, endpoints: Mapping[str, pulumi.Output[str] | str]
+) -> None:
+    cluster = built.cluster
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("clusterName", cluster.cluster_name)
+    if cluster.endpoint is not None:
+        pulumi.export("clusterEndpoint", cluster.endpoint)
+        pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+    pulumi.export("endpoints", endpoints)
+    pulumi.export("activeColors", {m.name: m.active for m in config.models})
+    # What `dynamo-infra promote` (and a traffic stack) needs to find and check each model.
+    pulumi.export(
+        "models",
+        {
+            m.name: {
+                "namespace": m.k8s_namespace,
+                "servedModelName": m.display_name,
+                "active": m.active,
+                "weights": m.traffic_weights(),
+            }
+            for m in config.models
+        },
+    )
+    if config.traffic.public_hostname:
+        pulumi.export("publicHostname", config.traffic.public_hostname)
+    pulumi.export(
+        "nodePools",
+        {
+            name: {
+                "instanceType": pool.instance_type,
+                "gpusPerNode": pool.gpus_per_node,
+                "maxGpus": pool.max_gpus,
+            }
+            for name, pool in built.pools.items()
+        },
+    )
+
+
+def _pool_subnets(cluster: Cluster, pool: NodePool) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
+    """The pool's own subnets, its zone's private subnet (EFA, capacity blocks), or all private."""
+    if pool.subnet_ids:
+        return list(pool.subnet_ids)
+    if pool.availability_zone and pool.availability_zone in cluster.private_subnets_by_zone:
+        return [cluster.private_subnets_by_zone[pool.availability_zone]]
+    assert cluster.private_subnet_ids is not None
+    return cluster.private_subnet_ids

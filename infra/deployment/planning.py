@@ -6,17 +6,13 @@ whose weights cannot fit before any GPU node is paid for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from infra.stack.config import Color, Model, StackConfig
+from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
+from infra.stack.config import Color, Model
 from infra.stack.errors import ConfigIssue
-from infra.stack.instances import pool_gpus
-from infra.stack.project_paths import OutsideProject, project_file
-from infra.trtllm.engine_config import check_engine_config_file
 from infra.trtllm.memory_plan import EngineSettings, RolePlan, plan_role
-from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
+from infra.trtllm.model_catalog import ModelFacts
 
 
 @dataclass(frozen=True)
@@ -46,128 +42,85 @@ class PlanRow:
         return row
 
 
-class UnknownArchitecture(ValueError):
-    """plan.architecture names neither a catalog model nor a readable config.json."""
-
-
-def resolve_facts(
-    model: Model, project_root: Path, fetched: Mapping[str, ModelFacts] | None = None
-) -> ModelFacts | None:
-    """Architecture facts: plan.architecture, else the Hugging Face id, else the served name.
-
-    fetched: facts read from Hugging Face by `plan --fetch`, by model name.
-    """
-    explicit = model.plan.architecture
-    if explicit is not None:
-        try:
-            file = project_file(project_root, explicit)
-        except OutsideProject as error:
-            raise UnknownArchitecture(str(error)) from None
-        if explicit.endswith(".json") or file.is_dir():
-            if not file.exists():
-                raise UnknownArchitecture(f"{explicit!r} does not exist")
-            try:
-                return facts_from_hf_config(file)
-            except (OSError, ValueError) as error:
-                raise UnknownArchitecture(f"{explicit!r}: {error}") from None
-        facts = lookup_model(explicit)
-        if facts is None:
-            raise UnknownArchitecture(
-                f"{explicit!r} is not in the model catalog; give a path to its config.json"
-            )
-        return facts
-    for key in (model.source.hugging_face, model.served_model_name):
-        if key and (facts := lookup_model(key)):
-            return facts
-    return (fetched or {}).get(model.name)
-
-
 def plan_stack(
-    config: StackConfig,
-    project_root: Path,
+    deployment: Deployment,
     isl: int | None = None,
     osl: int | None = None,
-    model_indexes: list[int] | None = None,
-    fetched: Mapping[str, ModelFacts] | None = None,
+    models: list[ResolvedModel] | None = None,
 ) -> list[PlanRow]:
     """Plan rows for every TensorRT-LLM worker role; isl/osl override each model's plan."""
-    indexes = model_indexes or list(range(len(config.models)))
     rows: list[PlanRow] = []
-    for index, model in zip(indexes, config.models, strict=True):
+    for resolved in deployment.models if models is None else models:
+        model = resolved.model
         if model.engine != "trtllm":
             continue
-        bad_architecture = False
-        try:
-            facts = resolve_facts(model, project_root, fetched)
-            skipped = None if facts else "no architecture facts (set plan.architecture)"
-        except UnknownArchitecture as error:
-            facts, skipped, bad_architecture = None, f"plan.architecture: {error}", True
-        for color in sorted(model.slots):
-            for role in model.topology.roles:
-                plan, reason = (
-                    (None, skipped)
-                    if facts is None
-                    else _plan(config, model, color, role, facts, project_root, isl, osl)
+        skipped = None
+        if resolved.facts is None:
+            skipped = (
+                f"plan.architecture: {resolved.facts_problem}"
+                if resolved.facts_problem
+                else "no architecture facts (set plan.architecture)"
+            )
+        for role in sorted(resolved.roles.values(), key=lambda r: (r.color, _order(model, r))):
+            plan, reason = (
+                (None, skipped)
+                if resolved.facts is None
+                else _plan(resolved, role, resolved.facts, isl, osl)
+            )
+            rows.append(
+                PlanRow(
+                    model.name,
+                    role.color,
+                    role.role,
+                    resolved.path,
+                    plan,
+                    reason,
+                    resolved.facts_problem is not None,
                 )
-                rows.append(
-                    PlanRow(
-                        model.name, color, role, f"models[{index}]", plan, reason, bad_architecture
-                    )
-                )
+            )
     return rows
 
 
+def _order(model: Model, role: ResolvedRole) -> int:
+    return model.topology.roles.index(role.role)
+
+
 def _plan(
-    config: StackConfig,
-    model: Model,
-    color: Color,
-    role: str,
+    resolved: ResolvedModel,
+    role: ResolvedRole,
     facts: ModelFacts,
-    project_root: Path,
     isl: int | None,
     osl: int | None,
 ) -> tuple[RolePlan | None, str | None]:
-    pool_name = model.role_pool(role)
-    pool = config.pool(pool_name) if pool_name else None
-    gpus = pool_gpus(pool) if pool else None
-    if gpus is None:
+    model = resolved.model
+    if role.gpus is None:
         return None, "no GPU facts for the role's node pool"
-    result = check_engine_config_file(project_file(project_root, model.engine_config(role, color)))
-    if result.args is None:
+    if role.engine is None or not role.engine.valid or role.engine.result is None:
         return None, "engine config is invalid (see validate)"
-    spec = model.role(role)
+    spec = model.role(role.role)
     try:
         plan = plan_role(
             facts,
-            EngineSettings.from_llm_args(result.raw),
-            gpus.gpu_memory_gib,
+            EngineSettings.from_llm_args(role.engine.result.raw),
+            role.gpus.gpu_memory_gib,
             spec.gpus_per_worker,
             spec.nodes,
             isl or model.plan.input_tokens,
             osl or model.plan.output_tokens,
-            role=role,
-            model=f"{model.name}/{color}",
-            gpu=gpus.gpu_product,
+            role=role.role,
+            model=f"{model.name}/{role.color}",
+            gpu=role.gpus.gpu_product,
         )
     except ValueError as error:
         return None, str(error)
     return plan, None
 
 
-def fit_issues(
-    config: StackConfig, project_root: Path, model_indexes: list[int] | None = None
-) -> list[ConfigIssue]:
-    """Roles that cannot run at all on their GPUs, and architectures named but not found."""
+def fit_issues(deployment: Deployment, models: list[ResolvedModel]) -> list[ConfigIssue]:
+    """Roles of `models` that cannot run at all on their GPUs."""
     issues = []
-    for row in plan_stack(config, project_root, model_indexes=model_indexes):
-        if row.bad_architecture and row.skipped:
-            issues.append(
-                ConfigIssue(
-                    f"{row.model_path}.plan.architecture",
-                    row.skipped.removeprefix("plan.architecture: "),
-                )
-            )
-        elif row.plan is not None and not row.plan.fits:
+    for row in plan_stack(deployment, models=models):
+        if row.plan is not None and not row.plan.fits:
             issues.append(
                 ConfigIssue(
                     f"{row.path}.gpusPerWorker",

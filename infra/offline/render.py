@@ -20,16 +20,11 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.deployment.checked import CheckedStack, check_stack_values
 from infra.offline.render_output import OutputRefused, render_dir_refusal, write_render
 from infra.stack.config import StackConfig, TrafficStackConfig
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
-from infra.stack.loading import (
-    parse_stack_config,
-    read_stack_file,
-    source_label,
-    stack_file,
-    stack_warnings,
-)
+from infra.stack.loading import read_stack_file, source_label, stack_file
 
 PROJECT = "dynamo-trtllm"
 REDACTED = "[secret]"
@@ -106,7 +101,7 @@ def run_under_mocks(
     secrets: dict[str, str],
     other: dict[str, Any],
     root: Path,
-    checked: StackConfig | TrafficStackConfig | None = None,
+    checked: CheckedStack | None = None,
 ) -> list[Recorded]:
     """Execute the Pulumi program with the given config under the recording mocks."""
     from infra.program import run
@@ -119,7 +114,7 @@ def run_under_mocks(
     config |= {f"{CONFIG_NAMESPACE}:{k}": v for k, v in secrets.items()}
     config |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in other.items()}
     set_all_config(config, [f"{CONFIG_NAMESPACE}:{k}" for k in secrets])
-    _sync_await(run_pulumi_func(lambda: run(root, log_warnings=False, config=checked)))
+    _sync_await(run_pulumi_func(lambda: run(root, log_warnings=False, checked=checked)))
     return mocks.recorded
 
 
@@ -143,7 +138,7 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     stack_values = read_stack_file(stack_file(root, stack), source)
     # Every problem of the file, checked once before the program runs; the program takes the
     # checked config as it is.
-    config = parse_stack_config(
+    checked = check_stack_values(
         stack_values.values,
         source,
         root,
@@ -152,7 +147,7 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     )
     try:
         recorded = run_under_mocks(
-            stack, stack_values.values, stack_values.secrets, stack_values.other, root, config
+            stack, stack_values.values, stack_values.secrets, stack_values.other, root, checked
         )
     except Exception as error:  # the checks passed, so this is our bug, not the user's input
         if os.environ.get("DYNAMO_INFRA_DEBUG"):
@@ -178,8 +173,7 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
         {e["file"]: body for e, body in files},
         root,
     )
-    warnings = stack_warnings(config, source, root, stack_values.source_map)
-    return RenderResult(config, entries, warnings)
+    return RenderResult(checked.config, entries, checked.warnings)
 
 
 @dataclass(frozen=True)

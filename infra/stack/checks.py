@@ -5,11 +5,8 @@ Each check returns ConfigIssues located at the YAML path the user should edit.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from components.dgd import dgd_child_names, dgd_name
 from components.model_cache import cache_name, cache_quota_gib
-from infra.deployment.planning import UnknownArchitecture, fit_issues, resolve_facts
 from infra.stack.config import (
     COLORS,
     WORKER_ROLES,
@@ -20,7 +17,7 @@ from infra.stack.config import (
     StackConfig,
     zone_in_region,
 )
-from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.stack.errors import ConfigIssue
 from infra.stack.instances import pool_gpus
 from infra.stack.names import (
     FLUID_NAMESPACE,
@@ -29,62 +26,25 @@ from infra.stack.names import (
     SYSTEM_NAMESPACES,
     dns1123_label_problem,
 )
-from infra.stack.project_paths import OutsideProject, project_file
-from infra.trtllm.engine_config import (
-    EngineConfigIssue,
-    check_engine_config_file,
-    tensorrt_llm_issues,
-)
-from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
 FLUID_NAME_BUDGET = 42
 
 
-def cross_check(
-    config: StackConfig,
-    project_root: Path,
-    model_indexes: list[int] | None = None,
-    fit_check: bool = True,
-) -> list[ConfigIssue]:
+def cross_check(config: StackConfig, model_indexes: list[int] | None = None) -> list[ConfigIssue]:
     """All cross-field problems; model_indexes maps config.models back to the file's indexes.
 
-    fit_check: also refuse roles whose weights cannot fit their GPUs (off for `plan`, which
-    shows those roles instead).
+    What needs files (engine configs, model facts) is checked on the resolved deployment
+    (infra.deployment.checks).
     """
     indexes = model_indexes or list(range(len(config.models)))
     issues = _check_pools(config)
-    pools_ok = not issues
     issues += _check_pool_capacity(config)
     issues += _check_high_availability(config)
     issues += _check_names(config, indexes)
     issues += _check_access(config)
-    fit_ready: list[int] = []
-    for position, (index, model) in enumerate(zip(indexes, config.models, strict=True)):
-        model_issues = _check_model(config, model, f"models[{index}]", project_root)
-        issues += model_issues
-        if not model_issues:
-            fit_ready.append(position)
-        elif fit_check and model.engine == "trtllm":
-            issues.append(
-                ConfigIssue(
-                    f"models[{index}]",
-                    "GPU-memory fit not checked: fix this model's problems first",
-                    severity="note",
-                )
-            )
-    # The plan reads pools and engine configs: only meaningful for models whose inputs stand.
-    if fit_check and pools_ok and fit_ready:
-        subset = config.model_copy(update={"models": [config.models[i] for i in fit_ready]})
-        issues += fit_issues(subset, project_root, [indexes[i] for i in fit_ready])
-    elif fit_check and not pools_ok:
-        issues.append(
-            ConfigIssue(
-                "nodePools",
-                "GPU-memory fit not checked: fix the node pools first",
-                severity="note",
-            )
-        )
+    for index, model in zip(indexes, config.models, strict=True):
+        issues += _check_model(config, model, f"models[{index}]")
     return issues
 
 
@@ -318,9 +278,7 @@ def _check_pool_capacity(config: StackConfig) -> list[ConfigIssue]:
     return issues
 
 
-def _check_model(
-    config: StackConfig, model: Model, path: str, project_root: Path
-) -> list[ConfigIssue]:
+def _check_model(config: StackConfig, model: Model, path: str) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     if problem := dns1123_label_problem(model.name):
         issues.append(ConfigIssue(f"{path}.name", problem))
@@ -361,7 +319,7 @@ def _check_model(
                 )
             )
     for role in model.topology.roles:
-        issues += _check_role(config, model, role, f"{path}.{role}", path, project_root)
+        issues += _check_role(config, model, role, f"{path}.{role}", path)
     if model.topology.multinode and all(model.role(r).nodes < 2 for r in model.topology.roles):
         issues.append(
             ConfigIssue(
@@ -459,41 +417,6 @@ def _check_memory_tier(config: StackConfig, model: Model, path: str) -> list[Con
     return issues
 
 
-def config_warnings(config: StackConfig, project_root: Path) -> list[ConfigIssue]:
-    """Not errors, but worth saying before GPU-hours are spent (errors under `validate --strict`)."""
-    warnings = []
-    for index, model in enumerate(config.models):
-        if model.engine != "trtllm":
-            continue
-        pulled = sorted(c for c in model.slots if model.source_for(c).hugging_face)
-        if pulled:
-            warnings.append(
-                ConfigIssue(
-                    f"models[{index}].source",
-                    f"model {model.name} ({', '.join(pulled)}): every worker downloads its weights "
-                    "from Hugging Face at start (slow cold starts, rate limits); an s3 source with "
-                    "modelCache keeps them on the nodes",
-                    severity="warning",
-                )
-            )
-        try:
-            known = resolve_facts(model, project_root) is not None
-        except UnknownArchitecture:
-            known = True  # an error of its own (plan.architecture)
-        if not known:
-            warnings.append(
-                ConfigIssue(
-                    f"models[{index}]",
-                    f"model {model.name} ({model.display_name}) is not in the model catalog, so "
-                    "whether its weights and KV cache fit the GPUs is NOT checked: set "
-                    "plan.architecture (a catalog key, or a path to its config.json), or run "
-                    "`dynamo-infra plan <stack> --fetch` to read its config from Hugging Face",
-                    severity="warning",
-                )
-            )
-    return warnings
-
-
 def _check_slots(model: Model, path: str) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     if model.active not in model.slots:
@@ -540,7 +463,6 @@ def _check_role(
     role: str,
     path: str,
     model_path: str,
-    project_root: Path,
 ) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     spec = model.role(role)
@@ -571,52 +493,14 @@ def _check_role(
         )
     if model.engine == "trtllm":
         issues += _check_placement(config, model, role, path, model_path)
-        for color in model.slots:
-            issues += _check_engine_config(model, role, color, path, model_path, project_root)
     return issues
 
 
-def _check_engine_config(
-    model: Model, role: str, color: Color, path: str, model_path: str, project_root: Path
-) -> list[ConfigIssue]:
-    """The role's engine config parses as TensorRT-LLM would, and fits the worker the stack gives."""
-    engine_config = model.engine_config(role, color)
-    key = (
-        f"{model_path}.slots.{color}.{role}.engineConfig"
-        if model.slot_role(role, color).engine_config
-        else f"{path}.engineConfig"
-    )
-    try:
-        file = project_file(project_root, engine_config)
-    except OutsideProject as error:
-        return [ConfigIssue(key, f"engine config {error}")]
-    if not file.is_file():
-        return [ConfigIssue(key, f"engine config file {engine_config!r} not found")]
-    result = check_engine_config_file(file)
-    problems = list(result.issues)
-    if result.args is not None:
-        spec = model.role(role)
-        shape = WorkerShape(
-            gpus_per_node=spec.gpus_per_worker,
-            nodes=spec.nodes,
-            publishes_kv_events=role in model.topology.kv_event_roles,
-        )
-        problems += file_rule_issues(result, role) + stack_rule_issues(result.args, shape)
-        # Inside the TensorRT-LLM runtime image its own schema has the last word.
-        problems += tensorrt_llm_issues(result.raw) or []
-    return [engine_issue(result.locate(problem), engine_config, key) for problem in problems]
-
-
-def engine_issue(problem: EngineConfigIssue, engine_config: str, stack_key: str) -> ConfigIssue:
-    """A problem inside an engine config: located in that file, tied to the stack key naming it."""
-    return ConfigIssue(
-        problem.key_path,
-        f"{problem.message} (engine config of {CONFIG_NAMESPACE}:{stack_key})",
-        namespace=None,
-        file=engine_config,
-        line=problem.line,
-        column=problem.column,
-    )
+def engine_config_key(model: Model, role: str, color: Color, model_path: str) -> str:
+    """The YAML path that names a role's engine config in a slot (slot override or role)."""
+    if model.slot_role(role, color).engine_config:
+        return f"{model_path}.slots.{color}.{role}.engineConfig"
+    return f"{model_path}.{role}.engineConfig"
 
 
 def _check_placement(

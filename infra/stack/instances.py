@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.stack.config import NodePool
+from infra.stack.names import NODE_POOL_LABEL
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,8 @@ def pool_gpus(pool: NodePool) -> GpuInstance | None:
             local_nvme=False,
         )
     return lookup(pool.instance_type)
+
+
+def pool_node_selector(pool: NodePool) -> dict[str, str]:
+    """How workers find this pool's nodes: our pool label, or what an existing cluster uses."""
+    return dict(pool.node_selector) if pool.node_selector else {NODE_POOL_LABEL: pool.name}

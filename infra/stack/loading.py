@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from infra.stack.checks import config_warnings, cross_check
+from infra.stack.checks import cross_check
 from infra.stack.config import (
     SECRET_KEYS,
     EksCluster,
@@ -246,82 +246,56 @@ _CLUSTER_MODES: dict[str, type[BaseModel]] = {"eks": EksCluster, "existing": Exi
 _SECTIONS = frozenset(info.alias or name for name, info in StackConfig.model_fields.items())
 
 
-class CheckedStack(typing.NamedTuple):
-    config: StackConfig | TrafficStackConfig
-    warnings: list[ConfigIssue]  # located in the stack file
+class SchemaCheck(typing.NamedTuple):
+    """A stack's values checked on their own (schema and cross-field rules), without raising."""
+
+    config: StackConfig | TrafficStackConfig | None  # None while there are errors
+    # The environment sections and models that stand on their own, for the checks that read
+    # files (engine configs, model facts): they run on this subset in the same pass.
+    partial: StackConfig | None
+    model_indexes: list[int]  # partial.models[i] is the file's models[model_indexes[i]]
+    issues: list[ConfigIssue]
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.severity == "error" for i in self.issues)
 
 
-def check_stack(project_root: Path, stack: str, fit_check: bool = True) -> CheckedStack:
-    """Read and check stacks/Pulumi.<stack>.yaml (secrets are not decrypted, only noted)."""
-    source = source_label(stack)
-    stack_values = read_stack_file(stack_file(project_root, stack), source)
-    config = parse_stack_config(
-        stack_values.values,
-        source,
-        project_root,
-        fit_check,
-        source_map=stack_values.source_map,
-        file_issues=stack_values.issues,
-    )
-    return CheckedStack(
-        config, stack_warnings(config, source, project_root, stack_values.source_map)
-    )
-
-
-def load_stack_config(
-    project_root: Path, stack: str, fit_check: bool = True
-) -> StackConfig | TrafficStackConfig:
-    """The checked config of stacks/Pulumi.<stack>.yaml."""
-    return check_stack(project_root, stack, fit_check).config
-
-
-def stack_warnings(
-    config: StackConfig | TrafficStackConfig,
-    source: str,
-    project_root: Path,
-    source_map: SourceMap | None,
-) -> list[ConfigIssue]:
-    """The warnings of a checked stack, located in its file."""
-    if not isinstance(config, StackConfig):
-        return []
-    return [w.located(source, source_map) for w in config_warnings(config, project_root)]
-
-
-def parse_stack_config(
+def check_values(
     values: dict[str, Any],
-    source: str,
-    project_root: Path,
-    fit_check: bool = True,
     source_map: SourceMap | None = None,
     file_issues: Sequence[ConfigIssue] = (),
-) -> StackConfig | TrafficStackConfig:
-    """Validate raw values; raise StackConfigError listing every problem found.
+) -> SchemaCheck:
+    """Validate raw values; every problem found, and what can be checked further.
 
     `role: traffic` makes it a traffic stack; anything else is an environment stack.
-    `file_issues` (the stack file's own problems) are reported with the rest, located by
-    `source_map`.
+    `file_issues` (the stack file's own problems) are reported with the rest.
     """
     role = values.get("role", "environment")
     if role == "traffic":
         issues = list(file_issues) + _validate(TrafficStackConfig, values, (), source_map)
-        if any(i.severity == "error" for i in issues):
-            raise StackConfigError(source, issues, source_map)
-        return TrafficStackConfig.model_validate(values)
+        ok = not any(i.severity == "error" for i in issues)
+        return SchemaCheck(
+            TrafficStackConfig.model_validate(values) if ok else None, None, [], issues
+        )
     if role != "environment":
         issue = ConfigIssue("role", f"{role!r} is not one of 'environment', 'traffic'")
-        raise StackConfigError(source, [*file_issues, issue], source_map)
-    issues = list(file_issues) + _environment_issues(values, project_root, fit_check, source_map)
-    if any(i.severity == "error" for i in issues):
-        raise StackConfigError(source, issues, source_map)
-    return StackConfig.model_validate(_normalised(values))
+        return SchemaCheck(None, None, [], [*file_issues, issue])
+    issues = list(file_issues)
+    found, partial, indexes = _environment_issues(values, source_map)
+    issues += found
+    ok = not any(i.severity == "error" for i in issues)
+    config = StackConfig.model_validate(_normalised(values)) if ok else None
+    return SchemaCheck(config, partial, indexes, issues)
 
 
 def _environment_issues(
-    values: dict[str, Any], project_root: Path, fit_check: bool, source_map: SourceMap | None
-) -> list[ConfigIssue]:
+    values: dict[str, Any], source_map: SourceMap | None
+) -> tuple[list[ConfigIssue], StackConfig | None, list[int]]:
     """Every problem of an environment stack: each section on its own, then the cross-checks.
 
-    A check is skipped only when its own input is invalid, and a note says so.
+    A check is skipped only when its own input is invalid, and a note says so. Also returns the
+    sections and models that stand (and their indexes in the file), for the checks that follow.
     """
     issues: list[ConfigIssue] = []
     allowed = sorted([*_SECTIONS, *SECRET_KEYS])
@@ -379,16 +353,14 @@ def _environment_issues(
                     severity="note",
                 )
             )
-        return issues
+        return issues, None, []
     if not valid_models:
-        return issues
+        return issues, None, []
     partial = {k: v for k, v in values.items() if k in _SECTIONS and k not in failed_sections}
     partial["models"] = list(valid_models.values())
     config = StackConfig.model_validate(_normalised(partial))
-    issues += cross_check(
-        config, project_root, model_indexes=list(valid_models), fit_check=fit_check
-    )
-    return issues
+    issues += cross_check(config, model_indexes=list(valid_models))
+    return issues, config, list(valid_models)
 
 
 def _kind(value: Any) -> str:

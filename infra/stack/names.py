@@ -49,3 +49,7 @@ def label_value_problem(value: str) -> str | None:
     if len(value) > DNS1123_LABEL_MAX or not _LABEL_VALUE.match(value):
         return f"{value!r} is not a valid Kubernetes label value (at most 63 of [A-Za-z0-9-_.])"
     return None
+
+
+# The label on our GPU pools' nodes that workers select them by.
+NODE_POOL_LABEL = "dynamo-trtllm.io/node-pool"

@@ -98,6 +98,7 @@ class YamlDocument:
     value: Any
     source_map: SourceMap
     problems: list[YamlProblem]
+    text: str = ""  # the document as read
 
 
 def read_yaml_file(path: Path, read_by_pulumi: bool = False) -> YamlDocument:
@@ -150,10 +151,10 @@ def load_yaml_text(text: str, read_by_pulumi: bool = False) -> YamlDocument:
     finally:
         loader.dispose()
     if node is None:
-        return YamlDocument(None, SourceMap(), [])
+        return YamlDocument(None, SourceMap(), [], text)
     builder = _Builder(loader, read_by_pulumi)
     value = builder.build(node, (), 0)
-    return YamlDocument(value, builder.source_map, builder.problems)
+    return YamlDocument(value, builder.source_map, builder.problems, text)
 
 
 def _location(node: yaml.Node) -> Location:

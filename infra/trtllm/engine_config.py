@@ -73,6 +73,7 @@ class EngineConfigResult:
     issues: list[EngineConfigIssue]
     raw: dict  # the YAML mapping as loaded ({} for an empty file)
     source_map: SourceMap = field(default_factory=SourceMap)
+    text: str | None = None  # the file as read (None when it could not be read)
 
     @property
     def ok(self) -> bool:
@@ -94,7 +95,7 @@ def check_engine_config_text(text: str) -> EngineConfigResult:
         document = load_yaml_text(text)
     except YamlSourceError as error:
         return _unreadable(error)
-    return _check_document(document.value, document.source_map, document.problems)
+    return _check_document(document.value, document.source_map, document.problems, text)
 
 
 def check_engine_config_data(loaded: Any) -> EngineConfigResult:
@@ -108,7 +109,7 @@ def check_engine_config_file(path: Path) -> EngineConfigResult:
         document = read_yaml_file(Path(path))
     except YamlSourceError as error:
         return _unreadable(error)
-    return _check_document(document.value, document.source_map, document.problems)
+    return _check_document(document.value, document.source_map, document.problems, document.text)
 
 
 def _unreadable(error: YamlSourceError) -> EngineConfigResult:
@@ -116,7 +117,9 @@ def _unreadable(error: YamlSourceError) -> EngineConfigResult:
     return EngineConfigResult(None, [issue], {})
 
 
-def _check_document(loaded: Any, source_map: SourceMap, problems: list[Any]) -> EngineConfigResult:
+def _check_document(
+    loaded: Any, source_map: SourceMap, problems: list[Any], text: str | None = None
+) -> EngineConfigResult:
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):
@@ -124,7 +127,8 @@ def _check_document(loaded: Any, source_map: SourceMap, problems: list[Any]) -> 
             "the top level must be a mapping of TensorRT-LLM option names to values, "
             f"not {_kind(loaded)}"
         )
-        return EngineConfigResult(None, [EngineConfigIssue("", message, 1, 1)], {}, source_map)
+        issue = EngineConfigIssue("", message, 1, 1)
+        return EngineConfigResult(None, [issue], {}, source_map, text)
     duplicates = [
         EngineConfigIssue(format_path(p.path), p.message, p.location.line, p.location.column)
         for p in problems
@@ -133,7 +137,7 @@ def _check_document(loaded: Any, source_map: SourceMap, problems: list[Any]) -> 
     issues = duplicates + [
         EngineConfigResult(None, [], {}, source_map).locate(i) for i in result.issues
     ]
-    return EngineConfigResult(None if issues else result.args, issues, loaded, source_map)
+    return EngineConfigResult(None if issues else result.args, issues, loaded, source_map, text)
 
 
 def tensorrt_llm_issues(raw: dict) -> list[EngineConfigIssue] | None:

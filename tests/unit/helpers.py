@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from infra.deployment.checked import parse_stack_config
 from infra.stack.config import StackConfig
-from infra.stack.loading import parse_stack_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

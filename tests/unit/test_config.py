@@ -404,10 +404,9 @@ def test_a_memory_cache_tier_must_fit_the_nodes_ram() -> None:
 
 
 def test_models_pulled_from_hugging_face_get_a_cold_start_warning() -> None:
-    from infra.stack.checks import config_warnings
+    from infra.deployment.checked import check_stack_values
 
-    config = parse(values())
-    warnings = config_warnings(config, PROJECT_ROOT)
+    warnings = check_stack_values(values(), "stacks/Pulumi.test.yaml", PROJECT_ROOT).warnings
     assert len(warnings) == 2 and "Hugging Face at start" in warnings[0].message
     assert warnings[0].path == "models[0].source" and warnings[0].severity == "warning"
 

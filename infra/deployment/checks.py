@@ -1,0 +1,107 @@
+"""Checks on the resolved deployment: what needs the engine configs and the model facts.
+
+Engine configs parse as TensorRT-LLM would and fit the worker the stack gives them; weights fit
+their GPUs; models the catalog lacks are said loudly.
+"""
+
+from __future__ import annotations
+
+from infra.deployment.planning import fit_issues
+from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
+from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
+from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
+
+
+def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[ConfigIssue]:
+    """Engine-config problems of every role, then the GPU-memory fit of the models that stand."""
+    issues: list[ConfigIssue] = []
+    fit_ready: list[ResolvedModel] = []
+    for resolved in deployment.models:
+        model_issues = [
+            issue for role in resolved.roles.values() for issue in _engine_issues(resolved, role)
+        ]
+        if resolved.facts_problem:
+            model_issues.append(
+                ConfigIssue(f"{resolved.path}.plan.architecture", resolved.facts_problem)
+            )
+        issues += model_issues
+        if not model_issues:
+            fit_ready.append(resolved)
+        elif fit_check and resolved.model.engine == "trtllm":
+            issues.append(
+                ConfigIssue(
+                    resolved.path,
+                    "GPU-memory fit not checked: fix this model's problems first",
+                    severity="note",
+                )
+            )
+    if fit_check:
+        issues += fit_issues(deployment, fit_ready)
+    return issues
+
+
+def _engine_issues(resolved: ResolvedModel, role: ResolvedRole) -> list[ConfigIssue]:
+    """The role's engine config parses as TensorRT-LLM would, and fits the worker it gets."""
+    engine = role.engine
+    if engine is None:
+        return []
+    if engine.result is None:
+        return [ConfigIssue(role.engine_key, engine.problem or "cannot be read")]
+    result = engine.result
+    problems: list[EngineConfigIssue] = list(result.issues)
+    if result.args is not None:
+        spec = resolved.model.role(role.role)
+        shape = WorkerShape(
+            gpus_per_node=spec.gpus_per_worker,
+            nodes=spec.nodes,
+            publishes_kv_events=role.role in resolved.model.topology.kv_event_roles,
+        )
+        problems += file_rule_issues(result, role.role) + stack_rule_issues(result.args, shape)
+        # Inside the TensorRT-LLM runtime image its own schema has the last word.
+        problems += tensorrt_llm_issues(result.raw) or []
+    return [engine_issue(result.locate(p), engine.path, role.engine_key) for p in problems]
+
+
+def engine_issue(problem: EngineConfigIssue, engine_config: str, stack_key: str) -> ConfigIssue:
+    """A problem inside an engine config: located in that file, tied to the stack key naming it."""
+    return ConfigIssue(
+        problem.key_path,
+        f"{problem.message} (engine config of {CONFIG_NAMESPACE}:{stack_key})",
+        namespace=None,
+        file=engine_config,
+        line=problem.line,
+        column=problem.column,
+    )
+
+
+def deployment_warnings(deployment: Deployment) -> list[ConfigIssue]:
+    """Not errors, but worth saying before GPU-hours are spent (errors under `validate --strict`)."""
+    warnings = []
+    for resolved in deployment.models:
+        model = resolved.model
+        if model.engine != "trtllm":
+            continue
+        pulled = sorted(c for c in model.slots if model.source_for(c).hugging_face)
+        if pulled:
+            warnings.append(
+                ConfigIssue(
+                    f"{resolved.path}.source",
+                    f"model {model.name} ({', '.join(pulled)}): every worker downloads its weights "
+                    "from Hugging Face at start (slow cold starts, rate limits); an s3 source with "
+                    "modelCache keeps them on the nodes",
+                    severity="warning",
+                )
+            )
+        if resolved.facts is None and resolved.facts_problem is None:
+            warnings.append(
+                ConfigIssue(
+                    resolved.path,
+                    f"model {model.name} ({model.display_name}) is not in the model catalog, so "
+                    "whether its weights and KV cache fit the GPUs is NOT checked: set "
+                    "plan.architecture (a catalog key, or a path to its config.json), or run "
+                    "`dynamo-infra plan <stack> --fetch` to read its config from Hugging Face",
+                    severity="warning",
+                )
+            )
+    return warnings

@@ -1,0 +1,256 @@
+"""The resolved deployment: everything one stack will run, built once per run.
+
+From a checked stack config, each engine config is read and checked once, each model's facts
+are looked up once, and each model × slot × role gets its effective settings: pool and GPUs,
+replicas, engine file and parallel layout, placement. The deployment checks, `plan`, the Pulumi
+program and `render` all read this one model; nothing downstream reads a file again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.stack.config import Color, Model, NodePool, StackConfig
+from infra.stack.instances import GpuInstance, pool_gpus, pool_node_selector
+from infra.stack.project_paths import OutsideProject, project_file
+from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
+from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
+
+
+@dataclass(frozen=True)
+class WorkerPlacement:
+    """Where a role's workers run: the pool's node selector and what its nodes offer."""
+
+    node_selector: dict[str, str]
+    efa_interfaces: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerParallelism:
+    """A worker's parallel layout, read from its validated engine config.
+
+    Passed as flags too, so what Dynamo registers and what the engine config says always agree.
+    """
+
+    tensor: int = 1
+    pipeline: int = 1
+    expert: int | None = None
+    gpus_per_node: int = 1
+
+
+@dataclass(frozen=True)
+class EngineFile:
+    """One engine config as the stack names it: its text (shipped as is) and its check."""
+
+    path: str  # relative to the project root, as written in the stack file
+    text: str | None  # None when it could not be read
+    result: EngineConfigResult | None  # None when it could not be read
+    problem: str | None = None  # why it could not be read
+
+    @property
+    def valid(self) -> bool:
+        return self.result is not None and self.result.args is not None
+
+
+class ProjectFiles:
+    """Reads each project file a stack names once per run (engine configs, config.json)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._engines: dict[str, EngineFile] = {}
+        self._facts: dict[str, ModelFacts | str] = {}
+
+    def engine_config(self, relative: str) -> EngineFile:
+        if relative not in self._engines:
+            self._engines[relative] = self._read_engine(relative)
+        return self._engines[relative]
+
+    def _read_engine(self, relative: str) -> EngineFile:
+        try:
+            path = project_file(self.root, relative)
+        except OutsideProject as error:
+            return EngineFile(relative, None, None, f"engine config {error}")
+        if not path.is_file():
+            return EngineFile(relative, None, None, f"engine config file {relative!r} not found")
+        result = check_engine_config_file(path)
+        return EngineFile(relative, result.text, result)
+
+    def model_config(self, relative: str) -> ModelFacts | str:
+        """Facts from a config.json in the project, or why they cannot be read."""
+        if relative not in self._facts:
+            self._facts[relative] = self._read_facts(relative)
+        return self._facts[relative]
+
+    def _read_facts(self, relative: str) -> ModelFacts | str:
+        try:
+            file = project_file(self.root, relative)
+        except OutsideProject as error:
+            return str(error)
+        if not file.exists():
+            return f"{relative!r} does not exist"
+        try:
+            return facts_from_hf_config(file)
+        except (OSError, ValueError) as error:
+            return f"{relative!r}: {error}"
+
+
+@dataclass(frozen=True)
+class ResolvedRole:
+    """One worker role of one slot, with everything that decides how it runs."""
+
+    role: str
+    color: Color
+    pool: NodePool | None
+    gpus: GpuInstance | None
+    replicas: int
+    peak_replicas: int  # the autoscaling maximum, else replicas
+    engine: EngineFile | None  # None for the mocker engine
+    engine_key: str  # the YAML path naming the engine config
+
+    @property
+    def parallelism(self) -> WorkerParallelism | None:
+        args = self.engine.result.args if self.engine and self.engine.result else None
+        if args is None:
+            return None
+        return WorkerParallelism(
+            tensor=args.tensor_parallel_size,
+            pipeline=args.pipeline_parallel_size,
+            expert=args.moe_expert_parallel_size,
+            gpus_per_node=0,  # set by ResolvedModel.parallelism from the role's spec
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """One model of the stack: its config, its facts, and every slot's roles."""
+
+    index: int  # models[index] in the stack file
+    model: Model
+    facts: ModelFacts | None
+    facts_problem: str | None  # plan.architecture names something that cannot be read
+    roles: dict[tuple[Color, str], ResolvedRole] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return f"models[{self.index}]"
+
+    def slot_roles(self, color: Color) -> list[ResolvedRole]:
+        return [r for (c, _), r in sorted(self.roles.items()) if c == color]
+
+    def engine_files(self, color: Color) -> dict[str, str]:
+        """`<role>.yaml` -> text, for the slot's engine-config ConfigMap."""
+        return {
+            f"{r.role}.yaml": r.engine.text
+            for r in self.slot_roles(color)
+            if r.engine is not None and r.engine.text is not None
+        }
+
+    def parallelism(self, color: Color) -> dict[str, WorkerParallelism]:
+        layouts = {}
+        for role in self.slot_roles(color):
+            layout = role.parallelism
+            if layout is not None:
+                gpus_per_node = self.model.role(role.role).gpus_per_worker
+                layouts[role.role] = WorkerParallelism(
+                    layout.tensor, layout.pipeline, layout.expert, gpus_per_node
+                )
+        return layouts
+
+    def placements(self) -> dict[str, WorkerPlacement]:
+        placements = {}
+        for role in self.model.topology.roles:
+            resolved = next((r for (_, name), r in self.roles.items() if name == role), None)
+            if resolved is None or resolved.pool is None:
+                continue
+            gpus = resolved.gpus
+            efa = gpus.efa_interfaces if (resolved.pool.efa and gpus is not None) else 0
+            placements[role] = WorkerPlacement(
+                node_selector=pool_node_selector(resolved.pool), efa_interfaces=efa
+            )
+        return placements
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The whole stack as it will run."""
+
+    config: StackConfig
+    models: tuple[ResolvedModel, ...]
+
+    def model(self, name: str) -> ResolvedModel:
+        return next(m for m in self.models if m.model.name == name)
+
+
+def resolve(
+    config: StackConfig,
+    files: ProjectFiles,
+    model_indexes: list[int] | None = None,
+    fetched: Mapping[str, ModelFacts] | None = None,
+) -> Deployment:
+    """The deployment of a (possibly partial) checked config; model_indexes map back to the file.
+
+    fetched: model facts read from Hugging Face by `plan --fetch`, by model name.
+    """
+    indexes = model_indexes or list(range(len(config.models)))
+    return Deployment(
+        config,
+        tuple(
+            _resolve_model(config, files, index, model, fetched or {})
+            for index, model in zip(indexes, config.models, strict=True)
+        ),
+    )
+
+
+def _resolve_model(
+    config: StackConfig,
+    files: ProjectFiles,
+    index: int,
+    model: Model,
+    fetched: Mapping[str, ModelFacts],
+) -> ResolvedModel:
+    facts, facts_problem = _model_facts(model, files, fetched)
+    roles: dict[tuple[Color, str], ResolvedRole] = {}
+    for color in sorted(model.slots):
+        for role in model.topology.roles:
+            pool_name = model.role_pool(role)
+            pool = config.pool(pool_name) if pool_name else None
+            slot_override = model.slot_role(role, color).engine_config
+            key = (
+                f"models[{index}].slots.{color}.{role}.engineConfig"
+                if slot_override
+                else f"models[{index}].{role}.engineConfig"
+            )
+            roles[(color, role)] = ResolvedRole(
+                role=role,
+                color=color,
+                pool=pool,
+                gpus=pool_gpus(pool) if pool else None,
+                replicas=model.replicas(role, color),
+                peak_replicas=model.peak_replicas(role, color),
+                engine=files.engine_config(model.engine_config(role, color))
+                if model.engine == "trtllm"
+                else None,
+                engine_key=key,
+            )
+    return ResolvedModel(index, model, facts, facts_problem, roles)
+
+
+def _model_facts(
+    model: Model, files: ProjectFiles, fetched: Mapping[str, ModelFacts]
+) -> tuple[ModelFacts | None, str | None]:
+    """plan.architecture, else the Hugging Face id, else the served name, else fetched facts."""
+    explicit = model.plan.architecture
+    if explicit is not None:
+        if explicit.endswith(".json") or (files.root / explicit).is_dir():
+            found = files.model_config(explicit)
+            return (found, None) if isinstance(found, ModelFacts) else (None, found)
+        facts = lookup_model(explicit)
+        if facts is None:
+            return None, f"{explicit!r} is not in the model catalog; give a path to its config.json"
+        return facts, None
+    for key in (model.source.hugging_face, model.served_model_name):
+        if key and (facts := lookup_model(key)):
+            return facts, None
+    return fetched.get(model.name), None

@@ -1,0 +1,160 @@
+"""What the composition root hands each component, derived from the checked stack.
+
+Pure functions from the config to the components' typed specs (namespaces and their Pod
+Security levels, the network plan, where the autoscaler runs): the program only wires them.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from components.network_policies import (
+    ETCD_PORT,
+    NATS_PORT,
+    NamespaceKind,
+    NetworkPlan,
+    Upstream,
+)
+from components.security import OwnedNamespace
+from infra.stack.config import Model, NodePool, S3Source, StackConfig, url_port
+from infra.stack.instances import pool_node_selector
+from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
+
+
+def owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
+    platform = config.platform.namespace
+    owned = [
+        OwnedNamespace(
+            platform,
+            "baseline",
+            "Dynamo operator, NATS and etcd charts do not all set restricted security contexts",
+            NamespaceKind.PLATFORM,
+        ),
+    ]
+    gpu_pools = bool(config.node_pools)
+    if gpu_pools:
+        owned.append(
+            OwnedNamespace(
+                GPU_NAMESPACE,
+                "privileged",
+                "device plugins and DCGM use hostPath to the kubelet device-plugin socket",
+                NamespaceKind.GPU,
+            )
+        )
+    if config.platform.fluid:
+        owned.append(
+            OwnedNamespace(
+                FLUID_NAMESPACE,
+                "privileged",
+                "Fluid's CSI node plugin mounts caches with bidirectional propagation",
+                NamespaceKind.FLUID,
+            )
+        )
+    # Only a namespace we install Prometheus into is ours: a Prometheus you run keeps its own.
+    if config.observability.enabled and config.observability.install_kube_prometheus_stack:
+        owned.append(
+            OwnedNamespace(
+                config.observability.namespace,
+                "privileged",
+                "node-exporter reads host metrics through hostPath and hostNetwork",
+                NamespaceKind.MONITORING,
+            )
+        )
+    if autoscaler_namespace(config) == KEDA_NAMESPACE:
+        owned.append(
+            OwnedNamespace(
+                KEDA_NAMESPACE,
+                "restricted",
+                "the KEDA operator and metrics server run as non-root without host access",
+                NamespaceKind.KEDA,
+            )
+        )
+    for model in config.models:
+        cached = bool(s3_sources(model))  # the config checks require modelCache for S3
+        owned.append(
+            OwnedNamespace(
+                model.k8s_namespace,
+                "privileged" if cached else "baseline",
+                "Fluid runs the model's cache here: host-network runtime pods, a hostPath tiered "
+                "store and a privileged FUSE pod"
+                if cached
+                else "TensorRT-LLM images run as root and multinode workers start sshd for mpirun",
+                NamespaceKind.SERVING,
+                model=model.name,
+            )
+        )
+    return owned
+
+
+def _upstream(url: str | None, default_port: int, bundled_namespace: str) -> Upstream:
+    """A bundled service in its namespace, or an external URL's port anywhere."""
+    if url is None:
+        return Upstream(default_port, bundled_namespace)
+    return Upstream(urlsplit(url).port or default_port, None)
+
+
+def _prometheus_upstream(url: str) -> Upstream:
+    """Where KEDA reads metrics: a `<service>.<namespace>.svc` URL names its namespace."""
+    labels = (urlsplit(url).hostname or "").split(".")
+    namespace = labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
+    return Upstream(url_port(url), namespace)
+
+
+def network_plan(config: StackConfig) -> NetworkPlan:
+    clients = set(config.security.client_namespaces)
+    gateway = config.security.gateway_namespace or (
+        config.traffic.gateway.namespace if config.traffic.gateway else None
+    )
+    if gateway:
+        clients.add(gateway)
+    platform = config.platform
+    etcd = platform.etcd
+    return NetworkPlan(
+        platform_namespace=platform.namespace,
+        serving_namespaces=tuple(sorted(m.k8s_namespace for m in config.models)),
+        nats=_upstream(platform.nats.external_url, NATS_PORT, platform.namespace),
+        etcd=_upstream(etcd.external_endpoint, ETCD_PORT, platform.namespace)
+        if etcd.enabled
+        else None,
+        prometheus=_prometheus_upstream(config.observability.prometheus()),
+        client_namespaces=tuple(sorted(clients)),
+        monitoring_namespace=config.observability.namespace
+        if config.observability.enabled
+        else None,
+        keda_namespace=KEDA_NAMESPACE if autoscaler_namespace(config) == KEDA_NAMESPACE else None,
+        prometheus_adapter=autoscaler_namespace(config) == config.observability.namespace,
+    )
+
+
+def autoscaled(config: StackConfig) -> bool:
+    return any(m.role(r).autoscaling for m in config.models for r in m.topology.roles)
+
+
+def autoscaler_namespace(config: StackConfig) -> str | None:
+    """KEDA gets a namespace of its own; the Prometheus adapter sits beside Prometheus."""
+    if not autoscaled(config):
+        return None
+    return (
+        KEDA_NAMESPACE if config.platform.autoscaler == "keda" else config.observability.namespace
+    )
+
+
+def s3_sources(model: Model) -> list[S3Source]:
+    return [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
+
+
+def _role_pools(config: StackConfig, model: Model) -> dict[str, NodePool]:
+    """The node pool of each worker role that has one (the mocker engine may have none)."""
+    pools = {}
+    for role in model.topology.roles:
+        pool_name = model.role_pool(role)
+        pool = config.pool(pool_name) if pool_name else None
+        if pool is not None:
+            pools[role] = pool
+    return pools
+
+
+def cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
+    """Cache on the nodes of the model's first worker role's pool."""
+    pools = list(_role_pools(config, model).values())
+    return pool_node_selector(pools[0]) if pools else {}
