@@ -213,7 +213,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return _run(_parser().parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> int:
     from infra.program import project_root
 
     if args.command == "check-engine-config":
@@ -390,7 +393,7 @@ def _validate(args: argparse.Namespace, root: Path) -> int:
 
 def _scan(args: argparse.Namespace, root: Path) -> int:
     from infra.offline.render import RenderError, render_stack
-    from infra.offline.scan import ScannerError, find_checkov, format_report, scan_manifests
+    from infra.offline.scan import ScannerError, find_checkov, format_report, scan_many
     from infra.stack.errors import StackConfigError
 
     stacks = _selected_stacks(args, root)
@@ -404,24 +407,30 @@ def _scan(args: argparse.Namespace, root: Path) -> int:
     ok = True
     results = []
     with tempfile.TemporaryDirectory(prefix="dynamo-infra-scan-") as scratch:
+        manifests: dict[str, Path] = {}
         for stack in stacks:
             out = Path(scratch) / stack
             try:
                 render_stack(stack, out, root)
-                manifests = out / "kubernetes"
-                report = scan_manifests(manifests, checkov) if manifests.is_dir() else None
-            except (StackConfigError, RenderError, ScannerError) as error:
+            except (StackConfigError, RenderError) as error:
                 print(f"FAIL {stack}: {error}", file=sys.stderr)
                 ok = False
                 continue
-            if report is None:  # a traffic stack: DNS records only
+            if (out / "kubernetes").is_dir():
+                manifests[stack] = out / "kubernetes"
+            else:  # a traffic stack: DNS records only
                 print(f"{stack}: no Kubernetes objects")
-                continue
-            ok = ok and not report.failed
-            if args.output == "json":
-                results.append({"stack": stack, **dataclasses.asdict(report)})
-            else:
-                print(format_report(stack, report))
+        try:
+            reports = scan_many(manifests, checkov) if manifests else {}
+        except ScannerError as error:
+            print(f"FAIL scan: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    for stack, report in reports.items():
+        ok = ok and not report.failed
+        if args.output == "json":
+            results.append({"stack": stack, **dataclasses.asdict(report)})
+        else:
+            print(format_report(stack, report))
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra.offline.render import REDACTED, render_stack
+from infra.stack.yaml_source import dump_yaml, load_trusted
 
 STATUSES = ("added", "removed", "changed")
 SECRET_CHANGE = "changed (secret)"
@@ -126,7 +125,7 @@ def load_render(directory: Path) -> tuple[str, dict[tuple[str, str], RenderedRes
         raise DiffError(f"{index_file}: not valid JSON: {error}") from None
     resources = {}
     for entry in index.get("resources", []):
-        document = yaml.safe_load((directory / entry["file"]).read_text())
+        document = load_trusted((directory / entry["file"]).read_text())
         resource = RenderedResource(
             type=entry["type"],
             name=entry["name"],
@@ -349,7 +348,7 @@ def _detail_lines(change: ResourceDiff) -> list[str]:
     """Diff-style lines: a whole document for added/removed, per field for changed."""
     if change.status != "changed":
         sign = "+" if change.status == "added" else "-"
-        text = yaml.safe_dump(change.resource.document, sort_keys=True, width=1000)
+        text = dump_yaml(change.resource.document)
         return [f"{sign} {line}" for line in text.splitlines()]
     lines = []
     if change.secret_changed:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
@@ -25,6 +24,7 @@ from infra.offline.render_output import OutputRefused, render_dir_refusal, write
 from infra.stack.config import StackConfig, TrafficStackConfig
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.stack.loading import read_stack_file, source_label, stack_file
+from infra.stack.yaml_source import dump_yaml
 
 PROJECT = "dynamo-trtllm"
 REDACTED = "[secret]"
@@ -290,4 +290,4 @@ def _mentions(value: Any, text: str) -> bool:
 
 
 def _to_yaml(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=1000)
+    return dump_yaml(document)

@@ -12,8 +12,10 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCANNER_VENV = ".venv-scanner"
 CHECKOV_VERSION = "3.3.30"
@@ -57,22 +59,28 @@ def find_checkov(root: Path) -> Path:
     raise ScannerError(f"checkov not found; install it with: {INSTALL_HINT}")
 
 
-def _finding(entry: dict) -> Finding:
+def _finding(entry: dict, under: str = "") -> Finding:
+    """A finding, its file relative to the scanned tree (`under`: that tree's name, if any)."""
+    file = entry["file_path"].lstrip("/")
     return Finding(
         check_id=entry["check_id"],
         check_name=entry["check_name"],
         resource=entry["resource"],
-        file=entry["file_path"].lstrip("/"),
+        file=file.removeprefix(f"{under}/") if under else file,
         reason=entry.get("check_result", {}).get("suppress_comment") or "",
     )
 
 
-def parse_report(text: str) -> ScanReport:
-    """checkov's JSON: one report per framework (a list), one report, or a bare summary."""
+def _json(text: str) -> Any:
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise ScannerError(f"checkov printed no JSON report: {error}") from error
+
+
+def parse_report(text: str) -> ScanReport:
+    """checkov's JSON: one report per framework (a list), one report, or a bare summary."""
+    document = _json(text)
     reports = document if isinstance(document, list) else [document]
     passed = resources = 0
     failed: list[Finding] = []
@@ -89,6 +97,45 @@ def parse_report(text: str) -> ScanReport:
 
 def scan_manifests(directory: Path, checkov: Path) -> ScanReport:
     """Run checkov's Kubernetes checks over every manifest under `directory`, offline."""
+    return parse_report(_run_checkov(directory, checkov))
+
+
+def scan_many(directories: dict[str, Path], checkov: Path) -> dict[str, ScanReport]:
+    """One checkov run over several manifest trees (its start-up is most of a scan's time).
+
+    Each tree is copied under its name into one scratch directory; findings are split back by
+    that first path component.
+    """
+    with tempfile.TemporaryDirectory(prefix="dynamo-infra-scan-") as scratch:
+        for name, directory in directories.items():
+            shutil.copytree(directory, Path(scratch) / name)
+        document = _json(_run_checkov(Path(scratch), checkov))
+    reports = document if isinstance(document, list) else [document]
+    entries: dict[str, list[dict]] = {"passed": [], "failed": [], "skipped": []}
+    for report in reports:
+        results = report.get("results", {})
+        for outcome in entries:
+            entries[outcome] += results.get(f"{outcome}_checks", [])
+    split: dict[str, ScanReport] = {}
+    for name in directories:
+        mine = {
+            outcome: [e for e in found if _top(e) == name] for outcome, found in entries.items()
+        }
+        resources = {(e["file_path"], e["resource"]) for found in mine.values() for e in found}
+        split[name] = ScanReport(
+            passed=len(mine["passed"]),
+            failed=[_finding(e, name) for e in mine["failed"]],
+            skipped=[_finding(e, name) for e in mine["skipped"]],
+            resources=len(resources),
+        )
+    return split
+
+
+def _top(entry: dict) -> str:
+    return entry["file_path"].lstrip("/").split("/", 1)[0]
+
+
+def _run_checkov(directory: Path, checkov: Path) -> str:
     command = [
         str(checkov),
         "--directory", str(directory),
@@ -100,7 +147,7 @@ def scan_manifests(directory: Path, checkov: Path) -> ScanReport:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode not in (0, 1):  # 1 means "some check failed"
         raise ScannerError(f"checkov exited {result.returncode}: {result.stderr.strip()[-2000:]}")
-    return parse_report(result.stdout)
+    return result.stdout
 
 
 def format_report(stack: str, report: ScanReport) -> str:

@@ -8,7 +8,10 @@ A Kubernetes object with no schema available is a failure, never a silent pass.
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,8 @@ import yaml
 from kubernetes_validate import utils as kv_utils
 from kubernetes_validate import version as kv_version
 from referencing import Registry, Resource
+
+from infra.stack.yaml_source import load_all_trusted, load_trusted
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,22 @@ class ValidationReport:
 
 
 class CrdSchemas:
-    """openAPIV3Schemas by (apiVersion, kind), loaded from CRD YAML files."""
+    """openAPIV3Schemas by (apiVersion, kind), from CRD YAML files, parsed only when asked for.
 
-    def __init__(self) -> None:
-        self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    Each file is parsed once, with libyaml, and only when its index is not already in the cache
+    (keyed by the file's content hash, so an edited CRD is parsed again); a schema is read
+    from the cache only for a kind a render holds.
+    """
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self._sources: dict[tuple[str, str], tuple[str, int]] = {}  # key -> (file hash, slot)
+        self._parsed: dict[str, list[dict[str, Any]]] = {}  # file hash -> schemas, this run
+        self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
 
     @classmethod
-    def from_dirs(cls, dirs: Iterable[Path]) -> CrdSchemas:
-        crds = cls()
+    def from_dirs(cls, dirs: Iterable[Path], cache_dir: Path | None = None) -> CrdSchemas:
+        crds = cls(cache_dir)
         for directory in dirs:
             if not directory.is_dir():
                 raise FileNotFoundError(f"CRD directory {directory} does not exist")
@@ -69,25 +82,95 @@ class CrdSchemas:
         return crds
 
     def add_file(self, path: Path) -> None:
-        try:
-            documents = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError:
-            return  # not a CRD file (kustomize patches and the like may not parse alone)
-        for document in documents:
-            if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
-                self.add_crd(document)
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        keys = self._cached_index(digest)
+        if keys is None:
+            schemas = _crd_schemas(data)
+            self._parsed[digest] = [schema for _, schema in schemas]
+            keys = [key for key, _ in schemas]
+            self._store(digest, keys, self._parsed[digest])
+        for slot, key in enumerate(keys):
+            self._sources[key] = (digest, slot)
 
     def add_crd(self, crd: dict[str, Any]) -> None:
-        spec = crd.get("spec", {})
-        group, kind = spec.get("group"), spec.get("names", {}).get("kind")
-        for version in spec.get("versions", []):
-            schema = (version.get("schema") or {}).get("openAPIV3Schema")
-            if schema is not None and version.get("served", True):
-                key = (f"{group}/{version['name']}", kind)
-                self.schemas[key] = strict_schema(schema)
+        for key, schema in _schemas_of(crd):
+            self._schemas[key] = schema
 
     def get(self, api_version: str, kind: str) -> dict[str, Any] | None:
-        return self.schemas.get((api_version, kind))
+        key = (api_version, kind)
+        if key not in self._schemas and key in self._sources:
+            digest, slot = self._sources[key]
+            schema = self._cached_schema(digest, slot)
+            if schema is None:  # the cache went away under us: parse this run
+                schema = self._parsed[digest][slot]
+            self._schemas[key] = schema
+        return self._schemas.get(key)
+
+    # --- the cache: <hash>.json holds a file's keys, <hash>-<slot>.json each schema ----------
+
+    def _cached_index(self, digest: str) -> list[tuple[str, str]] | None:
+        try:
+            keys = json.loads((self.cache_dir / f"{digest}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return [(str(a), str(k)) for a, k in keys]
+
+    def _cached_schema(self, digest: str, slot: int) -> dict[str, Any] | None:
+        if digest in self._parsed:
+            return self._parsed[digest][slot]
+        try:
+            return json.loads((self.cache_dir / f"{digest}-{slot}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _store(self, digest: str, keys: list[tuple[str, str]], schemas: list[dict]) -> None:
+        """Best effort: a read-only home only costs the next run a parse."""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            for slot, schema in enumerate(schemas):
+                _write_once(self.cache_dir / f"{digest}-{slot}.json", json.dumps(schema))
+            _write_once(self.cache_dir / f"{digest}.json", json.dumps(keys))  # index last
+        except OSError:
+            return
+
+
+def default_cache_dir() -> Path:
+    """$DYNAMO_INFRA_CACHE, else the XDG cache directory."""
+    if explicit := os.environ.get("DYNAMO_INFRA_CACHE"):
+        return Path(explicit) / "crd-schemas"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dynamo-trtllm" / "crd-schemas"
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Write beside, then rename: concurrent runs never see half a cache file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _crd_schemas(data: bytes) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    try:
+        documents = load_all_trusted(data.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return []  # not a CRD file (kustomize patches and the like may not parse alone)
+    found = []
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
+            found += _schemas_of(document)
+    return found
+
+
+def _schemas_of(crd: dict[str, Any]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    spec = crd.get("spec", {})
+    group, kind = spec.get("group"), spec.get("names", {}).get("kind")
+    found = []
+    for version in spec.get("versions", []):
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        if schema is not None and version.get("served", True):
+            found.append(((f"{group}/{version['name']}", kind), strict_schema(schema)))
+    return found
 
 
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +244,15 @@ def schema_version(version: str) -> str:
         ) from None
 
 
+@functools.cache
+def _definitions(schema_dir: str, version: str) -> Any:
+    """The shared `_definitions.json` of a schema set (6 MB): read once per run."""
+    return kv_utils.schema_contents(
+        f"kubernetes-json-schema/{schema_dir}/_definitions.json", version
+    )
+
+
+@functools.cache
 def _core_validator(
     api_version: str, kind: str, version: str
 ) -> jsonschema.protocols.Validator | None:
@@ -173,9 +265,7 @@ def _core_validator(
         schema = kv_utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{name}", version)
     except FileNotFoundError:
         return None
-    definitions = kv_utils.schema_contents(
-        f"kubernetes-json-schema/{schema_dir}/_definitions.json", version
-    )
+    definitions = _definitions(schema_dir, version)
     registry: Registry = Resource.from_contents(schema) @ Registry()
     registry = Resource.from_contents(definitions) @ registry
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
@@ -188,21 +278,21 @@ def validate_render(
     schema_version(kubernetes_version)  # fail early on a version without bundled schemas
     index = json.loads((render_dir / "index.json").read_text())
     report = ValidationReport(stack=stack, kubernetes_version=kubernetes_version)
-    core_cache: dict[tuple[str, str], jsonschema.protocols.Validator | None] = {}
+    crd_validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
     for entry in index["resources"]:
         if "kind" not in entry:
             continue  # AWS resources and Helm releases: typed by their Pulumi providers
-        document = yaml.safe_load((render_dir / entry["file"]).read_text())
+        document = load_trusted((render_dir / entry["file"]).read_text())
         label = f"{entry['kind']}/{entry.get('namespace') or '-'}/{entry['k8sName']}"
         schema = crds.get(entry["apiVersion"], entry["kind"])
         validator: jsonschema.protocols.Validator | None
+        key = (entry["apiVersion"], entry["kind"])
         if schema is not None:
-            validator = jsonschema.validators.Draft202012Validator(schema)
+            if key not in crd_validators:
+                crd_validators[key] = jsonschema.validators.Draft202012Validator(schema)
+            validator = crd_validators[key]
         else:
-            key = (entry["apiVersion"], entry["kind"])
-            if key not in core_cache:
-                core_cache[key] = _core_validator(*key, kubernetes_version)
-            validator = core_cache[key]
+            validator = _core_validator(*key, kubernetes_version)
         if validator is None:
             report.no_schema.append(f"{label} ({entry['apiVersion']}, {entry['file']})")
             continue

@@ -16,8 +16,12 @@ from typing import Any
 
 import yaml
 
-# libyaml's parser where it is installed (several times faster); the pure-Python one otherwise.
+# libyaml's parser and emitter where installed (several times faster); pure Python otherwise.
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# No line folding: libyaml and PyYAML fold long scalars differently, unfolded they agree byte
+# for byte, so a render is the same whichever is installed.
+_NO_FOLDING = 2**31 - 1
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any real stack file or engine config
 MAX_NODES = 100_000  # values built, aliases counted at each use: bounds "billion laughs"
@@ -282,3 +286,19 @@ def _version_ambiguity(node: yaml.ScalarNode) -> str | None:
             f'quote it ("{text}") if it is text, or write the number in plain decimal'
         )
     return None
+
+
+def dump_yaml(document: Any) -> str:
+    """Deterministic YAML: sorted keys, block style, never folded (same text from both emitters)."""
+    return yaml.dump(
+        document, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=_NO_FOLDING
+    )
+
+
+def load_trusted(text: str) -> Any:
+    """YAML we wrote or that ships with a tool (renders, CRDs), parsed without the user checks."""
+    return yaml.load(text, Loader=_BaseLoader)  # noqa: S506 - a safe loader
+
+
+def load_all_trusted(text: str) -> list[Any]:
+    return list(yaml.load_all(text, Loader=_BaseLoader))  # noqa: S506 - a safe loader

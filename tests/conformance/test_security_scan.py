@@ -14,9 +14,11 @@ from infra.offline.scan import (
     CHECKOV_ENV,
     CHECKOV_VERSION,
     ScannerError,
+    ScanReport,
     find_checkov,
     parse_report,
     scan_manifests,
+    scan_many,
 )
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Rendered
 
@@ -32,9 +34,15 @@ def manifests(rendered: dict[str, Rendered]) -> dict[str, Path]:
     return {stack: rendered[stack].out / "kubernetes" for stack in ENVIRONMENT_STACKS}
 
 
+@pytest.fixture(scope="module")
+def reports(checkov: Path, manifests: dict[str, Path]) -> dict[str, ScanReport]:
+    """Every stack in one checkov run, as `scan --all` does it."""
+    return scan_many(manifests, checkov)
+
+
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
-def test_every_stack_scans_clean(stack: str, checkov: Path, manifests: dict[str, Path]) -> None:
-    report = scan_manifests(manifests[stack], checkov)
+def test_every_stack_scans_clean(stack: str, reports: dict[str, ScanReport]) -> None:
+    report = reports[stack]
     assert report.resources > 0 and report.passed > 0
     assert report.failed == [], "\n".join(
         f"{f.check_id} {f.resource} ({f.file}): {f.check_name}" for f in report.failed
