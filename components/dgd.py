@@ -10,17 +10,18 @@ from dataclasses import dataclass, field
 
 from infra.deployment.resolved import WorkerParallelism, WorkerPlacement
 from infra.stack.config import Color, Model
+from infra.stack.derived_names import (  # noqa: F401  (the names components import from here)
+    FRONTEND_SERVICE,
+    WORKER_SERVICES,
+    dgd_child_names,
+    dgd_name,
+    frontend_service_name,
+    service_keys,
+)
 
 DGD_API_VERSION = "nvidia.com/v1alpha1"
 DGD_KIND = "DynamoGraphDeployment"
-FRONTEND_SERVICE = "Frontend"
 FRONTEND_PORT = 8000
-# Service keys follow Dynamo's TRT-LLM examples; the operator names children <dgd>-<lower(key)>.
-WORKER_SERVICES = {
-    "agg": "TRTLLMWorker",
-    "prefill": "TRTLLMPrefillWorker",
-    "decode": "TRTLLMDecodeWorker",
-}
 ENGINE_CONFIG_DIR = "/etc/dynamo-trtllm/engine"
 MODEL_MOUNT = "/models"
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -54,21 +55,12 @@ def workload_service_account(role: str) -> str:
     return "dynamo-frontend" if role == "frontend" else f"dynamo-{role}-worker"
 
 
-def dgd_name(model: Model, color: Color) -> str:
-    return f"{model.name}-{color}"
+def adapter_owns_replicas(model: Model, role: str, color: Color) -> bool:
+    """An autoscaled role in a slot that runs it: its scaling adapter owns the replica count.
 
-
-def service_keys(model: Model) -> list[str]:
-    return [FRONTEND_SERVICE, *(WORKER_SERVICES[r] for r in model.topology.roles)]
-
-
-def dgd_child_names(model: Model, color: Color) -> list[str]:
-    """Names the operator derives (Deployments, Services, PodCliques): must be DNS labels."""
-    return [f"{dgd_name(model, color)}-{key.lower()}" for key in service_keys(model)]
-
-
-def frontend_service_name(model: Model, color: Color) -> str:
-    return f"{dgd_name(model, color)}-{FRONTEND_SERVICE.lower()}"
+    A slot at replicas 0 keeps the adapter off, so the role stays at 0 while the slot idles.
+    """
+    return model.role(role).autoscaling is not None and model.replicas(role, color) > 0
 
 
 def engine_config_hash(files: dict[str, str]) -> str:
@@ -166,9 +158,15 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
         ]
     service: dict = {
         "componentType": "worker",
-        "replicas": model.replicas(role, color),
         "sharedMemory": {"size": spec.shared_memory},
     }
+    if adapter_owns_replicas(model, role, color):
+        # The operator's DynamoGraphDeploymentScalingAdapter <dgd>-<service> owns `replicas`:
+        # its webhook refuses any other writer (1.1.0 dynamographdeployment.go:233-277), so the
+        # field is not ours to send, and KEDA or the HPA scales the adapter.
+        service["scalingAdapter"] = {"enabled": True}
+    else:
+        service["replicas"] = model.replicas(role, color)
     if role in ("prefill", "decode"):
         service["subComponentType"] = role
     if inputs.hf_token_secret:
@@ -177,10 +175,6 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
         pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
     if spec.nodes > 1:
         service["multinode"] = {"nodeCount": spec.nodes}
-    if spec.autoscaling is not None:
-        # The operator creates a DynamoGraphDeploymentScalingAdapter <dgd>-<service> that owns
-        # `replicas` from then on; KEDA scales that adapter.
-        service["scalingAdapter"] = {"enabled": True}
     if inputs.model_pvc is not None:
         service["volumeMounts"] = [{"name": inputs.model_pvc, "mountPoint": MODEL_MOUNT}]
 

@@ -5,7 +5,6 @@ Fluid creates a PVC named after the Dataset; workers mount it and load from loca
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pulumi
@@ -15,23 +14,15 @@ from components.dgd import GPU_TAINT_KEY
 from components.k8s_objects import custom_resource
 from components.security import S3_KEY_ID_FIELD, S3_SECRET_KEY_FIELD
 from infra.stack.config import ModelCacheSpec, S3Source
+from infra.stack.derived_names import cache_name, cache_quota_gib
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:ModelCache"
 FLUID_API_VERSION = "data.fluid.io/v1alpha1"
 
 
-def cache_name(color: str) -> str:
-    """Dataset (and so PVC) name inside a model's namespace: short, for Fluid's label budget."""
-    return f"weights-{color}"
-
-
 def cache_node_label(namespace: str, name: str) -> str:
     """The label Fluid puts on nodes that hold this cache."""
     return f"fluid.io/s-alluxio-{namespace}-{name}"
-
-
-def cache_quota_gib(size_gib: float, headroom_percent: int) -> int:
-    return math.ceil(size_gib * (100 + headroom_percent) / 100)
 
 
 @dataclass(frozen=True)

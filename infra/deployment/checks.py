@@ -6,6 +6,7 @@ their GPUs; models the catalog lacks are said loudly.
 
 from __future__ import annotations
 
+from infra.deployment.operator_rules import operator_create_issues
 from infra.deployment.planning import fit_issues
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
@@ -36,6 +37,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
                     severity="note",
                 )
             )
+    issues += operator_create_issues(deployment)
     if fit_check:
         issues += fit_issues(deployment, fit_ready)
     return issues
@@ -93,6 +95,19 @@ def deployment_warnings(deployment: Deployment) -> list[ConfigIssue]:
                     severity="warning",
                 )
             )
+        for role in model.topology.roles:
+            spec = model.role(role)
+            if spec.autoscaling is not None and spec.replicas not in (0, 1):
+                warnings.append(
+                    ConfigIssue(
+                        f"{resolved.path}.{role}.replicas",
+                        f"{spec.replicas} is not sent: the role autoscales, and its scaling "
+                        "adapter owns the replica count (it starts at 1; the autoscaler keeps "
+                        f"it between {spec.autoscaling.min_replicas} and "
+                        f"{spec.autoscaling.max_replicas}); 0 in a slot keeps that slot idle",
+                        severity="warning",
+                    )
+                )
         if resolved.facts is None and resolved.facts_problem is None:
             warnings.append(
                 ConfigIssue(

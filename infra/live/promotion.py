@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from components.dgd import dgd_name, frontend_service_name
 from infra.live.rollout import Cluster, Environments, StackUpdater
 from infra.stack.config import COLORS, Color, Model, StackConfig, TrafficStackConfig
+from infra.stack.derived_names import dgd_name, frontend_service_name
 
 Say = Callable[[str], None]
 Confirm = Callable[[str], bool]

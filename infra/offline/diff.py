@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.deployment.operator_rules import operator_update_refusals
 from infra.offline.render import REDACTED, render_stack
 from infra.stack.yaml_source import dump_yaml, load_trusted
 
 STATUSES = ("added", "removed", "changed")
+OPERATOR_REFUSES = "the operator will refuse this update"
 SECRET_CHANGE = "changed (secret)"
 COMMENT_MARKER = "<!-- dynamo-infra diff: {stack} -->"
 _VALUE_WIDTH = 120
@@ -88,6 +90,8 @@ class ResourceDiff:
     resource: RenderedResource  # the head side, or the base side when removed
     fields: list[FieldChange] = field(default_factory=list)
     secret_changed: bool = False
+    # Why the Dynamo operator's webhook would refuse this update (DGDs only).
+    refusals: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,13 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
         elif old is not None and new is not None:
             fields = diff_documents(old.document, new.document)
             secret_changed = old.secrets != new.secrets
+            refusals = (
+                operator_update_refusals(old.document, new.document)
+                if new.document.get("kind") == "DynamoGraphDeployment"
+                else []
+            )
             if fields or secret_changed:
-                changes.append(ResourceDiff("changed", new, fields, secret_changed))
+                changes.append(ResourceDiff("changed", new, fields, secret_changed, refusals))
     return RenderDiff(stack, changes)
 
 
@@ -304,6 +313,11 @@ def format_markdown(diff: RenderDiff) -> str:
     for group, row in diff.by_group().items():
         lines.append(f"| {group} | {row['added']} | {row['removed']} | {row['changed']} |")
     lines.append("")
+    refused = [c for c in diff.resources if c.refusals]
+    if refused:
+        lines.append(f"> **{OPERATOR_REFUSES}** for {len(refused)} graph(s):")
+        lines += [f"> - `{c.resource.label}`: {r}" for c in refused for r in c.refusals]
+        lines.append("")
     for change in diff.resources:
         lines += [
             "<details>",
@@ -333,6 +347,7 @@ def format_json(diff: RenderDiff) -> str:
         if change.status == "changed":
             entry["fields"] = [_json_field(f) for f in change.fields]
             entry["secretChanged"] = change.secret_changed
+            entry["operatorRefuses"] = list(change.refusals)
         return entry
 
     report = {
@@ -350,7 +365,7 @@ def _detail_lines(change: ResourceDiff) -> list[str]:
         sign = "+" if change.status == "added" else "-"
         text = dump_yaml(change.resource.document)
         return [f"{sign} {line}" for line in text.splitlines()]
-    lines = []
+    lines = [f"! {OPERATOR_REFUSES}: {refusal}" for refusal in change.refusals]
     if change.secret_changed:
         keys = ", ".join(sorted(change.resource.secrets))
         lines.append(f"! {SECRET_CHANGE}: {keys}")

@@ -5,8 +5,6 @@ Each check returns ConfigIssues located at the YAML path the user should edit.
 
 from __future__ import annotations
 
-from components.dgd import dgd_child_names, dgd_name
-from components.model_cache import cache_name, cache_quota_gib
 from infra.stack.config import (
     COLORS,
     WORKER_ROLES,
@@ -17,6 +15,7 @@ from infra.stack.config import (
     StackConfig,
     zone_in_region,
 )
+from infra.stack.derived_names import cache_name, cache_quota_gib, dgd_child_names, dgd_name
 from infra.stack.errors import ConfigIssue
 from infra.stack.instances import pool_gpus
 from infra.stack.names import (

@@ -118,10 +118,10 @@ def alluxio_runtime(**spec: Any) -> dict:
 
 
 def test_gpu_service_without_the_toleration_is_named_with_its_field() -> None:
-    graph = dgd(Frontend=frontend(), TRTLLMDecodeWorker=gpu_worker(tolerations=[{"key": "x"}]))
+    graph = dgd(Frontend=frontend(), decode=gpu_worker(tolerations=[{"key": "x"}]))
     [message] = rules.gpu_toleration_violations(rules.DGD_TYPE, graph)
     assert message.startswith(
-        "DynamoGraphDeployment m/m-blue: spec.services.TRTLLMDecodeWorker.extraPodSpec.tolerations"
+        "DynamoGraphDeployment m/m-blue: spec.services.decode.extraPodSpec.tolerations"
     )
 
 

@@ -80,8 +80,8 @@ def prod(clusters: dict[str, Cluster]) -> Cluster:
 
 def test_inside_one_graph_everything_flows(prod: Cluster) -> None:
     frontend = prod.frontend("gpt-oss-120b-blue")
-    prefill = prod.worker("gpt-oss-120b-blue", "TRTLLMPrefillWorker")
-    decode = prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker")
+    prefill = prod.worker("gpt-oss-120b-blue", "prefill")
+    decode = prod.worker("gpt-oss-120b-blue", "decode")
     for port in (9090, NIXL_PORT, 34567):  # system port, NIXL, a dynamic request-plane port
         prod.assert_open(frontend, prefill, port)
         prod.assert_open(frontend, decode, port)
@@ -95,17 +95,17 @@ def test_blue_and_green_cannot_reach_each_other(prod: Cluster) -> None:
         ("gpt-oss-120b-blue", "gpt-oss-120b-green"),
         ("gpt-oss-120b-green", "gpt-oss-120b-blue"),
     ):
-        for key in ("TRTLLMPrefillWorker", "TRTLLMDecodeWorker"):
+        for key in ("prefill", "decode"):
             prod.assert_closed(prod.worker(src, key), prod.worker(dst, key), NIXL_PORT)
             prod.assert_closed(prod.frontend(src), prod.worker(dst, key), 34567)
-        prod.assert_closed(prod.worker(src, "TRTLLMDecodeWorker"), prod.frontend(dst), 8000)
+        prod.assert_closed(prod.worker(src, "decode"), prod.frontend(dst), 8000)
 
 
 def test_one_model_cannot_reach_another(prod: Cluster) -> None:
     qwen = prod.frontend("qwen3-0-6b-blue")
     qwen_worker = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")
     gpt = prod.frontend("gpt-oss-120b-blue")
-    gpt_decode = prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker")
+    gpt_decode = prod.worker("gpt-oss-120b-blue", "decode")
     prod.assert_closed(qwen, gpt, 8000)
     prod.assert_closed(qwen_worker, gpt_decode, NIXL_PORT)
     prod.assert_closed(gpt_decode, qwen_worker, 9090)
@@ -121,7 +121,7 @@ def test_frontends_answer_only_their_namespace_and_the_gateway(prod: Cluster) ->
 
 
 def test_nobody_outside_a_graph_reaches_a_workers_kv_transfer_port(prod: Cluster) -> None:
-    decode = prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker")
+    decode = prod.worker("gpt-oss-120b-blue", "decode")
     for outsider in (GATEWAY, STRANGER, PROMETHEUS, NATS, API_SERVER, INTERNET):
         prod.assert_closed(outsider, decode, NIXL_PORT)
 
@@ -136,7 +136,7 @@ def test_graphs_reach_nats_and_nothing_else_does(prod: Cluster) -> None:
 
 
 def test_dns_and_https_egress(prod: Cluster) -> None:
-    worker = prod.worker("deepseek-r1-blue", "TRTLLMDecodeWorker")
+    worker = prod.worker("deepseek-r1-blue", "decode")
     prod.assert_open(worker, KUBE_DNS, 53, "UDP")
     prod.assert_open(worker, INTERNET, 443)  # model downloads, the Kubernetes API
     prod.assert_closed(worker, INTERNET, 80)
@@ -181,7 +181,7 @@ def test_fluid_cache_pods_and_their_loader(prod: Cluster) -> None:
     )
     loader = Pod("cache-loader", "gpt-oss-120b", {"role": "dataload-job"})
     prod.assert_open(loader, master, 20001)
-    prod.assert_closed(loader, prod.worker("gpt-oss-120b-blue", "TRTLLMDecodeWorker"), 9090)
+    prod.assert_closed(loader, prod.worker("gpt-oss-120b-blue", "decode"), 9090)
 
 
 def test_canary_slots_of_staging_are_isolated(clusters: dict[str, Cluster]) -> None:

@@ -73,7 +73,7 @@ def test_prod_has_disagg_multinode_ha_platform(rendered: dict[str, Rendered]) ->
     prod = rendered["prod"]
     dgds = {d["metadata"]["name"]: d for d in prod.objects("DynamoGraphDeployment")}
     assert {"gpt-oss-120b-blue", "gpt-oss-120b-green", "deepseek-r1-blue"} <= set(dgds)
-    decode = dgds["deepseek-r1-blue"]["spec"]["services"]["TRTLLMDecodeWorker"]
+    decode = dgds["deepseek-r1-blue"]["spec"]["services"]["decode"]
     assert decode["multinode"] == {"nodeCount": 2}
     assert decode["resources"]["limits"]["custom"] == {"vpc.amazonaws.com/efa": "32"}
     pools = {r["name"] for r in prod.of_type("aws:eks/nodeGroup")}
@@ -146,7 +146,7 @@ def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rend
 
 def test_worker_flags_follow_each_engine_config(rendered: dict[str, Rendered]) -> None:
     graphs = {g["metadata"]["name"]: g for g in rendered["prod"].objects("DynamoGraphDeployment")}
-    decode = graphs["deepseek-r1-blue"]["spec"]["services"]["TRTLLMDecodeWorker"]
+    decode = graphs["deepseek-r1-blue"]["spec"]["services"]["decode"]
     args = decode["extraPodSpec"]["mainContainer"]["args"]
     # engine_configs/deepseek-r1/decode.yaml: TP16 / EP16 over 2 nodes of 8 GPUs.
     assert args[args.index("--tensor-parallel-size") + 1] == "16"

@@ -69,20 +69,20 @@ def test_router_topology_turns_on_kv_routing_and_events() -> None:
 def test_disagg_router_publishes_kv_events_from_prefill_only() -> None:
     services = build_dgd(model(topology="disagg-router"), "blue", inputs())["spec"]["services"]
     assert flag(services["Frontend"], "--router-mode") == "kv"
-    assert "--publish-events-and-metrics" in argv(services["TRTLLMPrefillWorker"])
-    assert "--publish-events-and-metrics" not in argv(services["TRTLLMDecodeWorker"])
+    assert "--publish-events-and-metrics" in argv(services["prefill"])
+    assert "--publish-events-and-metrics" not in argv(services["decode"])
 
 
 def test_parallelism_flags_come_from_the_engine_config_layout() -> None:
     layout = WorkerParallelism(tensor=8, pipeline=2, expert=8, gpus_per_node=8)
     m = model(topology="disagg-multinode", prefill={"gpusPerWorker": 8, "nodes": 2})
     services = build_dgd(m, "blue", inputs(parallelism={"prefill": layout}))["spec"]["services"]
-    prefill = services["TRTLLMPrefillWorker"]
+    prefill = services["prefill"]
     assert flag(prefill, "--tensor-parallel-size") == "8"
     assert flag(prefill, "--pipeline-parallel-size") == "2"
     assert flag(prefill, "--expert-parallel-size") == "8"
     assert flag(prefill, "--gpus-per-node") == "8"
-    assert "--tensor-parallel-size" not in argv(services["TRTLLMDecodeWorker"])
+    assert "--tensor-parallel-size" not in argv(services["decode"])
 
 
 def test_multimodal_models_run_workers_in_multimodal_mode() -> None:
@@ -93,8 +93,8 @@ def test_multimodal_models_run_workers_in_multimodal_mode() -> None:
 @pytest.mark.parametrize("topology", ["disagg", "disagg-router"])
 def test_disagg_has_prefill_and_decode_workers(topology: str) -> None:
     spec = build_dgd(model(topology=topology), "green", inputs())["spec"]
-    assert set(spec["services"]) == {"Frontend", "TRTLLMPrefillWorker", "TRTLLMDecodeWorker"}
-    for role, key in (("prefill", "TRTLLMPrefillWorker"), ("decode", "TRTLLMDecodeWorker")):
+    assert set(spec["services"]) == {"Frontend", "prefill", "decode"}
+    for role, key in (("prefill", "prefill"), ("decode", "decode")):
         service = spec["services"][key]
         assert service["subComponentType"] == role
         command = argv(service)
@@ -106,12 +106,12 @@ def test_multinode_worker_spans_nodes_with_efa() -> None:
     m = model(topology="disagg-multinode", decode={"gpusPerWorker": 8, "nodes": 2})
     placement = WorkerPlacement(node_selector={"pool": "h100"}, efa_interfaces=32)
     spec = build_dgd(m, "blue", inputs(placements={"decode": placement}))["spec"]
-    decode = spec["services"]["TRTLLMDecodeWorker"]
+    decode = spec["services"]["decode"]
     assert decode["multinode"] == {"nodeCount": 2}
     assert decode["resources"]["limits"] == {"gpu": "8", "custom": {EFA_RESOURCE: "32"}}
     assert decode["extraPodSpec"]["nodeSelector"] == {"pool": "h100"}
     assert decode["extraPodSpec"]["tolerations"][0]["key"] == "nvidia.com/gpu"
-    assert "multinode" not in spec["services"]["TRTLLMPrefillWorker"]
+    assert "multinode" not in spec["services"]["prefill"]
     assert {"name": "OMPI_ALLOW_RUN_AS_ROOT", "value": "1"} in spec["envs"]
 
 
