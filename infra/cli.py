@@ -674,6 +674,7 @@ def _preflight(args: argparse.Namespace, root: Path) -> int:
 
 
 def _plan(args: argparse.Namespace, root: Path) -> int:
+    from infra.deployment.placement import format_placement, place
     from infra.deployment.planning import plan_stack
     from infra.deployment.resolved import ProjectFiles
     from infra.trtllm.memory_plan import format_plan_table
@@ -698,12 +699,26 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
     assert checked.deployment is not None
     warnings = checked.warnings
     rows = plan_stack(checked.deployment, args.isl, args.osl)
-    ok = all(row.plan is None or row.plan.fits for row in rows)
+    placements = place(checked.deployment)
+    ok = all(row.plan is None or row.plan.fits for row in rows) and not any(
+        p.unplaced for p in placements
+    )
     if args.output == "json":
         report = {
             "stack": args.stack,
             "ok": ok,
             "roles": [r.to_dict() for r in rows],
+            "placement": [
+                {
+                    "pool": p.pool.name,
+                    "maxSize": p.pool.max_size,
+                    "nodesUsed": p.used,
+                    "nodesNeeded": p.nodes_needed,
+                    "nodes": [n.pods for n in p.nodes if n.pods],
+                    "unplaced": [g.label for g in p.unplaced],
+                }
+                for p in placements
+            ],
             "problems": [w.as_dict() for w in warnings],
             "fetch": fetch_notes,
         }
@@ -721,6 +736,9 @@ def _plan(args: argparse.Namespace, root: Path) -> int:
         else:
             for note in row.plan.notes:
                 print(f"{row.model}/{row.color} {row.role}: note: {note}")
+    if placements:
+        print("\nPlacement (every worker pod, both slots, autoscaled roles at maxReplicas):")
+        print(format_placement(placements))
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -7,6 +7,7 @@ their GPUs; models the catalog lacks are said loudly.
 from __future__ import annotations
 
 from infra.deployment.operator_rules import operator_create_issues
+from infra.deployment.placement import placement_issues
 from infra.deployment.planning import fit_issues
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
@@ -38,6 +39,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
                 )
             )
     issues += operator_create_issues(deployment)
+    issues += placement_issues(deployment)
     if fit_check:
         issues += fit_issues(deployment, fit_ready)
     return issues

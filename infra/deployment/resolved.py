@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.stack.config import Color, Model, NodePool, StackConfig
-from infra.stack.instances import GpuInstance, pool_gpus, pool_node_selector
+from infra.stack.instances import GpuInstance, efa_per_pod, pool_gpus, pool_node_selector
 from infra.stack.project_paths import OutsideProject, project_file
 from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
 from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
@@ -164,8 +164,8 @@ class ResolvedModel:
             resolved = next((r for (_, name), r in self.roles.items() if name == role), None)
             if resolved is None or resolved.pool is None:
                 continue
-            gpus = resolved.gpus
-            efa = gpus.efa_interfaces if (resolved.pool.efa and gpus is not None) else 0
+            gpus_per_worker = self.model.role(role).gpus_per_worker
+            efa = efa_per_pod(resolved.gpus, gpus_per_worker) if resolved.pool.efa else 0
             placements[role] = WorkerPlacement(
                 node_selector=pool_node_selector(resolved.pool), efa_interfaces=efa
             )

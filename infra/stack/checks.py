@@ -38,7 +38,6 @@ def cross_check(config: StackConfig, model_indexes: list[int] | None = None) -> 
     """
     indexes = model_indexes or list(range(len(config.models)))
     issues = _check_pools(config)
-    issues += _check_pool_capacity(config)
     issues += _check_high_availability(config)
     issues += _check_names(config, indexes)
     issues += _check_access(config)
@@ -228,50 +227,6 @@ def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> lis
             ConfigIssue(
                 f"{path}.subnetIds",
                 f"on an existing VPC, give the private subnet(s) of {zone} for this pool",
-            )
-        )
-    return issues
-
-
-def gpu_demand(config: StackConfig) -> dict[str, dict[str, int]]:
-    """GPUs each model's workers ask of each pool, over every slot (both colors run at once)."""
-    demand: dict[str, dict[str, int]] = {}
-    for model in config.models:
-        if model.engine != "trtllm":
-            continue
-        for role in model.topology.roles:
-            pool = model.role_pool(role)
-            if pool is None:
-                continue
-            spec = model.role(role)
-            gpus = sum(
-                model.peak_replicas(role, color) * spec.gpus_per_worker * spec.nodes
-                for color in model.slots
-            )
-            per_model = demand.setdefault(pool, {})
-            per_model[model.name] = per_model.get(model.name, 0) + gpus
-    return demand
-
-
-def _check_pool_capacity(config: StackConfig) -> list[ConfigIssue]:
-    """All workers placed on a pool must fit in it at its maximum size."""
-    if not isinstance(config.cluster, EksCluster):
-        return []  # an existing cluster's capacity is not ours to know
-    issues: list[ConfigIssue] = []
-    demand = gpu_demand(config)
-    for index, pool in enumerate(config.node_pools):
-        facts = pool_gpus(pool)
-        wanted = demand.get(pool.name, {})
-        total = sum(wanted.values())
-        if facts is None or total <= pool.max_size * facts.gpu_count:
-            continue
-        parts = ", ".join(f"{name} {gpus}" for name, gpus in sorted(wanted.items()))
-        issues.append(
-            ConfigIssue(
-                f"nodePools[{index}].maxSize",
-                f"workers on pool {pool.name!r} ask for {total} GPUs ({parts}), but "
-                f"{pool.max_size} nodes × {facts.gpu_count} GPUs = "
-                f"{pool.max_size * facts.gpu_count}: raise maxSize or scale a slot down",
             )
         )
     return issues

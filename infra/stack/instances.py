@@ -102,3 +102,10 @@ def pool_gpus(pool: NodePool) -> GpuInstance | None:
 def pool_node_selector(pool: NodePool) -> dict[str, str]:
     """How workers find this pool's nodes: our pool label, or what an existing cluster uses."""
     return dict(pool.node_selector) if pool.node_selector else {NODE_POOL_LABEL: pool.name}
+
+
+def efa_per_pod(instance: GpuInstance | None, gpus: int) -> int:
+    """A pod's share of the node's EFA interfaces, in proportion to its GPUs (at least one)."""
+    if instance is None or not instance.efa_interfaces or not instance.gpu_count:
+        return 0
+    return max(1, instance.efa_interfaces * gpus // instance.gpu_count)

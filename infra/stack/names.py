@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 DNS1123_LABEL_MAX = 63
@@ -53,3 +54,19 @@ def label_value_problem(value: str) -> str | None:
 
 # The label on our GPU pools' nodes that workers select them by.
 NODE_POOL_LABEL = "dynamo-trtllm.io/node-pool"
+
+_QUANTITY_MIB = {
+    "": 1 / 2**20, "Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "Pi": 1024**3,
+    "Ei": 1024**4, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20, "T": 1e12 / 2**20,
+    "P": 1e15 / 2**20, "E": 1e18 / 2**20, "m": 1e-3 / 2**20, "u": 1e-6 / 2**20, "n": 1e-9 / 2**20,
+}  # fmt: skip
+
+
+def parse_quantity_mib(quantity: str) -> int:
+    """A Kubernetes memory quantity (8Gi, 512Mi, 1G, 1073741824) in whole MiB, rounded up."""
+    match = re.fullmatch(
+        r"\+?([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)([KMGTPE]i|[kMGTPEmun])?", quantity.strip()
+    )
+    if match is None:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return math.ceil(float(match.group(1)) * _QUANTITY_MIB[match.group(2) or ""])

@@ -204,7 +204,9 @@ def test_model_names_accepted_exactly_when_kubernetes_accepts_them(name: str) ->
     children_fit = all(
         dns1123_label_problem(f"{name}-blue-{s}") is None for s in ("frontend", "trtllmworker")
     )
-    if dns1123_label_problem(name) is None and children_fit:
+    # The operator's webhook with Grove: DGD name + service key <= 45 characters.
+    grove_fits = len(f"{name}-blue") + len("trtllmworker") <= 45
+    if dns1123_label_problem(name) is None and children_fit and grove_fits:
         assert parse(raw).models[0].name == name
     else:
         with pytest.raises(StackConfigError) as caught:
@@ -243,9 +245,9 @@ def test_workers_beyond_the_pools_maximum_size_are_refused() -> None:
     raw["models"][1]["decode"]["replicas"] = 4  # 4 + 16 GPUs on a pool of at most 4 × 8
     raw["models"][1]["slots"] = {"blue": {}, "green": {}}  # both colors run: 2 × 20 GPUs
     assert problems(raw) == [
-        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].maxSize: workers on pool 'h100' "
-        "ask for 40 GPUs (gpt-oss-120b 40), but 4 nodes × 8 GPUs = 32: raise maxSize or scale "
-        "a slot down"
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].maxSize: the scheduler cannot place "
+        "gpt-oss-120b/green decode #4, gpt-oss-120b/green prefill #1 on pool 'h100': its pods "
+        "need 5 p5.48xlarge nodes, maxSize is 4 (see `dynamo-infra plan` for the placement)"
     ]
     raw["models"][1]["slots"]["green"] = {"prefill": {"replicas": 0}, "decode": {"replicas": 0}}
     parse(raw)

@@ -1,0 +1,259 @@
+"""Pack every worker pod onto its pool's nodes, as the kube-scheduler would, before any node runs.
+
+A GPU sum says 48 GPUs fit 6 × 8; the scheduler places pods, each on one node with room for all
+it requests: GPUs, EFA interfaces, CPU and memory (requests plus its memory-backed /dev/shm)
+against the node's allocatable (capacity minus kubelet reservations). Multinode workers are a
+gang: all of a group's pods on distinct nodes, or none (Grove with gang scheduling). Both slots
+run at once; autoscaled roles count at maxReplicas. Pools are packed at maxSize.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from infra.deployment.resolved import Deployment
+from infra.stack.config import EksCluster, NodePool
+from infra.stack.errors import ConfigIssue
+from infra.stack.instances import GpuInstance, efa_per_pod, pool_gpus
+from infra.stack.names import parse_quantity_mib
+
+# kubelet reservations nodeadm sets on AL2023 EKS nodes (awslabs/amazon-eks-ami
+# nodeadm/internal/kubelet/config.go): memory 255Mi + 11Mi per pod of maxPods, eviction at
+# memory.available 100Mi, CPU a falling share of each core. maxPods comes from the instance's ENIs
+# (eni_max_pods.go), capped by managed node groups at 110 below 30 vCPUs and 250 above; p5 and
+# p5e give 100 (2 ENIs of 50 addresses), p5en 198.
+_MAX_PODS = {"p5.48xlarge": 100, "p5e.48xlarge": 100, "p5en.48xlarge": 198}
+EVICTION_MIB = 100
+
+
+def max_pods(instance: GpuInstance) -> int:
+    default = 110 if instance.vcpu < 30 else 250
+    return _MAX_PODS.get(instance.instance_type, default)
+
+
+@dataclass(frozen=True)
+class Demand:
+    gpus: int = 0
+    efa: int = 0
+    cpu_millis: int = 0
+    memory_mib: int = 0
+
+    def fits(self, free: Demand) -> bool:
+        return (
+            self.gpus <= free.gpus
+            and self.efa <= free.efa
+            and self.cpu_millis <= free.cpu_millis
+            and self.memory_mib <= free.memory_mib
+        )
+
+    def __sub__(self, other: Demand) -> Demand:
+        return Demand(
+            self.gpus - other.gpus,
+            self.efa - other.efa,
+            self.cpu_millis - other.cpu_millis,
+            self.memory_mib - other.memory_mib,
+        )
+
+
+@dataclass(frozen=True)
+class PodGroup:
+    """Pods the scheduler must place together: one pod, or a multinode worker's gang."""
+
+    label: str  # e.g. "deepseek-r1/blue prefill #1 (2 nodes)"
+    model_path: str  # models[i]
+    role: str
+    pods: int  # pods in the group, each on its own node
+    demand: Demand  # per pod
+
+
+@dataclass
+class Node:
+    free: Demand
+    pods: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PoolPlacement:
+    pool: NodePool
+    index: int  # nodePools[index]
+    allocatable: Demand
+    nodes: list[Node]
+    unplaced: list[PodGroup]
+    nodes_needed: int  # with as many nodes as it takes
+
+    @property
+    def used(self) -> int:
+        return sum(1 for node in self.nodes if node.pods)
+
+
+def node_allocatable(instance: GpuInstance, efa: bool = True) -> Demand:
+    """What the scheduler may hand out on one node of `instance` (EFA only on EFA pools)."""
+    cores = instance.vcpu
+    reserved_cpu = _reserved_cpu_millis(cores)
+    reserved_mib = 255 + 11 * max_pods(instance) + EVICTION_MIB
+    memory = instance.memory_gib * 1024 - reserved_mib if instance.memory_gib else 10**9
+    cpu = cores * 1000 - reserved_cpu if cores else 10**9  # facts given without a shape
+    return Demand(instance.gpu_count, instance.efa_interfaces if efa else 0, cpu, memory)
+
+
+def _reserved_cpu_millis(cores: int) -> int:
+    """6 % of the first core, 1 % of the second, 0.5 % of the next two, 0.25 % of the rest."""
+    shares = [60, 10, 5, 5]
+    return math.ceil(sum(shares[i] if i < len(shares) else 2.5 for i in range(cores)))
+
+
+def pod_groups(deployment: Deployment) -> dict[str, list[PodGroup]]:
+    """Every worker pod group of the deployment, by pool name."""
+    groups: dict[str, list[PodGroup]] = {}
+    for resolved in deployment.models:
+        model = resolved.model
+        if model.engine != "trtllm":
+            continue
+        for role in resolved.roles.values():
+            if role.pool is None:
+                continue
+            spec = model.role(role.role)
+            efa = efa_per_pod(role.gpus, spec.gpus_per_worker) if role.pool.efa else 0
+            memory = (parse_quantity_mib(spec.memory) if spec.memory else 0) + parse_quantity_mib(
+                spec.shared_memory
+            )
+            demand = Demand(
+                gpus=spec.gpus_per_worker,
+                efa=efa,
+                cpu_millis=_cpu_millis(spec.cpu) if spec.cpu else 0,
+                memory_mib=memory,
+            )
+            for replica in range(role.peak_replicas):
+                nodes = f" ({spec.nodes} nodes)" if spec.nodes > 1 else ""
+                groups.setdefault(role.pool.name, []).append(
+                    PodGroup(
+                        f"{model.name}/{role.color} {role.role} #{replica + 1}{nodes}",
+                        resolved.path,
+                        role.role,
+                        spec.nodes,
+                        demand,
+                    )
+                )
+    return groups
+
+
+def _cpu_millis(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else math.ceil(float(quantity) * 1000)
+
+
+def place(deployment: Deployment) -> list[PoolPlacement]:
+    """Each EKS pool at maxSize with its pods packed first-fit, gangs first and largest first."""
+    config = deployment.config
+    if not isinstance(config.cluster, EksCluster):
+        return []  # an existing cluster's nodes are not ours to count
+    groups = pod_groups(deployment)
+    placements = []
+    for index, pool in enumerate(config.node_pools):
+        instance = pool_gpus(pool)
+        if instance is None:
+            continue
+        allocatable = node_allocatable(instance, pool.efa)
+        wanted = groups.get(pool.name, [])
+        nodes, unplaced = _pack(wanted, allocatable, pool.max_size)
+        needed, _ = _pack(wanted, allocatable, None)
+        placements.append(
+            PoolPlacement(
+                pool, index, allocatable, nodes, unplaced, sum(1 for n in needed if n.pods)
+            )
+        )
+    return placements
+
+
+def _pack(
+    groups: list[PodGroup], allocatable: Demand, limit: int | None
+) -> tuple[list[Node], list[PodGroup]]:
+    """First-fit decreasing; limit None adds nodes as needed (to count what it would take)."""
+    nodes = [Node(allocatable) for _ in range(limit or 0)]
+    unplaced: list[PodGroup] = []
+    order = sorted(groups, key=lambda g: (-g.pods, -g.demand.gpus, -g.demand.efa, g.label))
+    for group in order:
+        if not group.demand.fits(allocatable):
+            unplaced.append(group)  # no node of this type can ever hold one of its pods
+            continue
+        chosen = [n for n in nodes if group.demand.fits(n.free)][: group.pods]
+        while limit is None and len(chosen) < group.pods:
+            nodes.append(Node(allocatable))
+            chosen.append(nodes[-1])
+        if len(chosen) < group.pods:
+            unplaced.append(group)  # a gang places all of its pods, or none
+            continue
+        for node in chosen:
+            node.free = node.free - group.demand
+            node.pods.append(group.label)
+    return nodes, unplaced
+
+
+def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
+    """Pools whose pods the scheduler could not all place at maxSize."""
+    issues = []
+    for placement in place(deployment):
+        # More GPUs than a node has is the stack checks' to report (gpusPerWorker).
+        unplaced = [g for g in placement.unplaced if g.demand.gpus <= placement.allocatable.gpus]
+        if not unplaced:
+            continue
+        pool = placement.pool
+        never = [g for g in unplaced if not g.demand.fits(placement.allocatable)]
+        names = ", ".join(g.label for g in unplaced[:6])
+        more = len(unplaced) - 6
+        names += f" and {more} more" if more > 0 else ""
+        if never:
+            demand = never[0].demand
+            issues.append(
+                ConfigIssue(
+                    f"{never[0].model_path}.{never[0].role}",
+                    f"a pod of {never[0].label} asks for {_describe(demand)}, more than one "
+                    f"{pool.instance_type} node of pool {pool.name!r} can give "
+                    f"({_describe(placement.allocatable)} allocatable)",
+                )
+            )
+            continue  # more nodes would not help
+        issues.append(
+            ConfigIssue(
+                f"nodePools[{placement.index}].maxSize",
+                f"the scheduler cannot place {names} on pool {pool.name!r}: its pods need "
+                f"{placement.nodes_needed} {pool.instance_type} nodes, maxSize is "
+                f"{pool.max_size} (see `dynamo-infra plan` for the placement)",
+            )
+        )
+    return issues
+
+
+def _describe(demand: Demand) -> str:
+    parts = [f"{demand.gpus} GPUs"]
+    if demand.efa:
+        parts.append(f"{demand.efa} EFA interfaces")
+    if demand.cpu_millis < 10**8:
+        parts.append(f"{demand.cpu_millis / 1000:g} CPUs")
+    if demand.memory_mib < 10**8:
+        parts.append(f"{demand.memory_mib / 1024:.0f} GiB memory")
+    return ", ".join(parts)
+
+
+def format_placement(placements: list[PoolPlacement]) -> str:
+    """Per pool: nodes used of maxSize, and each node's pods and what is left free."""
+    lines = []
+    for placement in placements:
+        pool = placement.pool
+        lines.append(
+            f"pool {pool.name} ({pool.instance_type}): {placement.used} of {pool.max_size} nodes "
+            f"used, {placement.nodes_needed} needed"
+        )
+        for number, node in enumerate(placement.nodes, start=1):
+            if not node.pods:
+                continue
+            free = node.free
+            left = f"free {free.gpus} GPUs"
+            if placement.allocatable.efa:
+                left += f", {free.efa} EFA"
+            if free.memory_mib < 10**8:
+                left += f", {free.memory_mib / 1024:.0f} GiB"
+            lines.append(f"  node {number}: {', '.join(node.pods)}; {left}")
+        for group in placement.unplaced:
+            lines.append(f"  NOT PLACED: {group.label}")
+    return "\n".join(lines)
