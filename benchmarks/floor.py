@@ -20,7 +20,6 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-
 ROOT = Path(__file__).resolve().parent.parent
 _SDK_USE = re.compile(r"\b(aws|k8s)\.([a-z0-9_]+(?:\.v[0-9a-z]+)?)\.([A-Z]\w*)")
 _PACKAGES = {"aws": "pulumi_aws", "k8s": "pulumi_kubernetes"}

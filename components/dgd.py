@@ -106,6 +106,7 @@ def worker_args(model: Model, role: str, color: Color, inputs: GraphInputs) -> l
             "--tensor-parallel-size", str(layout.tensor),
             "--pipeline-parallel-size", str(layout.pipeline),
             "--gpus-per-node", str(layout.gpus_per_node),
+            "--kv-block-size", str(layout.kv_block_size),
         ]  # fmt: skip
         if layout.expert is not None:
             args += ["--expert-parallel-size", str(layout.expert)]

@@ -28,7 +28,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
                 ConfigIssue(f"{resolved.path}.plan.architecture", resolved.facts_problem)
             )
         issues += model_issues
-        if not model_issues:
+        if not any(i.severity == "error" for i in model_issues):
             fit_ready.append(resolved)
         elif fit_check and resolved.model.engine == "trtllm":
             issues.append(
@@ -56,12 +56,9 @@ def _engine_issues(resolved: ResolvedModel, role: ResolvedRole) -> list[ConfigIs
     problems: list[EngineConfigIssue] = list(result.issues)
     if result.args is not None:
         spec = resolved.model.role(role.role)
-        shape = WorkerShape(
-            gpus_per_node=spec.gpus_per_worker,
-            nodes=spec.nodes,
-            publishes_kv_events=role.role in resolved.model.topology.kv_event_roles,
-        )
-        problems += file_rule_issues(result, role.role) + stack_rule_issues(result.args, shape)
+        shape = WorkerShape(gpus_per_node=spec.gpus_per_worker, nodes=spec.nodes)
+        problems += file_rule_issues(result, role.role)
+        problems += stack_rule_issues(result.args, result.raw, shape)
         # Inside the TensorRT-LLM runtime image its own schema has the last word.
         problems += tensorrt_llm_issues(result.raw) or []
     return [engine_issue(result.locate(p), engine.path, role.engine_key) for p in problems]
@@ -72,6 +69,7 @@ def engine_issue(problem: EngineConfigIssue, engine_config: str, stack_key: str)
     return ConfigIssue(
         problem.key_path,
         f"{problem.message} (engine config of {CONFIG_NAMESPACE}:{stack_key})",
+        severity="warning" if problem.severity == "warning" else "error",
         namespace=None,
         file=engine_config,
         line=problem.line,

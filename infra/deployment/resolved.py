@@ -16,6 +16,7 @@ from infra.stack.config import Color, Model, NodePool, StackConfig
 from infra.stack.instances import GpuInstance, efa_per_pod, pool_gpus, pool_node_selector
 from infra.stack.project_paths import OutsideProject, project_file
 from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
+from infra.trtllm.engine_rules import effective_tensor_parallel
 from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
 
 
@@ -38,6 +39,9 @@ class WorkerParallelism:
     pipeline: int = 1
     expert: int | None = None
     gpus_per_node: int = 1
+    # kv_cache_config.tokens_per_block: the worker registers its KV blocks at this size, so the
+    # KV router's block hashes match the engine's (a mismatch ruins prefix hit rates).
+    kv_block_size: int = 32
 
 
 @dataclass(frozen=True)
@@ -109,16 +113,19 @@ class ResolvedRole:
     engine: EngineFile | None  # None for the mocker engine
     engine_key: str  # the YAML path naming the engine config
 
-    @property
-    def parallelism(self) -> WorkerParallelism | None:
-        args = self.engine.result.args if self.engine and self.engine.result else None
-        if args is None:
+    def parallelism(self, gpus_per_node: int, nodes: int) -> WorkerParallelism | None:
+        """The layout the worker runs: the file's, with tensor parallelism over all its GPUs
+        when the file leaves it to the command line."""
+        result = self.engine.result if self.engine else None
+        if result is None or result.args is None:
             return None
+        args = result.args
         return WorkerParallelism(
-            tensor=args.tensor_parallel_size,
+            tensor=effective_tensor_parallel(args, result.raw, gpus_per_node * nodes),
             pipeline=args.pipeline_parallel_size,
             expert=args.moe_expert_parallel_size,
-            gpus_per_node=0,  # set by ResolvedModel.parallelism from the role's spec
+            gpus_per_node=gpus_per_node,
+            kv_block_size=args.kv_cache_config.tokens_per_block,
         )
 
 
@@ -150,12 +157,10 @@ class ResolvedModel:
     def parallelism(self, color: Color) -> dict[str, WorkerParallelism]:
         layouts = {}
         for role in self.slot_roles(color):
-            layout = role.parallelism
+            spec = self.model.role(role.role)
+            layout = role.parallelism(spec.gpus_per_worker, spec.nodes)
             if layout is not None:
-                gpus_per_node = self.model.role(role.role).gpus_per_worker
-                layouts[role.role] = WorkerParallelism(
-                    layout.tensor, layout.pipeline, layout.expert, gpus_per_node
-                )
+                layouts[role.role] = layout
         return layouts
 
     def placements(self) -> dict[str, WorkerPlacement]:

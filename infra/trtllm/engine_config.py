@@ -57,6 +57,7 @@ class EngineConfigIssue:
     message: str
     line: int | None = field(default=None, compare=False)
     column: int | None = field(default=None, compare=False)
+    severity: str = field(default="error", compare=False)  # or "warning": said, not refused
 
     def render(self, source: str) -> str:
         where = f"{source}:{self.line}:{self.column or 1}" if self.line else source

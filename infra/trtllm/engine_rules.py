@@ -17,19 +17,28 @@ DISAGGREGATED_ROLES = ("prefill", "decode")
 
 @dataclass(frozen=True)
 class WorkerShape:
-    """What the stack gives one worker: GPUs per node, nodes, and whether it feeds the KV router."""
+    """What the stack gives one worker: GPUs per node and nodes."""
 
     gpus_per_node: int
     nodes: int
-    publishes_kv_events: bool
 
     @property
     def gpus(self) -> int:
         return self.gpus_per_node * self.nodes
 
 
-def world_size(args: TorchLlmArgs) -> int:
-    return args.tensor_parallel_size * args.pipeline_parallel_size * args.context_parallel_size
+def effective_tensor_parallel(args: TorchLlmArgs, raw: dict, gpus: int) -> int:
+    """The file's tensor_parallel_size when it states one; else what the worker's command line
+    gives it: all its GPUs over the pipeline and context stages (as upstream launches them)."""
+    if "tensor_parallel_size" in raw:
+        return args.tensor_parallel_size
+    stages = args.pipeline_parallel_size * args.context_parallel_size
+    return max(1, gpus // stages)
+
+
+def world_size(args: TorchLlmArgs, tensor: int | None = None) -> int:
+    tp = args.tensor_parallel_size if tensor is None else tensor
+    return tp * args.pipeline_parallel_size * args.context_parallel_size
 
 
 def file_rule_issues(result: EngineConfigResult, role: str | None) -> list[EngineConfigIssue]:
@@ -49,22 +58,33 @@ def file_rule_issues(result: EngineConfigResult, role: str | None) -> list[Engin
     return issues
 
 
-def stack_rule_issues(args: TorchLlmArgs, shape: WorkerShape) -> list[EngineConfigIssue]:
-    """Problems only visible next to the stack: GPUs given to the worker, KV routing."""
+def stack_rule_issues(args: TorchLlmArgs, raw: dict, shape: WorkerShape) -> list[EngineConfigIssue]:
+    """Problems only visible next to the stack: the GPUs the worker gets, on its effective layout.
+
+    No rule on kv_cache_config.event_buffer_max_size for KV-routed roles: the worker sets it
+    itself when started with --publish-events-and-metrics (Dynamo's trtllm worker).
+    """
     issues: list[EngineConfigIssue] = []
-    layout = (
-        f"tensor_parallel_size {args.tensor_parallel_size} × pipeline_parallel_size "
-        f"{args.pipeline_parallel_size}"
-    )
+    tp = effective_tensor_parallel(args, raw, shape.gpus)
+    layout = f"tensor_parallel_size {tp} × pipeline_parallel_size {args.pipeline_parallel_size}"
     if args.context_parallel_size != 1:
         layout += f" × context_parallel_size {args.context_parallel_size}"
-    if world_size(args) != shape.gpus:
+    if world_size(args, tp) != shape.gpus:
         issues.append(
             EngineConfigIssue(
                 "tensor_parallel_size",
-                f"the engine spans {world_size(args)} GPUs ({layout}), but the worker gets "
+                f"the engine spans {world_size(args, tp)} GPUs ({layout}), but the worker gets "
                 f"{shape.gpus} "
                 f"(gpusPerWorker {shape.gpus_per_node} × nodes {shape.nodes})",
+            )
+        )
+    if args.enable_attention_dp and tp <= 1:
+        issues.append(
+            EngineConfigIssue(
+                "enable_attention_dp",
+                "attention data parallelism splits requests across tensor-parallel ranks; with "
+                "tensor_parallel_size 1 it does nothing (TensorRT-LLM accepts it)",
+                severity="warning",
             )
         )
     if args.gpus_per_node is not None and args.gpus_per_node != shape.gpus_per_node:
@@ -75,28 +95,12 @@ def stack_rule_issues(args: TorchLlmArgs, shape: WorkerShape) -> list[EngineConf
                 f"{shape.gpus_per_node}",
             )
         )
-    if shape.publishes_kv_events and args.kv_cache_config.event_buffer_max_size <= 0:
-        issues.append(
-            EngineConfigIssue(
-                "kv_cache_config.event_buffer_max_size",
-                "KV-aware routing needs this worker's KV events: set "
-                "kv_cache_config.event_buffer_max_size > 0 (e.g. 1024)",
-            )
-        )
     return issues
 
 
 def _parallel_issues(args: TorchLlmArgs) -> list[EngineConfigIssue]:
     issues: list[EngineConfigIssue] = []
     tp = args.tensor_parallel_size
-    if args.enable_attention_dp and tp <= 1:
-        issues.append(
-            EngineConfigIssue(
-                "enable_attention_dp",
-                "attention data parallelism splits requests across tensor-parallel ranks: "
-                "it needs tensor_parallel_size > 1",
-            )
-        )
     ep, moe_tp = args.moe_expert_parallel_size, args.moe_tensor_parallel_size
     if ep is not None and tp % ep != 0:
         issues.append(

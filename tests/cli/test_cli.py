@@ -197,11 +197,12 @@ def test_check_engine_config_names_each_file_and_key(
 
 def test_check_engine_config_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("enable_attention_dp: true\n")
+    bad.write_text("max_batch_size: 8\nmax_batch_szie: 8\n")
     assert main(["check-engine-config", "--output", "json", str(bad)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
-    assert report["files"][0]["issues"][0]["key"] == "enable_attention_dp"
+    (issue,) = report["files"][0]["issues"]
+    assert issue["key"] == "max_batch_szie" and issue["line"] == 2 and issue["column"] == 1
 
 
 def test_plan_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:

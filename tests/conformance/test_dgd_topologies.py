@@ -27,6 +27,8 @@ OUR_EXTRA_FLAGS = {
     "--pipeline-parallel-size",
     "--gpus-per-node",
     "--expert-parallel-size",
+    # the engine's tokens_per_block, so the KV router hashes blocks as the engine does
+    "--kv-block-size",
 }
 
 

@@ -21,17 +21,30 @@ def args(text: str) -> TorchLlmArgs:
     return result
 
 
+def on_stack(text: str, shape: WorkerShape) -> list:
+    result = parsed(text)
+    assert result.args is not None
+    return stack_rule_issues(result.args, result.raw, shape)
+
+
 def keys(issues: list) -> list[str]:
     return [issue.key_path for issue in issues]
 
 
-def test_attention_dp_needs_tensor_parallelism() -> None:
-    assert keys(file_rule_issues(parsed("enable_attention_dp: true\n"), None)) == [
-        "enable_attention_dp"
+def test_attention_dp_with_one_rank_is_a_warning_on_the_effective_layout() -> None:
+    """Upstream's gpt-oss decode.yaml: attention DP on, TP given on the command line."""
+    assert file_rule_issues(parsed("enable_attention_dp: true\n"), None) == []
+    assert on_stack("enable_attention_dp: true\n", WorkerShape(4, 1)) == []  # TP 4 from flags
+    (issue,) = on_stack("enable_attention_dp: true\n", WorkerShape(1, 1))
+    assert issue.key_path == "enable_attention_dp" and issue.severity == "warning"
+
+
+def test_tensor_parallelism_not_stated_is_what_the_command_line_gives() -> None:
+    assert on_stack("max_batch_size: 8\n", WorkerShape(8, 2)) == []  # TP 16 on the flags
+    assert on_stack("pipeline_parallel_size: 2\n", WorkerShape(8, 1)) == []  # TP 4 x PP 2
+    assert keys(on_stack("tensor_parallel_size: 4\n", WorkerShape(8, 1))) == [
+        "tensor_parallel_size"
     ]
-    assert (
-        file_rule_issues(parsed("tensor_parallel_size: 2\nenable_attention_dp: true\n"), None) == []
-    )
 
 
 @pytest.mark.parametrize(
@@ -81,26 +94,19 @@ def test_disaggregated_roles_need_a_cache_transceiver(role: str) -> None:
 
 
 def test_parallel_layout_must_use_exactly_the_workers_gpus() -> None:
-    layout = args("tensor_parallel_size: 8\npipeline_parallel_size: 2\n")
-    assert stack_rule_issues(layout, WorkerShape(8, 2, publishes_kv_events=False)) == []
-    (issue,) = stack_rule_issues(layout, WorkerShape(8, 1, publishes_kv_events=False))
+    layout = "tensor_parallel_size: 8\npipeline_parallel_size: 2\n"
+    assert on_stack(layout, WorkerShape(8, 2)) == []
+    (issue,) = on_stack(layout, WorkerShape(8, 1))
     assert issue.key_path == "tensor_parallel_size"
     assert "spans 16 GPUs" in issue.message and "gets 8" in issue.message
 
 
 def test_context_parallelism_counts_towards_the_gpus() -> None:
-    layout = args("tensor_parallel_size: 2\ncontext_parallel_size: 2\n")
-    assert stack_rule_issues(layout, WorkerShape(4, 1, publishes_kv_events=False)) == []
-    assert keys(stack_rule_issues(layout, WorkerShape(2, 1, publishes_kv_events=False))) == [
-        "tensor_parallel_size"
-    ]
+    layout = "tensor_parallel_size: 2\ncontext_parallel_size: 2\n"
+    assert on_stack(layout, WorkerShape(4, 1)) == []
+    assert keys(on_stack(layout, WorkerShape(2, 1))) == ["tensor_parallel_size"]
 
 
-def test_kv_aware_routing_needs_kv_events() -> None:
-    silent = args("max_batch_size: 8\n")
-    assert keys(stack_rule_issues(silent, WorkerShape(1, 1, publishes_kv_events=True))) == [
-        "kv_cache_config.event_buffer_max_size"
-    ]
-    assert stack_rule_issues(silent, WorkerShape(1, 1, publishes_kv_events=False)) == []
-    talking = args("kv_cache_config:\n  event_buffer_max_size: 1024\n")
-    assert stack_rule_issues(talking, WorkerShape(1, 1, publishes_kv_events=True)) == []
+def test_kv_routed_roles_need_no_event_buffer_in_the_file() -> None:
+    """The worker sets event_buffer_max_size itself under --publish-events-and-metrics."""
+    assert on_stack("max_batch_size: 8\n", WorkerShape(1, 1)) == []
