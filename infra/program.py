@@ -110,6 +110,13 @@ def read_raw_config() -> dict[str, object]:
     return raw
 
 
+def present_secrets() -> frozenset[str]:
+    """The secret keys Pulumi's config holds for our namespace (their values stay unread)."""
+    prefix = f"{CONFIG_NAMESPACE}:"
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return frozenset(k[len(prefix) :] for k in keys if k[len(prefix) :] in SECRET_KEYS)
+
+
 def environment_stack_name(reference: str) -> str:
     """A full `org/project/stack` name; a bare stack name means a stack of this project."""
     if "/" in reference:
@@ -175,6 +182,7 @@ def _checked_runtime_config(root: Path) -> CheckedStack:
             root,
             source_map=written.source_map if written else None,
             file_issues=written.issues if written else (),
+            secrets=present_secrets(),
         )
     except StackConfigError as error:
         raise pulumi.RunError(error.report()) from None

@@ -46,6 +46,7 @@ def check_stack(
         file_issues=stack_values.issues,
         files=files,
         fetched=fetched,
+        secrets=frozenset(stack_values.secrets),
     )
 
 
@@ -58,14 +59,18 @@ def check_stack_values(
     file_issues: Sequence[ConfigIssue] = (),
     files: ProjectFiles | None = None,
     fetched: Mapping[str, ModelFacts] | None = None,
+    secrets: frozenset[str] = frozenset(),
 ) -> CheckedStack:
-    """Every check of a stack's values; raises StackConfigError listing all errors at once."""
+    """Every check of a stack's values; raises StackConfigError listing all errors at once.
+
+    secrets: the secret keys the stack sets (a gated model needs hfToken).
+    """
     files = files or ProjectFiles(project_root)
     schema = check_values(values, source_map, file_issues)
     issues = list(schema.issues)
     partial = None
     if schema.partial is not None:
-        partial = resolve(schema.partial, files, schema.model_indexes, fetched)
+        partial = resolve(schema.partial, files, schema.model_indexes, fetched, secrets)
         issues += deployment_issues(partial, fit_check)
     if schema.config is None or any(i.severity == "error" for i in issues):
         raise StackConfigError(source, issues, source_map)
@@ -73,7 +78,7 @@ def check_stack_values(
         return CheckedStack(schema.config, None, [])
     # With no error the subset that was resolved is the whole stack.
     assert partial is not None
-    deployment = Deployment(schema.config, partial.models)
+    deployment = Deployment(schema.config, partial.models, secrets)
     notes = [i for i in issues if i.severity != "error"]
     warnings = [w.located(source, source_map) for w in [*notes, *deployment_warnings(deployment)]]
     return CheckedStack(schema.config, deployment, warnings)

@@ -13,6 +13,7 @@ from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
 from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
+from infra.trtllm.model_catalog import lookup_model
 
 
 def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[ConfigIssue]:
@@ -27,6 +28,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
             model_issues.append(
                 ConfigIssue(f"{resolved.path}.plan.architecture", resolved.facts_problem)
             )
+        model_issues += _gated_issues(resolved, deployment.secrets)
         issues += model_issues
         if not any(i.severity == "error" for i in model_issues):
             fit_ready.append(resolved)
@@ -43,6 +45,32 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
     if fit_check:
         issues += fit_issues(deployment, fit_ready)
     return issues
+
+
+def _gated_issues(resolved: ResolvedModel, secrets: frozenset[str]) -> list[ConfigIssue]:
+    """A gated Hugging Face repository downloads only with a token: without one, 401 at start."""
+    model = resolved.model
+    if model.engine != "trtllm" or "hfToken" in secrets:
+        return []
+    issues = []
+    for color in sorted(model.slots):
+        repo = model.source_for(color).hugging_face
+        facts = lookup_model(repo) if repo else None
+        if facts is not None and facts.gated:
+            where = (
+                f"{resolved.path}.slots.{color}.source.huggingFace"
+                if model.slots[color] and model.slots[color].source
+                else f"{resolved.path}.source.huggingFace"
+            )
+            issues.append(
+                ConfigIssue(
+                    where,
+                    f"{repo} is gated on Hugging Face: without a token every worker fails with "
+                    "401 at start; accept its licence on huggingface.co, then `pulumi config set "
+                    "--secret dynamo-trtllm:hfToken hf_...`",
+                )
+            )
+    return list(dict.fromkeys(issues))
 
 
 def _engine_issues(resolved: ResolvedModel, role: ResolvedRole) -> list[ConfigIssue]:

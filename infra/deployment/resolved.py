@@ -183,6 +183,7 @@ class Deployment:
 
     config: StackConfig
     models: tuple[ResolvedModel, ...]
+    secrets: frozenset[str] = frozenset()  # the secret keys the stack sets (values unseen)
 
     def model(self, name: str) -> ResolvedModel:
         return next(m for m in self.models if m.model.name == name)
@@ -193,6 +194,7 @@ def resolve(
     files: ProjectFiles,
     model_indexes: list[int] | None = None,
     fetched: Mapping[str, ModelFacts] | None = None,
+    secrets: frozenset[str] = frozenset(),
 ) -> Deployment:
     """The deployment of a (possibly partial) checked config; model_indexes map back to the file.
 
@@ -205,6 +207,7 @@ def resolve(
             _resolve_model(config, files, index, model, fetched or {})
             for index, model in zip(indexes, config.models, strict=True)
         ),
+        secrets,
     )
 
 

@@ -144,6 +144,7 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
         root,
         source_map=stack_values.source_map,
         file_issues=stack_values.issues,
+        secrets=frozenset(stack_values.secrets),
     )
     try:
         recorded = run_under_mocks(

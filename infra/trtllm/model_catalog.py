@@ -27,6 +27,7 @@ Assumptions (stated once, used everywhere):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -125,6 +126,8 @@ class ModelFacts:
     sliding_window: int | None = None
     num_sliding_window_layers: int = 0
     published_params: int | None = None
+    # The Hugging Face repository is gated: downloads need an accepted licence and a token.
+    gated: bool = False
     notes: tuple[str, ...] = ()
 
     @property
@@ -856,15 +859,23 @@ _ENTRIES: tuple[_Entry, ...] = (
 )
 
 
+# Catalog repositories gated on Hugging Face (their model pages ask to accept a licence first):
+# Meta's Llama and Google's Gemma families. An anonymous download gets 401.
+_GATED_ORGANISATIONS = ("meta-llama/", "google/")
+
+
 def _build_catalog() -> dict[str, ModelFacts]:
     catalog: dict[str, ModelFacts] = {}
     for entry in _ENTRIES:
-        catalog[entry.hf_id] = facts_from_config_dict(
+        facts = facts_from_config_dict(
             entry.config,
             hf_id=entry.hf_id,
             alias=entry.alias,
             published_params=entry.published_params,
             notes=entry.notes,
+        )
+        catalog[entry.hf_id] = dataclasses.replace(
+            facts, gated=entry.hf_id.startswith(_GATED_ORGANISATIONS)
         )
     return catalog
 

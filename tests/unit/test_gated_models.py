@@ -1,0 +1,36 @@
+"""A gated Hugging Face model without a token fails with 401 at start: refused before."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.deployment.checked import check_stack_values
+from infra.stack.errors import StackConfigError
+from infra.trtllm.model_catalog import lookup_model
+from tests.conftest import PROJECT_ROOT
+
+from .helpers import values
+
+
+def _gemma() -> dict:
+    raw = values()
+    raw["models"][0]["source"] = {"huggingFace": "google/gemma-3-1b-it"}
+    raw["models"][0]["agg"] = {"engineConfig": "engine_configs/gemma-3-1b/agg.yaml"}
+    return raw
+
+
+def test_the_catalog_knows_which_repositories_are_gated() -> None:
+    assert lookup_model("google/gemma-3-1b-it").gated  # type: ignore[union-attr]
+    assert lookup_model("meta-llama/Llama-3.3-70B-Instruct").gated  # type: ignore[union-attr]
+    assert not lookup_model("Qwen/Qwen3-0.6B").gated  # type: ignore[union-attr]
+
+
+def test_a_gated_source_needs_the_hf_token() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        check_stack_values(_gemma(), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    (issue,) = [i for i in caught.value.issues if "gated" in i.message]
+    assert issue.path == "models[0].source.huggingFace"
+    checked = check_stack_values(
+        _gemma(), "stacks/Pulumi.test.yaml", PROJECT_ROOT, secrets=frozenset({"hfToken"})
+    )
+    assert checked.deployment is not None
