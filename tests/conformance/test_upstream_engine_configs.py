@@ -87,5 +87,8 @@ def test_a_stack_with_upstreams_layout_accepts_the_file(path: Path, tmp_path: Pa
             "gpusPerWorker": _upstream_gpus(file),
         }
     raw["models"] = [model]
-    checked = check_stack_values(raw, "stacks/Pulumi.test.yaml", project.root)
+    # Upstream's examples pass an hf-token-secret; Llama-4 is gated.
+    checked = check_stack_values(
+        raw, "stacks/Pulumi.test.yaml", project.root, secrets=frozenset({"hfToken"})
+    )
     assert checked.deployment is not None
