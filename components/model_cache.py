@@ -31,6 +31,7 @@ class CacheTarget:
     color: str
     source: S3Source
     node_selector: dict[str, str]
+    tier_path: str  # the SSD tier's directory on the cache's nodes
     # A Secret with static S3 keys; None: the pods' IAM role (IRSA) or node credentials.
     credentials_secret: str | None = None
 
@@ -98,7 +99,7 @@ def build_runtime(target: CacheTarget, spec: ModelCacheSpec) -> dict:
                 "levels": [
                     {
                         "mediumtype": spec.medium,
-                        "path": "/dev/shm" if spec.medium == "MEM" else spec.path,
+                        "path": "/dev/shm" if spec.medium == "MEM" else target.tier_path,
                         "quota": f"{cache_quota_gib(target.source.size_gib, spec.headroom_percent)}Gi",
                         "high": str(spec.high_watermark),
                         "low": str(spec.low_watermark),

@@ -41,6 +41,7 @@ from infra.deployment.resolved import Deployment, ResolvedModel
 from infra.specs import (
     autoscaler_namespace,
     cache_selector,
+    cache_tier_path,
     network_plan,
     owned_namespaces,
     s3_sources,
@@ -387,6 +388,7 @@ def _slot(
                     color=color,
                     source=source.s3,
                     node_selector=cache_selector(config, model),
+                    tier_path=cache_tier_path(config, model),
                     credentials_secret=built.security.s3_credentials_secret,
                 ),
                 spec=config.model_cache,

@@ -17,8 +17,11 @@ from components.network_policies import (
 )
 from components.security import OwnedNamespace
 from infra.stack.config import Model, NodePool, S3Source, StackConfig, url_port
-from infra.stack.instances import pool_node_selector
+from infra.stack.instances import RAID0_MOUNT, pool_node_selector, striped_nvme
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
+
+# The SSD tier's directory when the nodes have no striped NVMe: on the root volume.
+DEFAULT_CACHE_PATH = "/opt/dynamo/model-cache"
 
 
 def owned_namespaces(config: StackConfig) -> list[OwnedNamespace]:
@@ -158,3 +161,19 @@ def cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
     """Cache on the nodes of the model's first worker role's pool."""
     pools = list(_role_pools(config, model).values())
     return pool_node_selector(pools[0]) if pools else {}
+
+
+def cache_pool(config: StackConfig, model: Model) -> NodePool | None:
+    """The pool whose nodes hold the model's cache: its first worker role's."""
+    pools = list(_role_pools(config, model).values())
+    return pools[0] if pools else None
+
+
+def cache_tier_path(config: StackConfig, model: Model) -> str:
+    """Where the SSD tier lives: the configured path, else on the disks the nodes have."""
+    if config.model_cache.path:
+        return config.model_cache.path
+    pool = cache_pool(config, model)
+    if pool is not None and striped_nvme(pool):
+        return f"{RAID0_MOUNT}/dynamo-model-cache"
+    return DEFAULT_CACHE_PATH

@@ -17,7 +17,13 @@ from infra.stack.config import (
 )
 from infra.stack.derived_names import cache_name, cache_quota_gib, dgd_child_names, dgd_name
 from infra.stack.errors import ConfigIssue
-from infra.stack.instances import pool_gpus
+from infra.stack.instances import (
+    RAID0_MOUNT,
+    ROOT_VOLUME_RESERVE_GIB,
+    cache_disk_gib,
+    pool_gpus,
+    striped_nvme,
+)
 from infra.stack.names import (
     FLUID_NAMESPACE,
     GPU_NAMESPACE,
@@ -306,6 +312,7 @@ def _check_model(config: StackConfig, model: Model, path: str) -> list[ConfigIss
                 ConfigIssue(f"{path}.source.s3", "the model cache needs platform.fluid: true")
             )
         issues += _check_memory_tier(config, model, path)
+        issues += _check_disk_tier(config, model, path)
         longest = max(len(model.k8s_namespace) + len(cache_name(c)) for c in model.slots)
         if longest > FLUID_NAME_BUDGET:
             issues.append(
@@ -340,6 +347,41 @@ def _check_traffic(config: StackConfig, model: Model, path: str) -> list[ConfigI
                     f"{path}.slots.{color}",
                     f"slot {color} receives {share}% of requests but has no "
                     f"{' or '.join(empty)} workers (replicas 0)",
+                )
+            )
+    return issues
+
+
+def _check_disk_tier(config: StackConfig, model: Model, path: str) -> list[ConfigIssue]:
+    """An SSD tier's quota must fit the disk behind its path on one node of the cache's pool."""
+    if config.model_cache.medium != "SSD" or config.model_cache.path:
+        return []  # a path you chose is yours to size
+    pool_name = model.role_pool(model.topology.roles[0])
+    pool = config.pool(pool_name) if pool_name else None
+    if pool is None or pool_gpus(pool) is None:
+        return []
+    disk = cache_disk_gib(pool)
+    where = (
+        f"the NVMe array nodeadm mounts at {RAID0_MOUNT}"
+        if striped_nvme(pool)
+        else f"the {pool.root_volume_gib} GiB root volume less {ROOT_VOLUME_RESERVE_GIB} GiB "
+        "for the node's own needs"
+    )
+    issues = []
+    for color in sorted(model.slots):
+        source = model.source_for(color).s3
+        if source is None:
+            continue
+        quota = cache_quota_gib(source.size_gib, config.model_cache.headroom_percent)
+        if quota > disk:
+            issues.append(
+                ConfigIssue(
+                    f"nodePools[{config.node_pools.index(pool)}].rootVolumeGib"
+                    if not striped_nvme(pool)
+                    else f"{path}.source.s3.sizeGib",
+                    f"the {color} cache of {model.name} needs {quota} GiB, but on pool "
+                    f"{pool.name!r} ({pool.instance_type}) it sits on {where}: {disk} GiB; "
+                    "raise rootVolumeGib, or use instances with NVMe and localNvmeRaid0",
                 )
             )
     return issues

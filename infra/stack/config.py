@@ -349,7 +349,9 @@ class PlatformSpec(Spec):
 class ModelCacheSpec(Spec):
     enabled: bool = True
     medium: Literal["SSD", "MEM"] = "SSD"
-    path: str = "/opt/dynamo/model-cache"
+    # The SSD tier's directory on the node; by default the NVMe array nodeadm mounts at
+    # /mnt/k8s-disks/0 on pools that stripe instance storage, else /opt/dynamo/model-cache.
+    path: str | None = None
     headroom_percent: int = Field(default=20, ge=0, le=200)
     high_watermark: float = Field(default=0.95, gt=0, le=1)
     low_watermark: float = Field(default=0.7, gt=0, le=1)

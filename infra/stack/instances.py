@@ -22,6 +22,7 @@ class GpuInstance:
     memory_gib: int
     efa_interfaces: int
     local_nvme: bool
+    nvme_gb: int = 0  # instance-store NVMe capacity, all disks together (EC2's GB)
 
     @property
     def supports_efa(self) -> bool:
@@ -32,46 +33,48 @@ def _sizes(
     family: str,
     gpu_product: str,
     gpu_memory_gib: float,
-    rows: list[tuple[str, int, int, int, int]],
+    rows: list[tuple[str, int, int, int, int, int]],
 ) -> list[GpuInstance]:
-    """rows: (size, gpus, vcpu, memory GiB, EFA interfaces); G families all carry local NVMe."""
+    """rows: (size, gpus, vcpu, memory GiB, EFA interfaces, NVMe GB); G families carry NVMe."""
     return [
-        GpuInstance(f"{family}.{size}", gpu_product, gpus, gpu_memory_gib, vcpu, mem, efa, True)
-        for size, gpus, vcpu, mem, efa in rows
+        GpuInstance(
+            f"{family}.{size}", gpu_product, gpus, gpu_memory_gib, vcpu, mem, efa, True, nvme
+        )
+        for size, gpus, vcpu, mem, efa, nvme in rows
     ]
 
 
 _G6E = [
-    ("xlarge", 1, 4, 32, 0),
-    ("2xlarge", 1, 8, 64, 0),
-    ("4xlarge", 1, 16, 128, 0),
-    ("8xlarge", 1, 32, 256, 1),
-    ("16xlarge", 1, 64, 512, 1),
-    ("12xlarge", 4, 48, 384, 1),
-    ("24xlarge", 4, 96, 768, 2),
-    ("48xlarge", 8, 192, 1536, 4),
+    ("xlarge", 1, 4, 32, 0, 250),
+    ("2xlarge", 1, 8, 64, 0, 450),
+    ("4xlarge", 1, 16, 128, 0, 600),
+    ("8xlarge", 1, 32, 256, 1, 900),
+    ("16xlarge", 1, 64, 512, 1, 1900),
+    ("12xlarge", 4, 48, 384, 1, 3800),
+    ("24xlarge", 4, 96, 768, 2, 3800),
+    ("48xlarge", 8, 192, 1536, 4, 7600),
 ]
-# g5 and g6 share one shape table; only the GPU differs.
+# g5 and g6 share one shape table; only the GPU (and g6's larger disks' split) differs.
 _G5_G6 = [
-    ("xlarge", 1, 4, 16, 0),
-    ("2xlarge", 1, 8, 32, 0),
-    ("4xlarge", 1, 16, 64, 0),
-    ("8xlarge", 1, 32, 128, 1),
-    ("16xlarge", 1, 64, 256, 1),
-    ("12xlarge", 4, 48, 192, 1),
-    ("24xlarge", 4, 96, 384, 1),
-    ("48xlarge", 8, 192, 768, 1),
+    ("xlarge", 1, 4, 16, 0, 250),
+    ("2xlarge", 1, 8, 32, 0, 450),
+    ("4xlarge", 1, 16, 64, 0, 600),
+    ("8xlarge", 1, 32, 128, 1, 900),
+    ("16xlarge", 1, 64, 256, 1, 1900),
+    ("12xlarge", 4, 48, 192, 1, 3760),
+    ("24xlarge", 4, 96, 384, 1, 3760),
+    ("48xlarge", 8, 192, 768, 1, 7520),
 ]
 
 CATALOG: dict[str, GpuInstance] = {
     entry.instance_type: entry
     for entry in [
-        GpuInstance("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, 32, True),
-        GpuInstance("p5e.48xlarge", "H200", 8, 141, 192, 2048, 32, True),
-        GpuInstance("p5en.48xlarge", "H200", 8, 141, 192, 2048, 16, True),
-        GpuInstance("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, 4, True),
-        GpuInstance("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, 4, True),
-        GpuInstance("p6-b200.48xlarge", "B200", 8, 179, 192, 2048, 8, True),
+        GpuInstance("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, 32, True, 30720),
+        GpuInstance("p5e.48xlarge", "H200", 8, 141, 192, 2048, 32, True, 30720),
+        GpuInstance("p5en.48xlarge", "H200", 8, 141, 192, 2048, 16, True, 30720),
+        GpuInstance("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, 4, True, 8000),
+        GpuInstance("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, 4, True, 8000),
+        GpuInstance("p6-b200.48xlarge", "B200", 8, 179, 192, 2048, 8, True, 30720),
         *_sizes("g6e", "L40S", 45, _G6E),
         *_sizes("g6", "L4", 22.4, _G5_G6),
         *_sizes("g5", "A10G", 22.4, _G5_G6),
@@ -97,6 +100,34 @@ def pool_gpus(pool: NodePool) -> GpuInstance | None:
             local_nvme=False,
         )
     return lookup(pool.instance_type)
+
+
+# nodeadm's RAID0 (NodeConfig spec.instance.localStorage.strategy RAID0, AL2023) stripes the
+# instance-store NVMe disks into /dev/md/kubernetes and mounts it here (amazon-eks-ami
+# templates/al2023/runtime/bin/setup-local-disks); kubelet and containerd are bind-mounted onto it.
+RAID0_MOUNT = "/mnt/k8s-disks/0"
+# What a node's root volume keeps for itself (OS, images of both slots, logs) when the cache
+# shares it: the TensorRT-LLM runtime image alone is tens of GiB unpacked.
+ROOT_VOLUME_RESERVE_GIB = 100
+
+
+def striped_nvme(pool: NodePool) -> bool:
+    """The pool's nodes stripe instance-store NVMe into one array (nodeadm RAID0, AL2023)."""
+    facts = pool_gpus(pool)
+    return (
+        pool.local_nvme_raid0
+        and pool.ami_type == "al2023-nvidia"
+        and facts is not None
+        and facts.local_nvme
+    )
+
+
+def cache_disk_gib(pool: NodePool) -> int:
+    """Disk a cache on this pool's nodes can fill: the NVMe array, else the root volume's rest."""
+    facts = pool_gpus(pool)
+    if striped_nvme(pool) and facts is not None and facts.nvme_gb:
+        return int(facts.nvme_gb * 1e9 / 2**30)
+    return max(0, pool.root_volume_gib - ROOT_VOLUME_RESERVE_GIB)
 
 
 def pool_node_selector(pool: NodePool) -> dict[str, str]:
