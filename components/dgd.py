@@ -27,6 +27,14 @@ MODEL_MOUNT = "/models"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "true"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
+HUGEPAGES_RESOURCE = "hugepages-2Mi"
+# libfabric over EFA for NIXL's KV transfer and NCCL (aws-ofi-nccl's and AWS's EKS EFA
+# examples): the EFA provider, GPUDirect RDMA, fork safety for the Python worker.
+EFA_ENVS = [
+    {"name": "FI_PROVIDER", "value": "efa"},
+    {"name": "FI_EFA_USE_DEVICE_RDMA", "value": "1"},
+    {"name": "FI_EFA_FORK_SAFE", "value": "1"},
+]
 MODEL_LABEL = "dynamo-trtllm.io/model"
 COLOR_LABEL = "dynamo-trtllm.io/color"
 ENGINE_HASH_ANNOTATION = "dynamo-trtllm.io/engine-config-hash"
@@ -188,8 +196,11 @@ def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
         pod["tolerations"] = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
         if placement is not None and placement.efa_interfaces > 0:
             efa = {EFA_RESOURCE: str(placement.efa_interfaces)}
+            if placement.hugepages_mib:
+                efa[HUGEPAGES_RESOURCE] = f"{placement.hugepages_mib}Mi"
             requests["custom"] = dict(efa)
             limits["custom"] = dict(efa)
+            service["envs"] = list(EFA_ENVS)
     if placement is not None and placement.node_selector:
         pod["nodeSelector"] = dict(placement.node_selector)
     if inputs.cache_node_label is not None:

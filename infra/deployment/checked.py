@@ -80,7 +80,8 @@ def check_stack_values(
     assert partial is not None
     deployment = Deployment(schema.config, partial.models, secrets)
     notes = [i for i in issues if i.severity != "error"]
-    warnings = [w.located(source, source_map) for w in [*notes, *deployment_warnings(deployment)]]
+    found = [*notes, *deployment_warnings(deployment)]
+    warnings = list(dict.fromkeys(w.located(source, source_map) for w in found))
     return CheckedStack(schema.config, deployment, warnings)
 
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from infra.deployment.resolved import Deployment
 from infra.stack.config import EksCluster, NodePool
 from infra.stack.errors import ConfigIssue
-from infra.stack.instances import GpuInstance, efa_per_pod, pool_gpus
+from infra.stack.instances import (
+    EFA_NODE_HUGEPAGES_MIB,
+    GpuInstance,
+    efa_hugepages_mib,
+    efa_per_pod,
+    pool_gpus,
+)
 from infra.stack.names import parse_quantity_mib
 
 # kubelet reservations nodeadm sets on AL2023 EKS nodes (awslabs/amazon-eks-ami
@@ -38,6 +44,7 @@ class Demand:
     efa: int = 0
     cpu_millis: int = 0
     memory_mib: int = 0
+    hugepages_mib: int = 0
 
     def fits(self, free: Demand) -> bool:
         return (
@@ -45,6 +52,7 @@ class Demand:
             and self.efa <= free.efa
             and self.cpu_millis <= free.cpu_millis
             and self.memory_mib <= free.memory_mib
+            and self.hugepages_mib <= free.hugepages_mib
         )
 
     def __sub__(self, other: Demand) -> Demand:
@@ -53,6 +61,7 @@ class Demand:
             self.efa - other.efa,
             self.cpu_millis - other.cpu_millis,
             self.memory_mib - other.memory_mib,
+            self.hugepages_mib - other.hugepages_mib,
         )
 
 
@@ -94,7 +103,9 @@ def node_allocatable(instance: GpuInstance, efa: bool = True) -> Demand:
     reserved_mib = 255 + 11 * max_pods(instance) + EVICTION_MIB
     memory = instance.memory_gib * 1024 - reserved_mib if instance.memory_gib else 10**9
     cpu = cores * 1000 - reserved_cpu if cores else 10**9  # facts given without a shape
-    return Demand(instance.gpu_count, instance.efa_interfaces if efa else 0, cpu, memory)
+    if not efa:
+        return Demand(instance.gpu_count, 0, cpu, memory)
+    return Demand(instance.gpu_count, instance.efa_interfaces, cpu, memory, EFA_NODE_HUGEPAGES_MIB)
 
 
 def _reserved_cpu_millis(cores: int) -> int:
@@ -123,6 +134,7 @@ def pod_groups(deployment: Deployment) -> dict[str, list[PodGroup]]:
                 efa=efa,
                 cpu_millis=_cpu_millis(spec.cpu) if spec.cpu else 0,
                 memory_mib=memory,
+                hugepages_mib=efa_hugepages_mib(role.gpus, spec.gpus_per_worker) if efa else 0,
             )
             for replica in range(role.peak_replicas):
                 nodes = f" ({spec.nodes} nodes)" if spec.nodes > 1 else ""
@@ -153,7 +165,7 @@ def place(deployment: Deployment) -> list[PoolPlacement]:
         instance = pool_gpus(pool)
         if instance is None:
             continue
-        allocatable = node_allocatable(instance, pool.efa)
+        allocatable = node_allocatable(instance, bool(pool.efa))
         wanted = groups.get(pool.name, [])
         nodes, unplaced = _pack(wanted, allocatable, pool.max_size)
         needed, _ = _pack(wanted, allocatable, None)
@@ -228,6 +240,8 @@ def _describe(demand: Demand) -> str:
     parts = [f"{demand.gpus} GPUs"]
     if demand.efa:
         parts.append(f"{demand.efa} EFA interfaces")
+    if demand.hugepages_mib:
+        parts.append(f"{demand.hugepages_mib} MiB of 2 MiB huge pages")
     if demand.cpu_millis < 10**8:
         parts.append(f"{demand.cpu_millis / 1000:g} CPUs")
     if demand.memory_mib < 10**8:

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.stack.config import Color, Model, NodePool, StackConfig
-from infra.stack.instances import GpuInstance, efa_per_pod, pool_gpus, pool_node_selector
+from infra.stack.instances import (
+    GpuInstance,
+    efa_hugepages_mib,
+    efa_per_pod,
+    pool_gpus,
+    pool_node_selector,
+)
 from infra.stack.project_paths import OutsideProject, project_file
 from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
 from infra.trtllm.engine_rules import effective_tensor_parallel
@@ -26,6 +32,7 @@ class WorkerPlacement:
 
     node_selector: dict[str, str]
     efa_interfaces: int = 0
+    hugepages_mib: int = 0  # 2 MiB huge pages for EFA's libfabric
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,9 @@ class ResolvedModel:
             gpus_per_worker = self.model.role(role).gpus_per_worker
             efa = efa_per_pod(resolved.gpus, gpus_per_worker) if resolved.pool.efa else 0
             placements[role] = WorkerPlacement(
-                node_selector=pool_node_selector(resolved.pool), efa_interfaces=efa
+                node_selector=pool_node_selector(resolved.pool),
+                efa_interfaces=efa,
+                hugepages_mib=efa_hugepages_mib(resolved.gpus, gpus_per_worker) if efa else 0,
             )
         return placements
 

@@ -489,7 +489,58 @@ def _check_role(
         )
     if model.engine == "trtllm":
         issues += _check_placement(config, model, role, path, model_path)
+        issues += _check_efa(config, model, role, path)
     return issues
+
+
+def _check_efa(config: StackConfig, model: Model, role: str, path: str) -> list[ConfigIssue]:
+    """Multinode tensor parallelism and KV transfer want EFA, and EFA wants the EFA image."""
+    pool_name = model.role_pool(role)
+    pool = config.pool(pool_name) if pool_name else None
+    if pool is None or not isinstance(config.cluster, EksCluster):
+        return []
+    index = config.node_pools.index(pool)
+    issues = []
+    if model.role(role).nodes > 1 and pool.efa is None:
+        issues.append(
+            ConfigIssue(
+                f"nodePools[{index}].efa",
+                f"{model.name}'s {role} workers span {model.role(role).nodes} nodes: without "
+                "EFA, NCCL and the KV transfer between them run over TCP; set efa: true (an "
+                "instance type with EFA), or efa: false to accept TCP",
+            )
+        )
+    elif model.role(role).nodes > 1 and pool.efa is False:
+        issues.append(
+            ConfigIssue(
+                f"nodePools[{index}].efa",
+                f"{model.name}'s {role} workers span nodes over TCP (efa: false): expect much "
+                "slower tensor parallelism and KV transfer than over EFA",
+                severity="warning",
+            )
+        )
+    if pool.efa:
+        for color in sorted(model.slots):
+            image = model.image_for(color) or ""
+            tag = image.rpartition(":")[2] if "@" not in image else ""
+            if "efa" not in tag:
+                issues.append(
+                    ConfigIssue(
+                        f"{path}.nodePool"
+                        if model.role(role).node_pool
+                        else f"{model_path_of(path)}.image",
+                        f"{model.name} ({color}) runs on EFA pool {pool.name!r} with {image}: "
+                        "the plain runtime image has no libfabric, so the KV transfer (NIXL) "
+                        "falls back to TCP; use the -efa-amd64 variant of the same release",
+                        severity="warning",
+                    )
+                )
+    return issues
+
+
+def model_path_of(role_path: str) -> str:
+    """models[2].prefill -> models[2]."""
+    return role_path.rsplit(".", 1)[0]
 
 
 def engine_config_key(model: Model, role: str, color: Color, model_path: str) -> str:

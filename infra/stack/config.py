@@ -287,7 +287,9 @@ class NodePool(Spec):
     max_size: int = Field(default=1, ge=1)
     desired_size: int = Field(default=1, ge=0)
     autoscaled: bool = False
-    efa: bool = False
+    # true: EFA interfaces, placement group, EFA device plugin. Unset on a pool running multinode
+    # workers is an error; false there accepts NCCL and KV transfer over TCP (a warning).
+    efa: bool | None = None
     availability_zone: str | None = None
     # Private subnets for the pool on an existing VPC (ours are known by availability zone).
     subnet_ids: list[str] = []

@@ -140,3 +140,16 @@ def efa_per_pod(instance: GpuInstance | None, gpus: int) -> int:
     if instance is None or not instance.efa_interfaces or not instance.gpu_count:
         return 0
     return max(1, instance.efa_interfaces * gpus // instance.gpu_count)
+
+
+# EFA's libfabric works from 2 MiB huge pages. The EKS GPU AMIs with the EFA driver preallocate
+# 5128 of them (10256 MiB) per node, and AWS's EFA pod examples ask 5120Mi for an 8-GPU worker
+# (EKS user guide, node-efa); a pod asks its share, in proportion to its GPUs.
+EFA_NODE_HUGEPAGES_MIB = 5128 * 2
+EFA_HUGEPAGES_PER_NODE_MIB = 5120
+
+
+def efa_hugepages_mib(instance: GpuInstance | None, gpus: int) -> int:
+    if instance is None or not instance.gpu_count:
+        return 0
+    return EFA_HUGEPAGES_PER_NODE_MIB * gpus // instance.gpu_count

@@ -75,7 +75,10 @@ def test_prod_has_disagg_multinode_ha_platform(rendered: dict[str, Rendered]) ->
     assert {"gpt-oss-120b-blue", "gpt-oss-120b-green", "deepseek-r1-blue"} <= set(dgds)
     decode = dgds["deepseek-r1-blue"]["spec"]["services"]["decode"]
     assert decode["multinode"] == {"nodeCount": 2}
-    assert decode["resources"]["limits"]["custom"] == {"vpc.amazonaws.com/efa": "32"}
+    assert decode["resources"]["limits"]["custom"] == {
+        "vpc.amazonaws.com/efa": "32",
+        "hugepages-2Mi": "5120Mi",
+    }
     pools = {r["name"] for r in prod.of_type("aws:eks/nodeGroup")}
     assert {"pool-h100", "pool-l40s"} <= pools
     platform = yaml.safe_load((prod.out / "helm/dynamo-system/dynamo-platform.yaml").read_text())

@@ -1,0 +1,67 @@
+"""EFA done right: interfaces, huge pages and libfabric's environment on EFA pods; multinode
+workers refused without EFA unless TCP is accepted; the EFA image variant on EFA pools."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.deployment.checked import check_stack_values
+from infra.stack.errors import StackConfigError
+from tests.conftest import PROJECT_ROOT, Rendered
+
+from .helpers import values
+
+
+def _multinode(efa: bool | None) -> dict:
+    raw = values()
+    model = raw["models"][1]
+    model |= {
+        "topology": "disagg-multinode",
+        "source": {"s3": {"uri": "s3://bucket/model", "sizeGib": 10}},
+        "prefill": {
+            "gpusPerWorker": 8,
+            "nodes": 2,
+            "engineConfig": "engine_configs/deepseek-r1/prefill.yaml",
+        },
+        "decode": {
+            "gpusPerWorker": 8,
+            "nodes": 2,
+            "engineConfig": "engine_configs/deepseek-r1/decode.yaml",
+        },
+        "plan": {"architecture": "deepseek-ai/DeepSeek-R1"},
+    }
+    raw["models"] = [model]
+    raw["nodePools"][1] |= {"maxSize": 8, "availabilityZone": "us-west-2a"}
+    if efa is not None:
+        raw["nodePools"][1]["efa"] = efa
+    return raw
+
+
+def test_prods_efa_pods_ask_their_share_and_set_libfabrics_environment(
+    rendered: dict[str, Rendered],
+) -> None:
+    graphs = {d["metadata"]["name"]: d for d in rendered["prod"].objects("DynamoGraphDeployment")}
+    prefill = graphs["gpt-oss-120b-blue"]["spec"]["services"]["prefill"]  # 4 of a p5's 8 GPUs
+    custom = prefill["resources"]["limits"]["custom"]
+    assert custom == {"vpc.amazonaws.com/efa": "16", "hugepages-2Mi": "2560Mi"}
+    assert {"name": "FI_PROVIDER", "value": "efa"} in prefill["envs"]
+    image = prefill["extraPodSpec"]["mainContainer"]["image"]
+    assert image.endswith("-efa-amd64")
+    qwen = graphs["qwen3-0-6b-blue"]["spec"]["services"]["TRTLLMWorker"]  # not an EFA pool
+    assert "custom" not in qwen.get("resources", {}).get("limits", {}) and "envs" not in qwen
+
+
+def test_multinode_workers_without_efa_are_refused_unless_tcp_is_accepted() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        check_stack_values(_multinode(None), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    assert any(
+        i.path == "nodePools[1].efa" and "run over TCP" in i.message for i in caught.value.issues
+    )
+    accepted = check_stack_values(_multinode(False), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    assert any("over TCP (efa: false)" in w.message for w in accepted.warnings)
+
+
+def test_the_plain_image_on_an_efa_pool_is_a_warning() -> None:
+    checked = check_stack_values(_multinode(True), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    (warning,) = [w for w in checked.warnings if "-efa-amd64" in w.message]
+    assert warning.path == "models[0].image"
