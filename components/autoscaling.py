@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.dgd import WORKER_SERVICES, dgd_name
+from components.dgd import GRAPH_LABEL, WORKER_SERVICES, dgd_name
 from components.helm_values import (
     AdapterMetricName,
     AdapterPrometheus,
@@ -79,8 +79,9 @@ def _metadata(model: Model, color: Color, role: str) -> dict:
     }
 
 
-def _namespace_selector(model: Model) -> str:
-    return f'namespace="{model.k8s_namespace}"'
+def _slot_selector(model: Model, color: Color) -> str:
+    """One slot's frontends: blue's scaler never reacts to green's queue."""
+    return f'namespace="{model.k8s_namespace}",{GRAPH_LABEL}="{dgd_name(model, color)}"'
 
 
 def build_scaled_object(
@@ -92,7 +93,7 @@ def build_scaled_object(
             "name": "queued-requests",
             "metadata": {
                 "serverAddress": prometheus,
-                "query": QUEUED_REQUESTS.query(_namespace_selector(model)),
+                "query": QUEUED_REQUESTS.query(_slot_selector(model, color)),
                 # AverageValue: KEDA divides the queue by the current workers.
                 "threshold": f"{scaling.queued_requests_per_worker:g}",
             },
@@ -106,7 +107,7 @@ def build_scaled_object(
                 "metricType": "Value",
                 "metadata": {
                     "serverAddress": prometheus,
-                    "query": TTFT_P95.query(_namespace_selector(model)),
+                    "query": TTFT_P95.query(_slot_selector(model, color)),
                     "threshold": f"{scaling.ttft_p95_seconds:g}",
                 },
             }
@@ -124,8 +125,15 @@ def build_scaled_object(
     }
 
 
-def _external_metric(metric: ScalingMetric, target: dict) -> dict:
-    return {"type": "External", "external": {"metric": {"name": metric.name}, "target": target}}
+def _external_metric(metric: ScalingMetric, target: dict, graph: str) -> dict:
+    """The adapter adds the HPA's metric selector to its label matchers: one slot's series."""
+    return {
+        "type": "External",
+        "external": {
+            "metric": {"name": metric.name, "selector": {"matchLabels": {GRAPH_LABEL: graph}}},
+            "target": target,
+        },
+    }
 
 
 def build_horizontal_pod_autoscaler(
@@ -137,11 +145,16 @@ def build_horizontal_pod_autoscaler(
             QUEUED_REQUESTS,
             # AverageValue: the HPA divides the queue by the current workers.
             {"type": "AverageValue", "averageValue": f"{scaling.queued_requests_per_worker:g}"},
+            dgd_name(model, color),
         )
     ]
     if scaling.ttft_p95_seconds is not None:
         metrics.append(
-            _external_metric(TTFT_P95, {"type": "Value", "value": f"{scaling.ttft_p95_seconds:g}"})
+            _external_metric(
+                TTFT_P95,
+                {"type": "Value", "value": f"{scaling.ttft_p95_seconds:g}"},
+                dgd_name(model, color),
+            )
         )
     return {
         "apiVersion": "autoscaling/v2",

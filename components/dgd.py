@@ -41,6 +41,8 @@ ENGINE_HASH_ANNOTATION = "dynamo-trtllm.io/engine-config-hash"
 # Labels the operator puts on every pod it creates.
 OPERATOR_GRAPH_LABEL = "nvidia.com/dynamo-graph-deployment-name"
 OPERATOR_COMPONENT_TYPE_LABEL = "nvidia.com/dynamo-component-type"
+# The series label our PodMonitors copy the operator's graph label into: one slot's series.
+GRAPH_LABEL = "graph"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class GraphInputs:
     image_pull_secret: str | None = None
     model_pvc: str | None = None
     cache_node_label: str | None = None
+    reasoning_parser: str | None = None
+    tool_call_parser: str | None = None
 
 
 def workload_service_account(role: str) -> str:
@@ -124,6 +128,10 @@ def worker_args(model: Model, role: str, color: Color, inputs: GraphInputs) -> l
         args += ["--modality", "multimodal"]
     if role in model.topology.kv_event_roles:
         args.append("--publish-events-and-metrics")
+    if inputs.reasoning_parser:
+        args += ["--dyn-reasoning-parser", inputs.reasoning_parser]
+    if inputs.tool_call_parser:
+        args += ["--dyn-tool-call-parser", inputs.tool_call_parser]
     return args
 
 

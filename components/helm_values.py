@@ -37,6 +37,9 @@ class Subchart(HelmValues):
 class PlatformGlobals(HelmValues):
     etcd: Subchart
     grove: Subchart | None = None
+    # KAI places a multinode group's pods all at once (gang scheduling): without it a half-placed
+    # PodCliqueSet holds GPUs while waiting for nodes.
+    kai_scheduler: Subchart | None = Field(default=None, alias="kai-scheduler")
 
 
 class OperatorValues(HelmValues):

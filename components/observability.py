@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.dgd import FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
+from components.dgd import (
+    FRONTEND_PORT,
+    GRAPH_LABEL,
+    MODEL_LABEL,
+    OPERATOR_COMPONENT_TYPE_LABEL,
+    OPERATOR_GRAPH_LABEL,
+)
 from components.k8s_objects import custom_resource
 from components.monitoring_content import (
     DEFAULT_PROMETHEUS_RELEASE,
@@ -41,13 +47,32 @@ def _pod_monitor(name: str, namespace: str, pod_labels: dict[str, str], endpoint
 
 
 def build_pod_monitor(namespace: str, model: str, component_type: str, port: int) -> dict:
-    """A model's frontends or workers, by port number."""
+    """A model's frontends or workers, by port number; each series carries its slot's graph.
+
+    The `graph` label (the operator's graph-name pod label, "<model>-<color>") lets autoscalers
+    and alerts select one slot, so blue never scales on green's queue.
+    """
     return _pod_monitor(
         f"{model}-{component_type}",
         namespace,
         {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: component_type},
-        {"portNumber": port, "path": "/metrics"},
+        {
+            "portNumber": port,
+            "path": "/metrics",
+            "relabelings": [
+                {
+                    "sourceLabels": [_meta_label(OPERATOR_GRAPH_LABEL)],
+                    "targetLabel": GRAPH_LABEL,
+                    "action": "replace",
+                }
+            ],
+        },
     )
+
+
+def _meta_label(pod_label: str) -> str:
+    """Prometheus' service-discovery name of a pod label."""
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in pod_label)
 
 
 def build_platform_pod_monitor(endpoint: MetricsEndpoint) -> dict:

@@ -127,6 +127,7 @@ def build_dynamo_platform_values(
         globals=PlatformGlobals(
             etcd=Subchart(install=own_etcd),
             grove=Subchart(install=True, enabled=True) if multinode else None,
+            kai_scheduler=Subchart(install=True, enabled=True) if multinode else None,
         ),
         operator=OperatorValues(
             nats_addr=spec.nats.external_url, etcd_addr=spec.etcd.external_endpoint

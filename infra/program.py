@@ -410,6 +410,8 @@ def _slot(
                 image_pull_secret=built.security.image_pull_secret,
                 model_pvc=cache.pvc_name if cache else None,
                 cache_node_label=cache.node_label if cache else None,
+                reasoning_parser=resolved.facts.reasoning_parser if resolved.facts else None,
+                tool_call_parser=resolved.facts.tool_call_parser if resolved.facts else None,
             ),
             # The operator's admission webhook must answer before any DGD is sent.
             depends_on=[

@@ -128,6 +128,10 @@ class ModelFacts:
     published_params: int | None = None
     # The Hugging Face repository is gated: downloads need an accepted licence and a token.
     gated: bool = False
+    # Dynamo's output parsers the model needs (--dyn-reasoning-parser, --dyn-tool-call-parser):
+    # without them reasoning and tool calls come back as plain text.
+    reasoning_parser: str | None = None
+    tool_call_parser: str | None = None
     notes: tuple[str, ...] = ()
 
     @property
@@ -864,6 +868,10 @@ _ENTRIES: tuple[_Entry, ...] = (
 _GATED_ORGANISATIONS = ("meta-llama/", "google/")
 
 
+# gpt-oss speaks OpenAI's harmony format: Dynamo's gpt_oss reasoning and harmony tool parsers.
+_PARSERS = {"openai/gpt-oss-120b": ("gpt_oss", "harmony")}
+
+
 def _build_catalog() -> dict[str, ModelFacts]:
     catalog: dict[str, ModelFacts] = {}
     for entry in _ENTRIES:
@@ -874,8 +882,12 @@ def _build_catalog() -> dict[str, ModelFacts]:
             published_params=entry.published_params,
             notes=entry.notes,
         )
+        reasoning, tools = _PARSERS.get(entry.hf_id, (None, None))
         catalog[entry.hf_id] = dataclasses.replace(
-            facts, gated=entry.hf_id.startswith(_GATED_ORGANISATIONS)
+            facts,
+            gated=entry.hf_id.startswith(_GATED_ORGANISATIONS),
+            reasoning_parser=reasoning,
+            tool_call_parser=tools,
         )
     return catalog
 

@@ -47,7 +47,8 @@ def test_scaled_object_targets_the_scaling_adapter_the_operator_creates() -> Non
     assert queue["metadata"]["threshold"] == "4" and ttft["metadata"]["threshold"] == "0.8"
     for trigger in (queue, ttft):
         promql_parser.parse(trigger["metadata"]["query"])  # raises on a malformed query
-        assert 'namespace="m"' in trigger["metadata"]["query"]
+        # One slot's frontends: blue never scales on green's queue.
+        assert 'namespace="m",graph="m-blue"' in trigger["metadata"]["query"]
     dgd = build_dgd(m, "blue", GraphInputs(namespace="m"))
     assert dgd["spec"]["services"]["TRTLLMWorker"]["scalingAdapter"] == {"enabled": True}
 
@@ -71,7 +72,10 @@ def test_the_hpa_scales_the_same_adapter_on_the_same_bounds_and_targets() -> Non
     assert queue == {
         "type": "External",
         "external": {
-            "metric": {"name": "dynamo_frontend_queued_requests"},
+            "metric": {
+                "name": "dynamo_frontend_queued_requests",
+                "selector": {"matchLabels": {"graph": "m-blue"}},
+            },
             "target": {"type": "AverageValue", "averageValue": "4"},
         },
     }
@@ -112,9 +116,10 @@ def test_the_prometheus_adapter_serves_what_the_hpa_asks_with_the_keda_queries()
         t["metadata"]["query"]
         for t in build_scaled_object(m, "blue", "agg", scaling, "http://p:9090")["spec"]["triggers"]
     ]
-    # The adapter adds the HPA's namespace where the rule says <<.LabelMatchers>>.
+    # The adapter puts the HPA's namespace and its metric selector where the rule says
+    # <<.LabelMatchers>>.
     adapter_queries = [
-        served[name]["metricsQuery"].replace(ADAPTER_LABEL_MATCHERS, 'namespace="m"')
+        served[name]["metricsQuery"].replace(ADAPTER_LABEL_MATCHERS, 'namespace="m",graph="m-blue"')
         for name in asked
     ]
     assert adapter_queries == keda_queries
