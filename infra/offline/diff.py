@@ -53,6 +53,7 @@ class RenderedResource:
     namespace: str | None = None
     k8s_name: str | None = None
     secrets: dict[str, str] = field(default_factory=dict)
+    lifecycle: dict[str, Any] = field(default_factory=dict)  # Pulumi options, from index.json
 
     @property
     def key(self) -> tuple[str, str]:
@@ -139,6 +140,7 @@ def load_render(directory: Path) -> tuple[str, dict[tuple[str, str], RenderedRes
             namespace=entry.get("namespace"),
             k8s_name=entry.get("k8sName"),
             secrets=entry.get("secrets", {}),
+            lifecycle=entry.get("lifecycle", {}),
         )
         resources[resource.key] = resource
     return str(index.get("stack", "")), resources
@@ -157,6 +159,7 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
             changes.append(ResourceDiff("removed", old))
         elif old is not None and new is not None:
             fields = diff_documents(old.document, new.document)
+            fields += diff_documents(old.lifecycle, new.lifecycle, "(pulumi options)")
             secret_changed = old.secrets != new.secrets
             refusals = (
                 operator_update_refusals(old.document, new.document)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ class Recorded:
     type: str
     name: str
     inputs: dict[str, Any]
+    # Lifecycle options Pulumi applies (ignoreChanges, protect, ...): shown in index.json, so a
+    # reviewer and `diff` see them.
+    lifecycle: dict[str, Any] = field(default_factory=dict)
 
 
 class RecordingMocks(pulumi_mocks.Mocks):
@@ -53,6 +56,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def __init__(self, stack: str) -> None:
         self.stack = stack
         self.recorded: list[Recorded] = []
+        self.lifecycle: dict[str, Any] = {}  # of the registration being answered
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ == _STACK_REFERENCE:
@@ -60,11 +64,35 @@ class RecordingMocks(pulumi_mocks.Mocks):
             return f"{args.name}-id", {"outputs": _referenced_outputs(args.inputs.get("name"))}
         if not args.custom:  # ComponentResources hold no state of their own
             return None, {}
-        self.recorded.append(Recorded(args.typ, args.name, dict(args.inputs)))
+        self.recorded.append(Recorded(args.typ, args.name, dict(args.inputs), self.lifecycle))
         return f"{args.name}-id", {**args.inputs, **_computed_outputs(args, self.stack)}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return {}, None
+
+
+class LifecycleMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, handing each registration's lifecycle options to the recording mocks."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the RPC's name
+        self.recording.lifecycle = lifecycle_options(request)
+        return super().RegisterResource(request)
+
+
+def lifecycle_options(request: Any) -> dict[str, Any]:
+    """The options of a RegisterResource request that differ from Pulumi's defaults."""
+    options = {
+        "protect": bool(getattr(request, "protect", False)),
+        "retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
+        "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
+        "ignoreChanges": sorted(getattr(request, "ignoreChanges", []) or []),
+        "replaceOnChanges": sorted(getattr(request, "replaceOnChanges", []) or []),
+    }
+    return {key: value for key, value in options.items() if value}
 
 
 def _referenced_outputs(stack_name: str | None) -> dict[str, Any]:
@@ -109,7 +137,9 @@ def run_under_mocks(
     mocks = RecordingMocks(stack)
     # A fresh root stack resource per render, so renders in one process do not share state.
     pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi_mocks.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=LifecycleMonitor(mocks)
+    )
     config = {f"{CONFIG_NAMESPACE}:{k}": json.dumps(v) for k, v in values.items()}
     config |= {f"{CONFIG_NAMESPACE}:{k}": v for k, v in secrets.items()}
     config |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in other.items()}
@@ -198,6 +228,8 @@ def render_files(
     for resource in recorded:
         document = _clean(resource.inputs, secret_values)
         entry: dict[str, Any] = {"type": resource.type, "name": resource.name}
+        if resource.lifecycle:
+            entry["lifecycle"] = resource.lifecycle
         carried = {
             key: source.fingerprint
             for key, source in secrets.items()
