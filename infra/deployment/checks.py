@@ -105,6 +105,42 @@ def engine_issue(problem: EngineConfigIssue, engine_config: str, stack_key: str)
     )
 
 
+def _draft_download_warnings(resolved: ResolvedModel) -> list[ConfigIssue]:
+    """A speculative draft named by Hugging Face id downloads on every start, cache or not."""
+    model = resolved.model
+    warnings = []
+    for role in resolved.roles.values():
+        result = role.engine.result if role.engine else None
+        spec = result.args.speculative_config if result and result.args else None
+        draft = getattr(spec, "speculative_model", None)
+        cached = model.source_for(role.color).s3 is not None
+        if draft and result is not None and not draft.startswith("/") and cached:
+            key = next(
+                (
+                    k
+                    for k in ("speculative_model_dir", "speculative_model")
+                    if k in (result.raw.get("speculative_config") or {})
+                ),
+                "speculative_model_dir",
+            )
+            where = result.source_map.locate(("speculative_config", key))
+            warnings.append(
+                ConfigIssue(
+                    f"speculative_config.{key}",
+                    f"the draft model {draft!r} is a Hugging Face id: every {model.name} "
+                    f"({role.color}) worker downloads it at start while the main weights come "
+                    "from the cache; put the draft beside the weights in S3 and give its path "
+                    f"under /models (engine config of {CONFIG_NAMESPACE}:{role.engine_key})",
+                    severity="warning",
+                    namespace=None,
+                    file=role.engine.path if role.engine else None,
+                    line=where.line if where else None,
+                    column=where.column if where else None,
+                )
+            )
+    return warnings
+
+
 def deployment_warnings(deployment: Deployment) -> list[ConfigIssue]:
     """Not errors, but worth saying before GPU-hours are spent (errors under `validate --strict`)."""
     warnings = []
@@ -136,6 +172,7 @@ def deployment_warnings(deployment: Deployment) -> list[ConfigIssue]:
                         severity="warning",
                     )
                 )
+        warnings += _draft_download_warnings(resolved)
         if resolved.facts is None and resolved.facts_problem is None:
             warnings.append(
                 ConfigIssue(
