@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.dgd import WORKER_SERVICES
+from components.dgd import GRAPH_LABEL, WORKER_SERVICES
 
 # Every metric name our dashboard and rules use. Where each was verified:
 #   /work/shared/reference/dynamo-deploy/observability/ (Dynamo's own Grafana dashboards, as PromQL
@@ -150,7 +150,7 @@ def _dcgm_labels(honor_labels: bool) -> tuple[str, str]:
 
 def _quantile(quantile: float, family: str, selector: str, window: str = "5m") -> str:
     return (
-        f"histogram_quantile({_number(quantile)}, sum by (namespace, le) "
+        f"histogram_quantile({_number(quantile)}, sum by (namespace, {GRAPH_LABEL}, le) "
         f"(rate({family}_bucket{{{selector}}}[{window}])))"
     )
 
@@ -374,7 +374,8 @@ def _alert(
 def _model_rules(slo: ModelSlo) -> list[dict[str, Any]]:
     ns = f'namespace="{slo.namespace}"'
     labels = {"model": slo.model, "namespace": slo.namespace}
-    queued = f"sum by (namespace) (dynamo_frontend_queued_requests{{{ns}}})"
+    # Per slot (the PodMonitors' graph label): green's queue never hides behind blue's.
+    queued = f"sum by (namespace, {GRAPH_LABEL}) (dynamo_frontend_queued_requests{{{ns}}})"
     worker_up = f'up{{{ns}, job="{pod_monitor_job(slo.namespace, slo.model, "worker")}"}}'
     ttft = _number(slo.ttft_p95_seconds)
     itl = _number(slo.itl_p95_seconds)
