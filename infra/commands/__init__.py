@@ -1,0 +1,1 @@
+"""The dynamo-infra commands, by what they touch (infra/cli.py parses and dispatches)."""

@@ -1,0 +1,374 @@
+"""The offline commands: render, validate, scan, diff, plan, check-engine-config."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from infra.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    check_stack,
+    config_failed,
+    failed,
+    print_warnings,
+    selected_stacks,
+    stack_names,
+    unknown_stack,
+)
+
+
+def render_command(args: argparse.Namespace, root: Path) -> int:
+    from infra.offline.render import RenderError, render_stack
+    from infra.offline.render_output import OutputFailed, OutputRefused
+    from infra.stack.errors import StackConfigError
+
+    if args.stack not in stack_names(root):
+        return unknown_stack(args.stack, root)
+    try:
+        result = render_stack(args.stack, args.out, root)
+    except OutputRefused as error:
+        return failed(args, f"refused: {error}", EXIT_USAGE)
+    except StackConfigError as error:
+        return config_failed(args, error)
+    except (RenderError, OutputFailed) as error:
+        return failed(args, str(error), EXIT_FAILED)
+    resources = result.resources
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "stack": args.stack,
+                    "ok": True,
+                    "out": str(args.out),
+                    "resources": len(resources),
+                    "problems": [w.as_dict() for w in result.warnings],
+                }
+            )
+        )
+    else:
+        print_warnings(result.warnings)
+        print(f"rendered stack {args.stack!r}: {len(resources)} resources -> {args.out}")
+    return EXIT_OK
+
+
+def validate_command(args: argparse.Namespace, root: Path) -> int:
+    from infra.offline.render import RenderError, render_stack
+    from infra.offline.render_output import OutputFailed, OutputRefused, renders_dir_refusal
+    from infra.offline.validate import (
+        CrdSchemas,
+        UnsupportedKubernetesVersion,
+        schema_version,
+        validate_render,
+    )
+    from infra.stack.config import DEFAULT_KUBERNETES_VERSION, StackConfig
+    from infra.stack.errors import StackConfigError
+
+    stacks = selected_stacks(args, root)
+    if isinstance(stacks, int):
+        return stacks
+    if args.out and (problem := renders_dir_refusal(args.out, root, stacks)):
+        print(f"dynamo-infra validate: refused: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.kubernetes_version:
+            schema_version(args.kubernetes_version)
+        crds = CrdSchemas.from_dirs(args.crd_dir)
+    except (FileNotFoundError, UnsupportedKubernetesVersion) as error:
+        print(f"dynamo-infra validate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    results: list[dict[str, Any]] = []
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="dynamo-infra-") as scratch:
+        base = args.out or Path(scratch)
+        for stack in stacks:
+            out = base / stack
+            try:
+                rendered = render_stack(stack, out, root)
+            except StackConfigError as error:
+                ok = False
+                results.append({"stack": stack, "ok": False, "problems": error.as_dicts()})
+                if args.output == "text":
+                    print(f"FAIL {stack}: configuration\n{error}\n", file=sys.stderr)
+                continue
+            except (RenderError, OutputRefused, OutputFailed) as error:
+                ok = False
+                results.append({"stack": stack, "ok": False, "error": str(error)})
+                if args.output == "text":
+                    print(f"FAIL {stack}: {error}\n", file=sys.stderr)
+                continue
+            config = rendered.config
+            warnings = [w.as_dict() for w in rendered.warnings]
+            if args.output == "text":
+                print_warnings(rendered.warnings)
+            if args.strict and rendered.warnings:
+                ok = False
+                if args.output == "text":
+                    print(f"FAIL {stack}: warnings are errors under --strict", file=sys.stderr)
+            # A traffic stack has no cluster (and no Kubernetes object to check).
+            version = args.kubernetes_version or (
+                config.cluster.kubernetes_version
+                if isinstance(config, StackConfig)
+                else DEFAULT_KUBERNETES_VERSION
+            )
+            try:
+                report = validate_render(out, stack, crds, version)
+            except UnsupportedKubernetesVersion as error:
+                ok = False
+                results.append(
+                    {"stack": stack, "ok": False, "error": str(error), "problems": warnings}
+                )
+                if args.output == "text":
+                    print(f"FAIL {stack}: {error}", file=sys.stderr)
+                continue
+            ok = ok and report.ok
+            result = report.as_dict() | {"problems": warnings}
+            if args.strict and warnings:
+                result["ok"] = False
+            if args.out:
+                result["renderDir"] = str(out)
+            results.append(result)
+            if args.output == "text":
+                print_report(report, out if args.out else None)
+    if args.output == "json":
+        print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def print_report(report: Any, out: Path | None) -> None:
+    status = "ok" if report.ok else "FAIL"
+    where = f"; render in {out}" if out else ""
+    print(
+        f"{status} {report.stack}: {report.checked} Kubernetes objects checked against Kubernetes "
+        f"{report.kubernetes_version} and CRD schemas, {len(report.failures)} failures{where}"
+    )
+    for failure in report.failures:
+        print(f"  {failure.object} ({failure.file}): {failure.path}: {failure.message}")
+    for missing in report.no_schema:
+        print(f"  no schema available for {missing}: give its CRD with --crd-dir")
+
+
+def scan_command(args: argparse.Namespace, root: Path) -> int:
+    from infra.offline.render import RenderError, render_stack
+    from infra.offline.scan import ScannerError, find_checkov, format_report, scan_many
+    from infra.stack.errors import StackConfigError
+
+    stacks = selected_stacks(args, root)
+    if isinstance(stacks, int):
+        return stacks
+    try:
+        checkov = find_checkov(root)
+    except ScannerError as error:
+        print(f"dynamo-infra scan: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    ok = True
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dynamo-infra-scan-") as scratch:
+        manifests: dict[str, Path] = {}
+        for stack in stacks:
+            out = Path(scratch) / stack
+            try:
+                render_stack(stack, out, root)
+            except (StackConfigError, RenderError) as error:
+                print(f"FAIL {stack}: {error}", file=sys.stderr)
+                ok = False
+                continue
+            if (out / "kubernetes").is_dir():
+                manifests[stack] = out / "kubernetes"
+            else:  # a traffic stack: DNS records only
+                print(f"{stack}: no Kubernetes objects")
+        try:
+            reports = scan_many(manifests, checkov) if manifests else {}
+        except ScannerError as error:
+            print(f"FAIL scan: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    for stack, report in reports.items():
+        ok = ok and not report.failed
+        if args.output == "json":
+            results.append({"stack": stack, **dataclasses.asdict(report)})
+        else:
+            print(format_report(stack, report))
+    if args.output == "json":
+        print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def diff_command(args: argparse.Namespace, root: Path) -> int:
+    from infra.offline.diff import (
+        DiffError,
+        diff_against_ref,
+        diff_renders,
+        format_json,
+        format_markdown,
+        format_text,
+    )
+    from infra.offline.render import RenderError
+    from infra.stack.errors import StackConfigError
+
+    by_ref = args.base is not None
+    by_dirs = args.base_dir is not None or args.head_dir is not None
+    if (
+        by_ref == by_dirs
+        or (by_ref and not args.stack)
+        or (by_dirs and not (args.base_dir and args.head_dir))
+    ):
+        print(
+            "dynamo-infra diff: give STACK --base REF, or --base-dir DIR --head-dir DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if by_ref and args.stack not in stack_names(root):
+        return unknown_stack(args.stack, root)
+    try:
+        if by_ref:
+            result = diff_against_ref(root, args.base, args.stack)
+        else:
+            result = diff_renders(args.base_dir, args.head_dir)
+    except (DiffError, StackConfigError, RenderError) as error:
+        print(f"dynamo-infra diff: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    formats = {"text": format_text, "markdown": format_markdown, "json": format_json}
+    sys.stdout.write(formats[args.output](result))
+    return EXIT_OK
+
+
+def plan_command(args: argparse.Namespace, root: Path) -> int:
+    from infra.deployment.placement import format_placement, place
+    from infra.deployment.planning import plan_stack
+    from infra.deployment.resolved import ProjectFiles
+    from infra.trtllm.memory_plan import format_plan_table
+
+    if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
+        print("dynamo-infra plan: --isl and --osl must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    files = ProjectFiles(root)
+    checked = check_stack(args, root, fit_check=False, files=files)
+    if isinstance(checked, int):
+        return checked
+    if checked.deployment is None:
+        print(f"{args.stack} is a traffic stack: it runs no model, there is nothing to plan")
+        return EXIT_OK
+    fetch_notes: list[str] = []
+    if args.fetch:
+        fetched, fetch_notes = fetched_facts(checked.deployment)
+        if fetched:  # the same pass again, with the fetched facts (files are not read again)
+            checked = check_stack(args, root, fit_check=False, files=files, fetched=fetched)
+            if isinstance(checked, int):
+                return checked
+    assert checked.deployment is not None
+    warnings = checked.warnings
+    rows = plan_stack(checked.deployment, args.isl, args.osl)
+    placements = place(checked.deployment)
+    ok = all(row.plan is None or row.plan.fits for row in rows) and not any(
+        p.unplaced for p in placements
+    )
+    if args.output == "json":
+        report = {
+            "stack": args.stack,
+            "ok": ok,
+            "roles": [r.to_dict() for r in rows],
+            "placement": [
+                {
+                    "pool": p.pool.name,
+                    "maxSize": p.pool.max_size,
+                    "nodesUsed": p.used,
+                    "nodesNeeded": p.nodes_needed,
+                    "nodes": [n.pods for n in p.nodes if n.pods],
+                    "unplaced": [g.label for g in p.unplaced],
+                }
+                for p in placements
+            ],
+            "problems": [w.as_dict() for w in warnings],
+            "fetch": fetch_notes,
+        }
+        print(json.dumps(report, indent=2))
+        return EXIT_OK if ok else EXIT_FAILED
+    print_warnings(warnings)
+    for note in fetch_notes:
+        print(f"fetch: {note}", file=sys.stderr)
+    planned = [row.plan for row in rows if row.plan is not None]
+    if planned:
+        print(format_plan_table(planned))
+    for row in rows:
+        if row.plan is None:
+            print(f"{row.model}/{row.color} {row.role}: not planned: {row.skipped}")
+        else:
+            for note in row.plan.notes:
+                print(f"{row.model}/{row.color} {row.role}: note: {note}")
+    if placements:
+        print("\nPlacement (every worker pod, both slots, autoscaled roles at maxReplicas):")
+        print(format_placement(placements))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def fetched_facts(deployment: Any) -> tuple[dict[str, Any], list[str]]:
+    """Facts from Hugging Face for the models the catalog lacks; notes for each."""
+    from infra.trtllm.model_fetch import FetchFailed, fetch_model_facts
+
+    fetched: dict[str, Any] = {}
+    notes: list[str] = []
+    for resolved in deployment.models:
+        model = resolved.model
+        if model.engine != "trtllm" or resolved.facts is not None or resolved.facts_problem:
+            continue
+        hf_id = model.source.hugging_face or model.served_model_name
+        if not hf_id:
+            notes.append(f"{model.name}: no Hugging Face id to fetch (set plan.architecture)")
+            continue
+        try:
+            fetched[model.name] = fetch_model_facts(hf_id)
+            notes.append(f"{model.name}: facts read from Hugging Face {hf_id}")
+        except FetchFailed as error:
+            notes.append(f"{model.name}: {error}")
+    return fetched, notes
+
+
+def check_engine_configs_command(args: argparse.Namespace) -> int:
+    from infra.trtllm.engine_config import (
+        EngineConfigIssue,
+        check_engine_config_file,
+        tensorrt_llm_issues,
+    )
+    from infra.trtllm.engine_rules import file_rule_issues
+
+    found: dict[Path, list[EngineConfigIssue]] = {}
+    for file in args.files:
+        result = check_engine_config_file(file)
+        issues = list(result.issues) + file_rule_issues(result, args.role)
+        if result.args is not None:
+            issues += tensorrt_llm_issues(result.raw) or []
+        found[file] = sorted({result.locate(issue) for issue in issues})
+    ok = not any(found.values())
+    if args.output == "json":
+        files = [
+            {
+                "file": str(file),
+                "ok": not issues,
+                "issues": [
+                    {
+                        "key": i.key_path,
+                        "message": i.message,
+                        "line": i.line,
+                        "column": i.column,
+                        "severity": "error",
+                    }
+                    for i in issues
+                ],
+            }
+            for file, issues in found.items()
+        ]
+        print(json.dumps({"ok": ok, "files": files}, indent=2))
+        return EXIT_OK if ok else EXIT_FAILED
+    for file, issues in found.items():
+        if not issues:
+            print(f"ok {file}")
+        for issue in issues:
+            print(issue.render(str(file)), file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
