@@ -8,20 +8,17 @@ model's own namespace and accounts only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 
 from components.access import Access, AccessArgs, ServingNamespace
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
 from components.dgd import GraphInputs, frontend_service_name
-from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
@@ -38,6 +35,12 @@ from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
 from infra.deployment.checked import CheckedStack, check_stack_values
 from infra.deployment.resolved import Deployment, ResolvedModel
+from infra.runtime_config import (
+    StackSecrets,
+    present_secrets,
+    read_raw_config,
+    read_secrets,
+)
 from infra.specs import (
     autoscaler_namespace,
     cache_selector,
@@ -47,7 +50,6 @@ from infra.specs import (
     s3_sources,
 )
 from infra.stack.config import (
-    SECRET_KEYS,
     Color,
     EksCluster,
     NodePool,
@@ -58,21 +60,7 @@ from infra.stack.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.stack.instances import pool_gpus
 from infra.stack.loading import read_stack_file, source_label, stack_file
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE
-
-
-@dataclass(frozen=True)
-class StackSecrets:
-    hf_token: pulumi.Output[str] | None = None
-    image_pull_secret: pulumi.Output[str] | None = None
-    # Static S3 keys for the model cache, when IAM roles are not an option (existing clusters).
-    s3_access_key_id: pulumi.Output[str] | None = None
-    s3_secret_access_key: pulumi.Output[str] | None = None
-
-    @property
-    def s3_keys(self) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
-        if self.s3_access_key_id is None or self.s3_secret_access_key is None:
-            return None
-        return self.s3_access_key_id, self.s3_secret_access_key
+from infra.traffic_program import build_traffic
 
 
 def project_root() -> Path:
@@ -81,67 +69,6 @@ def project_root() -> Path:
         if (candidate / "Pulumi.yaml").is_file():
             return candidate
     return Path(__file__).resolve().parent.parent
-
-
-def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:
-    hf_key, pull_key, s3_id_key, s3_secret_key = SECRET_KEYS
-    return StackSecrets(
-        hf_token=pulumi_config.get_secret(hf_key),
-        image_pull_secret=pulumi_config.get_secret(pull_key),
-        s3_access_key_id=pulumi_config.get_secret(s3_id_key),
-        s3_secret_access_key=pulumi_config.get_secret(s3_secret_key),
-    )
-
-
-def read_raw_config() -> dict[str, object]:
-    """Our namespace's keys from Pulumi's runtime config (the stack file, decrypted by Pulumi)."""
-
-    prefix = f"{CONFIG_NAMESPACE}:"
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    raw: dict[str, object] = {}
-    for key in sorted(k for k in keys if k.startswith(prefix)):
-        name = key[len(prefix) :]
-        if name in SECRET_KEYS:
-            continue
-        value = runtime_config.get_config(key)
-        try:
-            raw[name] = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
-            raw[name] = value
-    return raw
-
-
-def present_secrets() -> frozenset[str]:
-    """The secret keys Pulumi's config holds for our namespace (their values stay unread)."""
-    prefix = f"{CONFIG_NAMESPACE}:"
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return frozenset(k[len(prefix) :] for k in keys if k[len(prefix) :] in SECRET_KEYS)
-
-
-def environment_stack_name(reference: str) -> str:
-    """A full `org/project/stack` name; a bare stack name means a stack of this project."""
-    if "/" in reference:
-        return reference
-    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{reference}"
-
-
-def build_traffic(config: TrafficStackConfig) -> None:
-    """A traffic stack: weighted DNS over the environments' exported public hostnames."""
-    hostnames = {
-        color: pulumi.StackReference(
-            f"environment-{color}", stack_name=environment_stack_name(reference)
-        ).require_output("publicHostname")
-        for color, reference in config.environments.items()
-    }
-    EnvironmentTraffic(
-        "public-entry",
-        EnvironmentTrafficArgs(
-            dns=config.dns, weights=config.traffic_weights(), hostnames=hostnames
-        ),
-    )
-    pulumi.export("activeEnvironment", config.active)
-    pulumi.export("weights", config.traffic_weights())
-    pulumi.export("environments", dict(config.environments))
 
 
 def run(
