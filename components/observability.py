@@ -27,6 +27,8 @@ from components.platform import MetricsEndpoint
 
 COMPONENT_TYPE = "dynamo-trtllm:observability:Observability"
 WORKER_SYSTEM_PORT = 9090
+# The label Grove puts on each pod: its PodClique's name.
+GROVE_CLIQUE_LABEL = "grove.io/podclique"
 
 
 def _pod_monitor(name: str, namespace: str, pod_labels: dict[str, str], endpoint: dict) -> dict:
@@ -64,7 +66,15 @@ def build_pod_monitor(namespace: str, model: str, component_type: str, port: int
                     "sourceLabels": [_meta_label(OPERATOR_GRAPH_LABEL)],
                     "targetLabel": GRAPH_LABEL,
                     "action": "replace",
-                }
+                },
+                # A multinode worker serves metrics from its leader only: the other pods of
+                # its group (Grove clique "<svc>-wkr", beside the leader's "<svc>-ldr") would
+                # read as workers down forever.
+                {
+                    "sourceLabels": [_meta_label(GROVE_CLIQUE_LABEL)],
+                    "regex": ".*-wkr",
+                    "action": "drop",
+                },
             ],
         },
     )

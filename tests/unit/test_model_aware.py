@@ -22,3 +22,20 @@ def test_a_draft_named_by_hugging_face_id_beside_cached_weights_is_a_warning() -
     warnings = check_stack(PROJECT_ROOT, "prod").warnings
     (draft,) = [w for w in warnings if "draft model" in w.message]
     assert draft.file == "engine_configs/llama-4-maverick/agg.yaml" and draft.line == 14
+
+
+def test_worker_monitors_keep_the_slot_and_skip_non_leader_multinode_pods(
+    rendered: dict[str, Rendered],
+) -> None:
+    monitors = {m["metadata"]["name"]: m for m in rendered["prod"].objects("PodMonitor")}
+    (endpoint,) = monitors["deepseek-r1-worker"]["spec"]["podMetricsEndpoints"]
+    graph, leaders_only = endpoint["relabelings"]
+    assert graph["targetLabel"] == "graph"
+    assert graph["sourceLabels"] == [
+        "__meta_kubernetes_pod_label_nvidia_com_dynamo_graph_deployment_name"
+    ]
+    assert leaders_only == {
+        "sourceLabels": ["__meta_kubernetes_pod_label_grove_io_podclique"],
+        "regex": ".*-wkr",
+        "action": "drop",
+    }
