@@ -24,6 +24,7 @@ from infra.stack.yaml_source import dump_yaml, load_trusted
 
 STATUSES = ("added", "removed", "changed")
 OPERATOR_REFUSES = "the operator will refuse this update"
+FORCES_REPLACE = "this forces a replace (delete, then create)"
 SECRET_CHANGE = "changed (secret)"
 COMMENT_MARKER = "<!-- dynamo-infra diff: {stack} -->"
 _VALUE_WIDTH = 120
@@ -93,6 +94,8 @@ class ResourceDiff:
     secret_changed: bool = False
     # Why the Dynamo operator's webhook would refuse this update (DGDs only).
     refusals: list[str] = field(default_factory=list)
+    # Pulumi replaces (deletes and creates) a Kubernetes object whose name or namespace changes.
+    replaces: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,11 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
                 if new.document.get("kind") == "DynamoGraphDeployment"
                 else []
             )
+            replaces = (old.k8s_name, old.namespace) != (new.k8s_name, new.namespace)
             if fields or secret_changed:
-                changes.append(ResourceDiff("changed", new, fields, secret_changed, refusals))
+                changes.append(
+                    ResourceDiff("changed", new, fields, secret_changed, refusals, replaces)
+                )
     return RenderDiff(stack, changes)
 
 
@@ -351,6 +357,7 @@ def format_json(diff: RenderDiff) -> str:
             entry["fields"] = [_json_field(f) for f in change.fields]
             entry["secretChanged"] = change.secret_changed
             entry["operatorRefuses"] = list(change.refusals)
+            entry["forcesReplace"] = change.replaces
         return entry
 
     report = {
@@ -369,6 +376,8 @@ def _detail_lines(change: ResourceDiff) -> list[str]:
         text = dump_yaml(change.resource.document)
         return [f"{sign} {line}" for line in text.splitlines()]
     lines = [f"! {OPERATOR_REFUSES}: {refusal}" for refusal in change.refusals]
+    if change.replaces:
+        lines.append(f"! {FORCES_REPLACE}: its name or namespace changes")
     if change.secret_changed:
         keys = ", ".join(sorted(change.resource.secrets))
         lines.append(f"! {SECRET_CHANGE}: {keys}")

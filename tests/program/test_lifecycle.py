@@ -29,3 +29,18 @@ def test_diff_reports_a_changed_lifecycle_option(
     (head / "index.json").write_text(json.dumps(index))
     (change,) = diff_renders(rendered["prod"].out, head).resources
     assert [f.path for f in change.fields] == ["(pulumi options).ignoreChanges"]
+
+
+def test_diff_says_when_a_change_forces_a_replace(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    head = tmp_path / "head"
+    shutil.copytree(rendered["dev"].out, head)
+    index = json.loads((head / "index.json").read_text())
+    (entry,) = [e for e in index["resources"] if e.get("kind") == "DynamoGraphDeployment"]
+    entry["k8sName"] = "renamed"
+    document = head / entry["file"]
+    document.write_text(document.read_text().replace("name: qwen3-0-6b-blue", "name: renamed", 1))
+    (head / "index.json").write_text(json.dumps(index))
+    (change,) = diff_renders(rendered["dev"].out, head).resources
+    assert change.replaces
