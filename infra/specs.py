@@ -16,7 +16,7 @@ from components.network_policies import (
     Upstream,
 )
 from components.security import OwnedNamespace
-from infra.stack.config import Model, NodePool, S3Source, StackConfig, url_port
+from infra.stack.config import Model, S3Source, StackConfig, url_port
 from infra.stack.instances import RAID0_MOUNT, pool_node_selector, striped_nvme
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
 
@@ -146,34 +146,17 @@ def s3_sources(model: Model) -> list[S3Source]:
     return [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
 
 
-def _role_pools(config: StackConfig, model: Model) -> dict[str, NodePool]:
-    """The node pool of each worker role that has one (the mocker engine may have none)."""
-    pools = {}
-    for role in model.topology.roles:
-        pool_name = model.role_pool(role)
-        pool = config.pool(pool_name) if pool_name else None
-        if pool is not None:
-            pools[role] = pool
-    return pools
-
-
 def cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
-    """Cache on the nodes of the model's first worker role's pool."""
-    pools = list(_role_pools(config, model).values())
-    return pool_node_selector(pools[0]) if pools else {}
-
-
-def cache_pool(config: StackConfig, model: Model) -> NodePool | None:
-    """The pool whose nodes hold the model's cache: its first worker role's."""
-    pools = list(_role_pools(config, model).values())
-    return pools[0] if pools else None
+    """Cache on the nodes of the model's cache pool."""
+    pool = config.cache_pool(model)
+    return pool_node_selector(pool) if pool else {}
 
 
 def cache_tier_path(config: StackConfig, model: Model) -> str:
     """Where the SSD tier lives: the configured path, else on the disks the nodes have."""
     if config.model_cache.path:
         return config.model_cache.path
-    pool = cache_pool(config, model)
+    pool = config.cache_pool(model)
     if pool is not None and striped_nvme(pool):
         return f"{RAID0_MOUNT}/dynamo-model-cache"
     return DEFAULT_CACHE_PATH

@@ -8,7 +8,6 @@ from __future__ import annotations
 from infra.stack.config import (
     COLORS,
     WORKER_ROLES,
-    Color,
     EksCluster,
     Model,
     NodePool,
@@ -356,8 +355,7 @@ def _check_disk_tier(config: StackConfig, model: Model, path: str) -> list[Confi
     """An SSD tier's quota must fit the disk behind its path on one node of the cache's pool."""
     if config.model_cache.medium != "SSD" or config.model_cache.path:
         return []  # a path you chose is yours to size
-    pool_name = model.role_pool(model.topology.roles[0])
-    pool = config.pool(pool_name) if pool_name else None
+    pool = config.cache_pool(model)
     if pool is None or pool_gpus(pool) is None:
         return []
     disk = cache_disk_gib(pool)
@@ -391,8 +389,7 @@ def _check_memory_tier(config: StackConfig, model: Model, path: str) -> list[Con
     """A MEM cache tier lives in node RAM (and raises the cache pod's memory request to it)."""
     if config.model_cache.medium != "MEM":
         return []
-    pool_name = model.role_pool(model.topology.roles[0])
-    pool = config.pool(pool_name) if pool_name else None
+    pool = config.cache_pool(model)
     facts = pool_gpus(pool) if pool else None
     if pool is None or facts is None or not facts.memory_gib:
         return []
@@ -489,11 +486,11 @@ def _check_role(
         )
     if model.engine == "trtllm":
         issues += _check_placement(config, model, role, path, model_path)
-        issues += _check_efa(config, model, role, path)
+        issues += _check_efa(config, model, role, model_path)
     return issues
 
 
-def _check_efa(config: StackConfig, model: Model, role: str, path: str) -> list[ConfigIssue]:
+def _check_efa(config: StackConfig, model: Model, role: str, model_path: str) -> list[ConfigIssue]:
     """Multinode tensor parallelism and KV transfer want EFA, and EFA wants the EFA image."""
     pool_name = model.role_pool(role)
     pool = config.pool(pool_name) if pool_name else None
@@ -524,11 +521,13 @@ def _check_efa(config: StackConfig, model: Model, role: str, path: str) -> list[
             image = model.image_for(color) or ""
             tag = image.rpartition(":")[2] if "@" not in image else ""
             if "efa" not in tag:
+                slot = model.slots.get(color)
                 issues.append(
                     ConfigIssue(
-                        f"{path}.nodePool"
-                        if model.role(role).node_pool
-                        else f"{model_path_of(path)}.image",
+                        # where the image is set: the slot's override, else the model's
+                        f"{model_path}.slots.{color}.image"
+                        if slot is not None and slot.image
+                        else f"{model_path}.image",
                         f"{model.name} ({color}) runs on EFA pool {pool.name!r} with {image}: "
                         "the plain runtime image has no libfabric, so the KV transfer (NIXL) "
                         "falls back to TCP; use the -efa-amd64 variant of the same release",
@@ -536,18 +535,6 @@ def _check_efa(config: StackConfig, model: Model, role: str, path: str) -> list[
                     )
                 )
     return issues
-
-
-def model_path_of(role_path: str) -> str:
-    """models[2].prefill -> models[2]."""
-    return role_path.rsplit(".", 1)[0]
-
-
-def engine_config_key(model: Model, role: str, color: Color, model_path: str) -> str:
-    """The YAML path that names a role's engine config in a slot (slot override or role)."""
-    if model.slot_role(role, color).engine_config:
-        return f"{model_path}.slots.{color}.{role}.engineConfig"
-    return f"{model_path}.{role}.engineConfig"
 
 
 def _check_placement(

@@ -692,6 +692,11 @@ class StackConfig(Spec):
     def pool(self, name: str) -> NodePool | None:
         return next((p for p in self.node_pools if p.name == name), None)
 
+    def cache_pool(self, model: Model) -> NodePool | None:
+        """The pool whose nodes hold the model's cache: that of its first role with a pool."""
+        names = (model.role_pool(role) for role in model.topology.roles)
+        return next((pool for name in names if name and (pool := self.pool(name))), None)
+
 
 # Keys under `dynamo-trtllm:` that hold secrets; read only through Pulumi's secret config.
 SECRET_KEYS = ("hfToken", "imagePullSecret", "s3AccessKeyId", "s3SecretAccessKey")

@@ -28,7 +28,7 @@ from infra.stack.config import (
     TrafficStackConfig,
 )
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
-from infra.stack.yaml_source import SourceMap, YamlProblem, YamlSourceError, read_yaml_file
+from infra.stack.yaml_source import SourceMap, YamlProblem, YamlSourceError, kind_of, read_yaml_file
 
 # Placeholder for `secure:` values offline, where Pulumi's decryption is not available.
 SECURE_PLACEHOLDER = "[secure value: decrypted by Pulumi at deploy time]"
@@ -315,7 +315,7 @@ def _environment_issues(
         else:
             issues += _validate(cluster_cls, cluster, ("cluster",), source_map)
     elif "cluster" in values:
-        issues.append(ConfigIssue("cluster", f"expected a mapping, not {_kind(cluster)}"))
+        issues.append(ConfigIssue("cluster", f"expected a mapping, not {kind_of(cluster)}"))
 
     valid_models: dict[int, Any] = {}
     models = values.get("models")
@@ -328,7 +328,7 @@ def _environment_issues(
             if not model_issues:
                 valid_models[index] = model
     elif "models" in values:
-        issues.append(ConfigIssue("models", f"expected a list of models, not {_kind(models)}"))
+        issues.append(ConfigIssue("models", f"expected a list of models, not {kind_of(models)}"))
 
     failed_sections: set[str] = set()
     for key, value in values.items():
@@ -361,15 +361,6 @@ def _environment_issues(
     config = StackConfig.model_validate(_normalised(partial))
     issues += cross_check(config, model_indexes=list(valid_models))
     return issues, config, list(valid_models)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    names = {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean"}
-    return names.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )
 
 
 def _normalised(values: dict[str, Any]) -> dict[str, Any]:

@@ -302,3 +302,15 @@ def load_trusted(text: str) -> Any:
 
 def load_all_trusted(text: str) -> list[Any]:
     return list(yaml.load_all(text, Loader=_BaseLoader))  # noqa: S506 - a safe loader
+
+
+def kind_of(value: Any) -> str:
+    """How a message names what YAML gave: "null", "a mapping", "a number" ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names: dict[type, str] = {list: "a list", dict: "a mapping", str: "a string"}
+    return names.get(type(value), type(value).__name__)

@@ -19,7 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from infra.stack.errors import format_path, parse_path
-from infra.stack.yaml_source import SourceMap, YamlSourceError, load_yaml_text, read_yaml_file
+from infra.stack.yaml_source import (
+    SourceMap,
+    YamlSourceError,
+    kind_of,
+    load_yaml_text,
+    read_yaml_file,
+)
 from infra.trtllm.engine_schema import (
     DEPRECATED_INPUT_KEYS,
     RENAMED_KEYS,
@@ -126,7 +132,7 @@ def _check_document(
     if not isinstance(loaded, dict):
         message = (
             "the top level must be a mapping of TensorRT-LLM option names to values, "
-            f"not {_kind(loaded)}"
+            f"not {kind_of(loaded)}"
         )
         issue = EngineConfigIssue("", message, 1, 1)
         return EngineConfigResult(None, [issue], {}, source_map, text)
@@ -167,7 +173,7 @@ def _check_mapping(raw: dict) -> EngineConfigResult:
     for key in _MERGE_BUILT_SECTIONS:
         if key in data and not isinstance(data[key], dict):
             issues.append(
-                EngineConfigIssue(key, f"must be a mapping of settings, not {_kind(data[key])}")
+                EngineConfigIssue(key, f"must be a mapping of settings, not {kind_of(data[key])}")
             )
             del data[key]  # reported once here rather than again by the schema
     try:
@@ -314,10 +320,3 @@ def _unique(issues: list[EngineConfigIssue]) -> list[EngineConfigIssue]:
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) or value is None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
-    return names.get(type(value), type(value).__name__)

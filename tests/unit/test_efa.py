@@ -65,3 +65,19 @@ def test_the_plain_image_on_an_efa_pool_is_a_warning() -> None:
     checked = check_stack_values(_multinode(True), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
     (warning,) = [w for w in checked.warnings if "-efa-amd64" in w.message]
     assert warning.path == "models[0].image"
+
+
+def test_the_image_warning_points_where_the_image_is_set() -> None:
+    raw = _multinode(True)
+    raw["models"][0]["image"] = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0-efa-amd64"
+    raw["models"][0]["slots"] = {
+        "blue": {},
+        "green": {
+            "image": "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.1",
+            "prefill": {"replicas": 0},
+            "decode": {"replicas": 0},
+        },
+    }
+    checked = check_stack_values(raw, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    (warning,) = [w for w in checked.warnings if "-efa-amd64" in w.message]
+    assert warning.path == "models[0].slots.green.image"
