@@ -18,8 +18,6 @@ from infra.stack.errors import ConfigIssue
 from infra.stack.instances import (
     EFA_NODE_HUGEPAGES_MIB,
     GpuInstance,
-    efa_hugepages_mib,
-    efa_per_pod,
     pool_gpus,
 )
 from infra.stack.names import parse_quantity_mib
@@ -122,19 +120,18 @@ def pod_groups(deployment: Deployment) -> dict[str, list[PodGroup]]:
         if model.engine != "trtllm":
             continue
         for role in resolved.roles.values():
-            if role.pool is None:
+            if role.pool is None or role.placement is None:
                 continue
             spec = model.role(role.role)
-            efa = efa_per_pod(role.gpus, spec.gpus_per_worker) if role.pool.efa else 0
             memory = (parse_quantity_mib(spec.memory) if spec.memory else 0) + parse_quantity_mib(
                 spec.shared_memory
             )
             demand = Demand(
                 gpus=spec.gpus_per_worker,
-                efa=efa,
+                efa=role.placement.efa_interfaces,
                 cpu_millis=_cpu_millis(spec.cpu) if spec.cpu else 0,
                 memory_mib=memory,
-                hugepages_mib=efa_hugepages_mib(role.gpus, spec.gpus_per_worker) if efa else 0,
+                hugepages_mib=role.placement.hugepages_mib,
             )
             for replica in range(role.peak_replicas):
                 nodes = f" ({spec.nodes} nodes)" if spec.nodes > 1 else ""

@@ -119,6 +119,7 @@ class ResolvedRole:
     peak_replicas: int  # the autoscaling maximum, else replicas
     engine: EngineFile | None  # None for the mocker engine
     engine_key: str  # the YAML path naming the engine config
+    placement: WorkerPlacement | None  # None without a pool (the mocker engine may have none)
 
     def parallelism(self, gpus_per_node: int, nodes: int) -> WorkerParallelism | None:
         """The layout the worker runs: the file's, with tensor parallelism over all its GPUs
@@ -171,19 +172,12 @@ class ResolvedModel:
         return layouts
 
     def placements(self) -> dict[str, WorkerPlacement]:
-        placements = {}
-        for role in self.model.topology.roles:
-            resolved = next((r for (_, name), r in self.roles.items() if name == role), None)
-            if resolved is None or resolved.pool is None:
-                continue
-            gpus_per_worker = self.model.role(role).gpus_per_worker
-            efa = efa_per_pod(resolved.gpus, gpus_per_worker) if resolved.pool.efa else 0
-            placements[role] = WorkerPlacement(
-                node_selector=pool_node_selector(resolved.pool),
-                efa_interfaces=efa,
-                hugepages_mib=efa_hugepages_mib(resolved.gpus, gpus_per_worker) if efa else 0,
-            )
-        return placements
+        """Each role's placement (the same in both slots: slots differ in replicas and files)."""
+        return {
+            name: role.placement
+            for (_, name), role in sorted(self.roles.items(), reverse=True)
+            if role.placement is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -239,19 +233,35 @@ def _resolve_model(
                 if slot_override
                 else f"models[{index}].{role}.engineConfig"
             )
+            gpus = pool_gpus(pool) if pool else None
             roles[(color, role)] = ResolvedRole(
                 role=role,
                 color=color,
                 pool=pool,
-                gpus=pool_gpus(pool) if pool else None,
+                gpus=gpus,
                 replicas=model.replicas(role, color),
                 peak_replicas=model.peak_replicas(role, color),
                 engine=files.engine_config(model.engine_config(role, color))
                 if model.engine == "trtllm"
                 else None,
                 engine_key=key,
+                placement=_placement(pool, gpus, model.role(role).gpus_per_worker),
             )
     return ResolvedModel(index, model, facts, facts_problem, roles)
+
+
+def _placement(
+    pool: NodePool | None, gpus: GpuInstance | None, gpus_per_worker: int
+) -> WorkerPlacement | None:
+    """Where a role's workers run, and the EFA share their GPUs give them on an EFA pool."""
+    if pool is None:
+        return None
+    efa = efa_per_pod(gpus, gpus_per_worker) if pool.efa else 0
+    return WorkerPlacement(
+        node_selector=pool_node_selector(pool),
+        efa_interfaces=efa,
+        hugepages_mib=efa_hugepages_mib(gpus, gpus_per_worker) if efa else 0,
+    )
 
 
 def _model_facts(
