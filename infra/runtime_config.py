@@ -40,17 +40,20 @@ def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:
     )
 
 
-def read_raw_config() -> dict[str, object]:
-    """Our namespace's keys from Pulumi's runtime config (the stack file, decrypted by Pulumi)."""
-
+def _our_names() -> list[str]:
+    """The names under `dynamo-trtllm:` in Pulumi's runtime config, sorted."""
     prefix = f"{CONFIG_NAMESPACE}:"
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return sorted(k[len(prefix) :] for k in keys if k.startswith(prefix))
+
+
+def read_raw_config() -> dict[str, object]:
+    """Our namespace's keys from Pulumi's runtime config (the stack file, decrypted by Pulumi)."""
     raw: dict[str, object] = {}
-    for key in sorted(k for k in keys if k.startswith(prefix)):
-        name = key[len(prefix) :]
+    for name in _our_names():
         if name in SECRET_KEYS:
             continue
-        value = runtime_config.get_config(key)
+        value = runtime_config.get_config(f"{CONFIG_NAMESPACE}:{name}")
         try:
             raw[name] = json.loads(value) if isinstance(value, str) else value
         except json.JSONDecodeError:
@@ -60,6 +63,4 @@ def read_raw_config() -> dict[str, object]:
 
 def present_secrets() -> frozenset[str]:
     """The secret keys Pulumi's config holds for our namespace (their values stay unread)."""
-    prefix = f"{CONFIG_NAMESPACE}:"
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return frozenset(k[len(prefix) :] for k in keys if k[len(prefix) :] in SECRET_KEYS)
+    return frozenset(name for name in _our_names() if name in SECRET_KEYS)
