@@ -402,8 +402,12 @@ def _issue(
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "string_type" and isinstance(error.get("input"), bool | int | float):
         # YAML read an unquoted 1.30 as the number 1.3, or `no` as false: say how to keep the text.
-        parts = ConfigIssue(path, "").parts()
-        spelled = source_map.spelled(("config", *parts)) if source_map else None
+        first, *rest = prefix + loc
+        spelled = (
+            source_map.spelled(("config", f"{CONFIG_NAMESPACE}:{first}", *rest))
+            if source_map
+            else None
+        )
         shown = spelled if spelled is not None else str(error["input"])
         return ConfigIssue(
             path,
