@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from infra.commands import crds
 from infra.commands.common import EXIT_USAGE
 from infra.commands.live import preflight_command, rollout_command
 from infra.commands.offline import (
@@ -61,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="directory of CRD YAML files (searched recursively); repeatable",
+        help="directory of CRD YAML files (searched recursively), over the shipped schemas; "
+        "repeatable",
     )
     validate.add_argument(
         "--kubernetes-version",
@@ -204,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         "need cache_transceiver_config)",
     )
     check.add_argument("--output", choices=["text", "json"], default="text")
+    crds.register(commands)
     return parser
 
 
@@ -230,6 +233,8 @@ def _run(args: argparse.Namespace) -> int:
         return diff_command(args, root)
     if args.command == "scan":
         return scan_command(args, root)
+    if args.command == "crds":
+        return crds.crds_command(args, root)
     if args.command in ("promote", "rollback", "status"):
         return rollout_command(args, root)
     return validate_command(args, root)

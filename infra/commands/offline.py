@@ -61,8 +61,10 @@ def render_command(args: argparse.Namespace, root: Path) -> int:
 def validate_command(args: argparse.Namespace, root: Path) -> int:
     from infra.offline.render import RenderError, render_stack
     from infra.offline.render_output import OutputFailed, OutputRefused, renders_dir_refusal
+    from infra.offline.crd_bundle import ShippedSchemas
     from infra.offline.validate import (
         CrdSchemas,
+        StackSchemas,
         UnsupportedKubernetesVersion,
         schema_version,
         validate_render,
@@ -118,8 +120,10 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
                 if isinstance(config, StackConfig)
                 else DEFAULT_KUBERNETES_VERSION
             )
+            pins = config.platform.charts.model_dump() if isinstance(config, StackConfig) else {}
+            schemas = StackSchemas(crds, ShippedSchemas.for_pins(pins))
             try:
-                report = validate_render(out, stack, crds, version)
+                report = validate_render(out, stack, schemas, version)
             except UnsupportedKubernetesVersion as error:
                 ok = False
                 results.append(
@@ -152,7 +156,7 @@ def print_report(report: Any, out: Path | None) -> None:
     for failure in report.failures:
         print(f"  {failure.object} ({failure.file}): {failure.path}: {failure.message}")
     for missing in report.no_schema:
-        print(f"  no schema available for {missing}: give its CRD with --crd-dir")
+        print(f"  no schema available for {missing}")
 
 
 def scan_command(args: argparse.Namespace, root: Path) -> int:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 import yaml
@@ -23,6 +23,7 @@ from kubernetes_validate import utils as kv_utils
 from kubernetes_validate import version as kv_version
 from referencing import Registry, Resource
 
+from infra.offline.crd_bundle import ShippedSchemas
 from infra.stack.yaml_source import load_all_trusted, load_trusted
 
 
@@ -271,8 +272,31 @@ def _core_validator(
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
+class SchemaSource(Protocol):
+    def get(self, api_version: str, kind: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class StackSchemas:
+    """A stack's custom-resource schemas: CRDs given with --crd-dir first, then the shipped ones
+    for the chart versions the stack pins."""
+
+    given: CrdSchemas
+    shipped: ShippedSchemas
+
+    def get(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        given = self.given.get(api_version, kind)
+        if given is not None:
+            return given
+        shipped = self.shipped.get(api_version, kind)
+        return None if shipped is None else strict_schema(shipped)
+
+    def missing_hint(self, api_version: str) -> str:
+        return self.shipped.missing_hint(api_version)
+
+
 def validate_render(
-    render_dir: Path, stack: str, crds: CrdSchemas, kubernetes_version: str
+    render_dir: Path, stack: str, crds: SchemaSource, kubernetes_version: str
 ) -> ValidationReport:
     """Check every Kubernetes object of one render output directory."""
     schema_version(kubernetes_version)  # fail early on a version without bundled schemas
@@ -294,7 +318,12 @@ def validate_render(
         else:
             validator = _core_validator(*key, kubernetes_version)
         if validator is None:
-            report.no_schema.append(f"{label} ({entry['apiVersion']}, {entry['file']})")
+            hint = (
+                crds.missing_hint(entry["apiVersion"])
+                if isinstance(crds, StackSchemas)
+                else "give its CRD with --crd-dir"
+            )
+            report.no_schema.append(f"{label} ({entry['apiVersion']}, {entry['file']}): {hint}")
             continue
         report.checked += 1
         for path, message in _errors(validator, document):

@@ -143,19 +143,8 @@ def test_render_index_follows_the_contract(
     assert "desiredSize: 1\n" in node_group  # integers stay integers
 
 
-def test_validate_json_output(reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "--project-dir",
-            str(PROJECT_ROOT),
-            "validate",
-            "dev",
-            "--crd-dir",
-            str(reference / "crds"),
-            "--output",
-            "json",
-        ]
-    )
+def test_validate_from_a_plain_clone_needs_no_crd_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--project-dir", str(PROJECT_ROOT), "validate", "dev", "--output", "json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["ok"] is True
     [dev] = result["stacks"]
@@ -167,11 +156,34 @@ def test_validate_json_output(reference: Path, capsys: pytest.CaptureFixture[str
     )
 
 
-def test_validate_without_crds_reports_missing_schemas(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--project-dir", str(PROJECT_ROOT), "validate", "dev"])
+def test_validate_with_a_given_crd_dir(reference: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "--project-dir",
+            str(PROJECT_ROOT),
+            "validate",
+            "dev",
+            "--crd-dir",
+            str(reference / "crds"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+
+
+def test_a_pin_without_shipped_schemas_says_how_to_get_them(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:platform"].setdefault("charts", {})["fluid"] = "1.0.9"
+    project.write_stack("prod", config)
+    code = main(["--project-dir", str(project.root), "validate", "prod"])
     out = capsys.readouterr().out
     assert code == 1
-    assert "no schema available for DynamoGraphDeployment/qwen3-0-6b/qwen3-0-6b-blue" in out
+    assert (
+        "no schema available for Dataset/deepseek-r1/weights-blue" in out
+        and "no schemas ship for fluid 1.0.9 (platform.charts.fluid); run `dynamo-infra crds fetch`"
+        in out
+    ), out
 
 
 def test_check_engine_config_accepts_the_projects_files(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,16 +10,21 @@ import pytest
 import yaml
 
 from infra.offline.render import render_stack
-from infra.offline.validate import CrdSchemas, UnsupportedKubernetesVersion, validate_render
+from infra.offline.crd_bundle import ShippedSchemas
+from infra.offline.validate import (
+    CrdSchemas,
+    StackSchemas,
+    UnsupportedKubernetesVersion,
+    validate_render,
+)
+from infra.stack.config import ChartVersions
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
 
 
 @pytest.fixture(scope="module")
-def crds() -> CrdSchemas:
-    directory = PROJECT_ROOT.parent / "shared" / "reference" / "crds"
-    if not directory.is_dir():
-        pytest.skip(f"CRD reference not present at {directory}")
-    return CrdSchemas.from_dirs([directory])
+def crds() -> StackSchemas:
+    """The schemas that ship with the project, for the default chart pins every stack keeps."""
+    return StackSchemas(CrdSchemas(), ShippedSchemas.for_pins(ChartVersions().model_dump()))
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,7 @@ def dev_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
-def test_every_stack_is_valid(stack: str, crds: CrdSchemas, tmp_path: Path) -> None:
+def test_every_stack_is_valid(stack: str, crds: StackSchemas, tmp_path: Path) -> None:
     render_stack(stack, tmp_path / stack, PROJECT_ROOT)
     report = validate_render(tmp_path / stack, stack, crds, "1.33")
     assert report.failures == [] and report.no_schema == []
@@ -38,7 +43,7 @@ def test_every_stack_is_valid(stack: str, crds: CrdSchemas, tmp_path: Path) -> N
 
 
 def test_hpa_autoscaling_is_valid_and_really_checked(
-    crds: CrdSchemas, project: Project, tmp_path: Path
+    crds: StackSchemas, project: Project, tmp_path: Path
 ) -> None:
     """No stack in stacks/ uses the hpa autoscaler: prod with it switched on stands in."""
     config = project.stack_config("prod")
@@ -58,7 +63,9 @@ def test_hpa_autoscaling_is_valid_and_really_checked(
     assert [f.path for f in failures] == ["spec.metrics[0].external.target"]
 
 
-def test_upstream_trtllm_examples_pass_our_crd_validator(crds: CrdSchemas, reference: Path) -> None:
+def test_upstream_trtllm_examples_pass_our_crd_validator(
+    crds: StackSchemas, reference: Path
+) -> None:
     examples = sorted((reference / "dynamo-examples" / "trtllm").glob("*.yaml"))
     checked = 0
     for path in examples:
@@ -117,7 +124,7 @@ def test_validator_rejects_broken_objects_naming_the_path(
     suffix: str,
     change,
     where: str,
-    crds: CrdSchemas,
+    crds: StackSchemas,
     dev_render: Path,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -127,6 +134,6 @@ def test_validator_rejects_broken_objects_naming_the_path(
     assert [f.path for f in report.failures] == [where]
 
 
-def test_unknown_kubernetes_version_is_an_error(crds: CrdSchemas, dev_render: Path) -> None:
+def test_unknown_kubernetes_version_is_an_error(crds: StackSchemas, dev_render: Path) -> None:
     with pytest.raises(UnsupportedKubernetesVersion, match="does not support version '1.99'"):
         validate_render(dev_render, "dev", crds, "1.99")
