@@ -60,6 +60,12 @@ class GraphInputs:
     cache_node_label: str | None = None
     reasoning_parser: str | None = None
     tool_call_parser: str | None = None
+    ready_timeout_seconds: int = 0  # how long `pulumi up` waits for Ready (0: not at all)
+
+
+# The Pulumi Kubernetes provider's await annotations (pulumi-kubernetes >= 4.18).
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
 
 
 def workload_service_account(role: str) -> str:
@@ -264,6 +270,11 @@ def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
         spec["envs"] = MULTINODE_ENVS
     if inputs.model_pvc is not None:
         spec["pvcs"] = [{"name": inputs.model_pvc, "create": False}]
+    annotations = {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash}
+    if inputs.ready_timeout_seconds:
+        # `pulumi up` succeeds only once the operator reports every service ready.
+        annotations[WAIT_FOR_ANNOTATION] = "condition=Ready"
+        annotations[TIMEOUT_ANNOTATION] = str(inputs.ready_timeout_seconds)
     return {
         "apiVersion": DGD_API_VERSION,
         "kind": DGD_KIND,
@@ -271,7 +282,7 @@ def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
             "name": name,
             "namespace": inputs.namespace,
             "labels": labels,
-            "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
+            "annotations": annotations,
         },
         "spec": spec,
     }

@@ -34,6 +34,7 @@ from components.security import Security, SecurityArgs
 from components.traffic import Traffic, TrafficArgs
 from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
 from infra.deployment.checked import CheckedStack, check_stack_values
+from infra.deployment.readiness import ready_timeout_seconds
 from infra.deployment.resolved import Deployment, ResolvedModel
 from infra.runtime_config import (
     StackSecrets,
@@ -339,6 +340,7 @@ def _slot(
                 cache_node_label=cache.node_label if cache else None,
                 reasoning_parser=resolved.facts.reasoning_parser if resolved.facts else None,
                 tool_call_parser=resolved.facts.tool_call_parser if resolved.facts else None,
+                ready_timeout_seconds=ready_timeout_seconds(resolved),
             ),
             # The operator's admission webhook must answer before any DGD is sent.
             depends_on=[

@@ -59,9 +59,9 @@ def render_command(args: argparse.Namespace, root: Path) -> int:
 
 
 def validate_command(args: argparse.Namespace, root: Path) -> int:
+    from infra.offline.crd_bundle import ShippedSchemas
     from infra.offline.render import RenderError, render_stack
     from infra.offline.render_output import OutputFailed, OutputRefused, renders_dir_refusal
-    from infra.offline.crd_bundle import ShippedSchemas
     from infra.offline.validate import (
         CrdSchemas,
         StackSchemas,

@@ -15,13 +15,28 @@ from infra.stack.config import Color
 from infra.stack.errors import CONFIG_NAMESPACE
 
 
-class AutomationStack:
-    """A selected stack of the project in `project_root` (needs the Pulumi CLI and a login)."""
+class PolicyPackMissing(RuntimeError):
+    pass
 
-    def __init__(self, project_root: Path, stack: str) -> None:
+
+class AutomationStack:
+    """A selected stack of the project in `project_root` (needs the Pulumi CLI and a login).
+
+    Every `up` runs with the project's policy pack, as every CI `up` does: a promotion is no way
+    around the invariants.
+    """
+
+    def __init__(self, project_root: Path, stack: str, policy_config: Path | None = None) -> None:
         from pulumi import automation
 
         self._automation = automation
+        self.policy_pack = project_root / "policy"
+        if not (self.policy_pack / "venv").is_dir():
+            raise PolicyPackMissing(
+                f"the policy pack's virtualenv {self.policy_pack / 'venv'} is missing: run "
+                "`(cd policy && pulumi install)` once"
+            )
+        self.policy_config = policy_config
         self.stack = automation.select_stack(stack_name=stack, work_dir=str(project_root))
 
     def _set(self, path: str, value: str) -> None:
@@ -52,7 +67,11 @@ class AutomationStack:
                 raise
 
     def up(self, on_output: Callable[[str], None]) -> None:
-        self.stack.up(on_output=on_output)
+        self.stack.up(
+            on_output=on_output,
+            policy_packs=[str(self.policy_pack)],
+            policy_pack_configs=[str(self.policy_config)] if self.policy_config else None,
+        )
 
     def outputs(self) -> dict[str, Any]:
         return {key: output.value for key, output in self.stack.outputs().items()}

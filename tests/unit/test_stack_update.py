@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pulumi import automation
 
-from infra.live.stack_update import AutomationStack
+from infra.live.stack_update import AutomationStack, PolicyPackMissing
 
 
 class FakeStack:
@@ -22,7 +23,8 @@ class FakeStack:
         assert path
         self.calls.append(("remove", key, None))
 
-    def up(self, on_output: Any) -> None:
+    def up(self, on_output: Any, **options: Any) -> None:
+        self.calls.append(("up", str(options.get("policy_packs")), None))
         on_output("Updating")
 
     def outputs(self) -> dict[str, automation.OutputValue]:
@@ -34,7 +36,21 @@ def updater() -> tuple[AutomationStack, FakeStack]:
     instance = AutomationStack.__new__(AutomationStack)
     instance._automation = automation
     instance.stack = stack  # type: ignore[assignment]
+    instance.policy_pack = Path("/project/policy")
+    instance.policy_config = None
     return instance, stack
+
+
+def test_every_update_runs_with_the_policy_pack() -> None:
+    instance, stack = updater()
+    instance.up(lambda line: None)
+    assert stack.calls == [("up", "['/project/policy']", None)]
+
+
+def test_a_missing_policy_pack_virtualenv_says_how_to_make_it(tmp_path: Path) -> None:
+    (tmp_path / "policy").mkdir()
+    with pytest.raises(PolicyPackMissing, match=r"\(cd policy && pulumi install\)"):
+        AutomationStack(tmp_path, "dev")
 
 
 def test_a_canary_writes_active_then_weights() -> None:
