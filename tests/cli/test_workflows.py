@@ -14,6 +14,19 @@ from tests.conftest import PROJECT_ROOT, STACKS, TRAFFIC_STACKS, stack_values
 
 GITHUB = PROJECT_ROOT / ".github"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+FILES = sorted([*GITHUB.glob("workflows/*.yml"), *GITHUB.glob("actions/*/action.yml")])
+# The current major of every action we use, each running on node24 (README "Pull-request flow").
+ACTION_MAJORS = {
+    "actions/checkout": "v7",
+    "actions/setup-python": "v7",
+    "aws-actions/configure-aws-credentials": "v6",
+    "pulumi/actions": "v7",
+    "pulumi/auth-actions": "v2",
+    "marocchino/sticky-pull-request-comment": "v3",
+}
+PULUMI_TOKEN_TYPES = tuple(
+    f"urn:pulumi:token-type:access_token:{kind}" for kind in ("organization", "team", "personal")
+)
 
 
 def load(relative: str) -> dict:
@@ -22,6 +35,13 @@ def load(relative: str) -> dict:
     if True in document:
         document["on"] = document.pop(True)
     return document
+
+
+def steps_of(document: dict) -> list[dict]:
+    """Every step of a workflow's jobs or of a composite action."""
+    if "runs" in document:
+        return document["runs"]["steps"]
+    return [s for job in document["jobs"].values() for s in job.get("steps", [])]
 
 
 def cloud_stacks() -> list[str]:
@@ -67,6 +87,67 @@ def test_preview_diffs_every_stack_and_previews_every_cloud_stack() -> None:
     )
     assert preview["with"]["command"] == "preview" and preview["with"]["comment-on-pr"] is True
     assert any("dynamo-infra scan" in s.get("run", "") for s in steps)
+
+
+def test_offline_validation_uses_the_schemas_shipped_in_the_repository() -> None:
+    workflow = load("workflows/preview.yml")
+    steps = workflow["jobs"]["offline-diff"]["steps"]
+    validate = next(s for s in steps if "dynamo-infra validate" in s.get("run", ""))
+    assert validate["run"] == ".venv/bin/dynamo-infra validate ${{ matrix.stack }}"
+    # Nothing fetched from upstream repositories, no pins left for it.
+    assert "--crd-dir" not in (GITHUB / "workflows" / "preview.yml").read_text()
+    assert not [s for s in steps if "repository" in s.get("with", {})]
+    assert "env" not in workflow
+
+
+def test_every_action_is_at_its_current_node24_major() -> None:
+    for path in FILES:
+        for step in steps_of(yaml.safe_load(path.read_text())):
+            if "uses" not in step or step["uses"].startswith("./"):
+                continue
+            action, _, version = step["uses"].partition("@")
+            assert action in ACTION_MAJORS, f"{path.name}: {action}: add its current major here"
+            assert version == ACTION_MAJORS[action], f"{path.name}: {step['uses']}"
+
+
+def test_pulumi_cloud_tokens_come_from_oidc_not_secrets() -> None:
+    for path in FILES:
+        referenced = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", path.read_text()))
+        assert referenced <= {"GITHUB_TOKEN"}, f"{path.name} uses secrets {referenced}"
+    pulumi_jobs = 0
+    for workflow in ("preview.yml", "deploy.yml", "pulumi-up.yml"):
+        document = load(f"workflows/{workflow}")
+        for name, job in document["jobs"].items():
+            steps = job.get("steps", [])
+            uses = [s.get("uses", "").partition("@")[0] for s in steps]
+            if "pulumi/actions" not in uses:
+                continue
+            pulumi_jobs += 1
+            auth = uses.index("pulumi/auth-actions") if "pulumi/auth-actions" in uses else None
+            assert auth is not None and auth < uses.index("pulumi/actions"), f"{workflow}: {name}"
+            login = steps[auth]["with"]
+            assert login["organization"] == "${{ vars.PULUMI_ORG }}"
+            assert login["requested-token-type"] in PULUMI_TOKEN_TYPES
+            # The exchange needs GitHub's OIDC token; job permissions replace the workflow's.
+            permissions = job.get("permissions", document.get("permissions", {}))
+            assert permissions.get("id-token") == "write", f"{workflow}: {name}"
+            assert "PULUMI_ACCESS_TOKEN" not in steps[uses.index("pulumi/actions")].get("env", {})
+    assert pulumi_jobs == 3  # cloud-preview, drift, up
+
+
+def test_deploy_calls_pulumi_up_with_exactly_its_interface() -> None:
+    interface = load("workflows/pulumi-up.yml")["on"]["workflow_call"]
+    assert "secrets" not in interface
+    inputs = interface["inputs"]
+    deploy = load("workflows/deploy.yml")
+    # A called workflow gets at most its caller's permissions: up needs id-token: write.
+    assert deploy["permissions"]["id-token"] == "write"
+    callers = [j for j in deploy["jobs"].values() if j.get("uses", "").endswith("pulumi-up.yml")]
+    assert callers
+    for job in callers:
+        assert "secrets" not in job
+        assert set(job["with"]) <= set(inputs)
+        assert {name for name, spec in inputs.items() if spec.get("required")} <= set(job["with"])
 
 
 def test_previews_and_deploys_enforce_the_policy_pack() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.offline.render import render_stack
 from infra.offline.crd_bundle import ShippedSchemas
+from infra.offline.render import render_stack
 from infra.offline.validate import (
     CrdSchemas,
     StackSchemas,
