@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Rendered
+from infra.offline.render import render_stack
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project, Rendered
 
 
 def test_every_stack_renders(rendered: dict[str, Rendered]) -> None:
@@ -13,13 +16,29 @@ def test_every_stack_renders(rendered: dict[str, Rendered]) -> None:
         assert rendered[stack].objects("DynamoGraphDeployment")
 
 
-def test_traffic_stack_weights_dns_between_referenced_environments(
+def test_traffic_stack_as_shipped_points_at_the_one_environment_that_exists(
     rendered: dict[str, Rendered],
 ) -> None:
-    records = {
-        r["name"]: rendered["prod-traffic"].load(r)
+    """prod-green does not exist until an upgrade needs it: the shipped stack deploys without it."""
+    [record] = [
+        rendered["prod-traffic"].load(r)
         for r in rendered["prod-traffic"].of_type("aws:route53/record:Record")
-    }
+    ]
+    assert record["name"] == "inference.example.com" and record["setIdentifier"] == "blue"
+    assert [p["weight"] for p in record["weightedRoutingPolicies"]] == [100]
+    assert record["records"] == ["prod.public.mock.invalid"]
+    assert rendered["prod-traffic"].of_type("kubernetes:") == []
+
+
+def test_traffic_stack_weights_dns_between_referenced_environments(
+    project: Project, tmp_path: Path
+) -> None:
+    config = project.stack_config("prod-traffic")
+    config["dynamo-trtllm:environments"]["green"] = "prod-green"
+    project.write_stack("prod-traffic", config)
+    render_stack("prod-traffic", tmp_path / "out", project.root)
+    traffic = Rendered(tmp_path / "out")
+    records = {r["name"]: traffic.load(r) for r in traffic.of_type("aws:route53/record:Record")}
     assert set(records) == {"public-entry-blue", "public-entry-green"}
     blue, green = records["public-entry-blue"], records["public-entry-green"]
     assert blue["name"] == green["name"] == "inference.example.com"
@@ -29,7 +48,6 @@ def test_traffic_stack_weights_dns_between_referenced_environments(
     # each record points at its environment stack's exported publicHostname (mocked)
     assert blue["records"] == ["prod.public.mock.invalid"]
     assert green["records"] == ["prod-green.public.mock.invalid"]
-    assert rendered["prod-traffic"].of_type("kubernetes:") == []
 
 
 def test_both_slots_render_and_the_stable_entry_follows_traffic(
