@@ -47,6 +47,7 @@ def check_stack(
         files=files,
         fetched=fetched,
         secrets=frozenset(stack_values.secrets),
+        environments=stack_values.environments,
     )
 
 
@@ -60,17 +61,21 @@ def check_stack_values(
     files: ProjectFiles | None = None,
     fetched: Mapping[str, ModelFacts] | None = None,
     secrets: frozenset[str] = frozenset(),
+    environments: tuple[str, ...] = (),
 ) -> CheckedStack:
     """Every check of a stack's values; raises StackConfigError listing all errors at once.
 
-    secrets: the secret keys the stack sets (a gated model needs hfToken).
+    secrets: the secret keys the stack sets (a gated model needs hfToken); environments: the
+    Pulumi ESC environments it imports, which may set others.
     """
     files = files or ProjectFiles(project_root)
     schema = check_values(values, source_map, file_issues)
     issues = list(schema.issues)
     partial = None
     if schema.partial is not None:
-        partial = resolve(schema.partial, files, schema.model_indexes, fetched, secrets)
+        partial = resolve(
+            schema.partial, files, schema.model_indexes, fetched, secrets, environments
+        )
         issues += deployment_issues(partial, fit_check)
     if schema.config is None or any(i.severity == "error" for i in issues):
         raise StackConfigError(source, issues, source_map)
@@ -78,7 +83,7 @@ def check_stack_values(
         return CheckedStack(schema.config, None, [])
     # With no error the subset that was resolved is the whole stack.
     assert partial is not None
-    deployment = Deployment(schema.config, partial.models, secrets)
+    deployment = Deployment(schema.config, partial.models, secrets, environments)
     notes = [i for i in issues if i.severity != "error"]
     found = [*notes, *deployment_warnings(deployment)]
     warnings = list(dict.fromkeys(w.located(source, source_map) for w in found))

@@ -28,7 +28,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
             model_issues.append(
                 ConfigIssue(f"{resolved.path}.plan.architecture", resolved.facts_problem)
             )
-        model_issues += _gated_issues(resolved, deployment.secrets)
+        model_issues += _gated_issues(resolved, deployment)
         issues += model_issues
         if not any(i.severity == "error" for i in model_issues):
             fit_ready.append(resolved)
@@ -47,11 +47,15 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
     return issues
 
 
-def _gated_issues(resolved: ResolvedModel, secrets: frozenset[str]) -> list[ConfigIssue]:
-    """A gated Hugging Face repository downloads only with a token: without one, 401 at start."""
+def _gated_issues(resolved: ResolvedModel, deployment: Deployment) -> list[ConfigIssue]:
+    """A gated Hugging Face repository downloads only with a token: without one, 401 at start.
+
+    A stack importing Pulumi ESC environments may get the token from one: a warning then.
+    """
     model = resolved.model
-    if model.engine != "trtllm" or "hfToken" in secrets:
+    if model.engine != "trtllm" or "hfToken" in deployment.secrets:
         return []
+    imported = ", ".join(deployment.environments)
     issues = []
     for color in sorted(model.slots):
         repo = model.source_for(color).hugging_face
@@ -62,12 +66,23 @@ def _gated_issues(resolved: ResolvedModel, secrets: frozenset[str]) -> list[Conf
                 if model.slots[color] and model.slots[color].source
                 else f"{resolved.path}.source.huggingFace"
             )
+            fix = (
+                "accept its licence on huggingface.co, then `pulumi config set --secret "
+                "dynamo-trtllm:hfToken hf_...`"
+            )
             issues.append(
                 ConfigIssue(
                     where,
+                    f"{repo} is gated on Hugging Face and the stack file sets no "
+                    f"dynamo-trtllm:hfToken: it must come from the imported ESC environment "
+                    f"({imported}), or every worker fails with 401 at start",
+                    severity="warning",
+                )
+                if imported
+                else ConfigIssue(
+                    where,
                     f"{repo} is gated on Hugging Face: without a token every worker fails with "
-                    "401 at start; accept its licence on huggingface.co, then `pulumi config set "
-                    "--secret dynamo-trtllm:hfToken hf_...`",
+                    f"401 at start; {fix}",
                 )
             )
     return list(dict.fromkeys(issues))

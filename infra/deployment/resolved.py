@@ -187,6 +187,7 @@ class Deployment:
     config: StackConfig
     models: tuple[ResolvedModel, ...]
     secrets: frozenset[str] = frozenset()  # the secret keys the stack sets (values unseen)
+    environments: tuple[str, ...] = ()  # Pulumi ESC environments that may set more config
 
     def model(self, name: str) -> ResolvedModel:
         return next(m for m in self.models if m.model.name == name)
@@ -198,6 +199,7 @@ def resolve(
     model_indexes: list[int] | None = None,
     fetched: Mapping[str, ModelFacts] | None = None,
     secrets: frozenset[str] = frozenset(),
+    environments: tuple[str, ...] = (),
 ) -> Deployment:
     """The deployment of a (possibly partial) checked config; model_indexes map back to the file.
 
@@ -211,6 +213,7 @@ def resolve(
             for index, model in zip(indexes, config.models, strict=True)
         ),
         secrets,
+        environments,
     )
 
 

@@ -58,6 +58,8 @@ class StackFile(typing.NamedTuple):
     # Problems the file itself has (duplicate keys, plaintext secrets, unknown namespaces ...),
     # reported together with the schema's and the cross-checks'.
     issues: tuple[ConfigIssue, ...] = ()
+    # Pulumi ESC environments the file imports (`environment:`): config we cannot see offline.
+    environments: tuple[str, ...] = ()
 
 
 def secure_placeholder(key: str) -> str:
@@ -181,7 +183,11 @@ def read_stack_file(path: Path, source: str) -> StackFile:
         else:
             values[name] = _strip_secure(value)
     issues += _region_issues(values, other)
-    return StackFile(values, secrets, other, fingerprints, document.source_map, tuple(issues))
+    imported = top.get("environment") or []
+    environments = tuple(str(e) for e in imported) if isinstance(imported, list) else ()
+    return StackFile(
+        values, secrets, other, fingerprints, document.source_map, tuple(issues), environments
+    )
 
 
 def _region_issues(values: dict[str, Any], other: dict[str, Any]) -> list[ConfigIssue]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from infra.deployment.checked import check_stack_values
+from infra.deployment.checked import check_stack, check_stack_values
 from infra.stack.errors import StackConfigError
 from infra.trtllm.model_catalog import lookup_model
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, Project
 
 from .helpers import values
 
@@ -34,3 +35,18 @@ def test_a_gated_source_needs_the_hf_token() -> None:
         _gemma(), "stacks/Pulumi.test.yaml", PROJECT_ROOT, secrets=frozenset({"hfToken"})
     )
     assert checked.deployment is not None
+
+
+def test_a_token_from_an_imported_esc_environment_is_a_warning_naming_it(
+    project: Project,
+) -> None:
+    path = project.root / "stacks" / "Pulumi.staging.yaml"
+    document = yaml.safe_load(path.read_text())
+    del document["config"]["dynamo-trtllm:hfToken"]
+    with pytest.raises(StackConfigError, match="gated on Hugging Face"):
+        path.write_text(yaml.safe_dump(document))
+        check_stack(project.root, "staging")
+    document["environment"] = ["dynamo-trtllm/shared"]
+    path.write_text(yaml.safe_dump(document))
+    warnings = [w.message for w in check_stack(project.root, "staging").warnings]
+    assert any("imported ESC environment (dynamo-trtllm/shared)" in w for w in warnings)
