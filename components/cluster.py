@@ -17,6 +17,10 @@ import pulumi_kubernetes as k8s
 from infra.stack.config import EksCluster, ExistingCluster
 
 COMPONENT_TYPE = "dynamo-trtllm:cluster:Cluster"
+# The Kubernetes provider replaces a ConfigMap whose data changes unless told otherwise; an engine
+# config ConfigMap keeps its name, so a replace would delete it while pods still mount it. It is
+# updated in place instead, and the engine-config hash in the DGD rolls the workers onto it.
+ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE = True
 # Managed add-ons; vpc-cni enforces NetworkPolicies only when told to.
 ADDONS: dict[str, dict | None] = {
     "vpc-cni": {"enableNetworkPolicy": "true"},
@@ -191,6 +195,7 @@ class Cluster(pulumi.ComponentResource):
             kubeconfig=spec.kubeconfig,
             context=spec.context,
             enable_server_side_apply=True,
+            enable_config_map_mutable=ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE,
             opts=child,
         )
         self.cluster_name = pulumi.Output.from_input(spec.context or "current-context")
@@ -329,6 +334,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
+            enable_config_map_mutable=ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[system_nodes]),
         )
         storage = gp3_storage_class()

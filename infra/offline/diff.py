@@ -20,11 +20,14 @@ from typing import Any
 
 from infra.deployment.operator_rules import operator_update_refusals
 from infra.offline.render import REDACTED, render_stack
+from infra.offline.rollouts import graph_services, rolled_services
 from infra.stack.yaml_source import dump_yaml, load_trusted
 
 STATUSES = ("added", "removed", "changed")
 OPERATOR_REFUSES = "the operator will refuse this update"
 FORCES_REPLACE = "this forces a replace (delete, then create)"
+UPDATES_IN_PLACE = "updates in place"
+ROLLS = "rolls the pods of (each restarts and reloads its weights)"
 SECRET_CHANGE = "changed (secret)"
 COMMENT_MARKER = "<!-- dynamo-infra diff: {stack} -->"
 _VALUE_WIDTH = 120
@@ -94,8 +97,15 @@ class ResourceDiff:
     secret_changed: bool = False
     # Why the Dynamo operator's webhook would refuse this update (DGDs only).
     refusals: list[str] = field(default_factory=list)
-    # Pulumi replaces (deletes and creates) a Kubernetes object whose name or namespace changes.
-    replaces: bool = False
+    # The changed fields that make Pulumi replace the resource (delete and create) instead of
+    # updating it in place.
+    replaced_by: tuple[str, ...] = ()
+    # DGDs: the services whose pods the update replaces (a worker restart each).
+    rolls: tuple[str, ...] = ()
+
+    @property
+    def replaces(self) -> bool:
+        return bool(self.replaced_by)
 
 
 @dataclass(frozen=True)
@@ -169,12 +179,37 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
                 if new.document.get("kind") == "DynamoGraphDeployment"
                 else []
             )
-            replaces = (old.k8s_name, old.namespace) != (new.k8s_name, new.namespace)
             if fields or secret_changed:
                 changes.append(
-                    ResourceDiff("changed", new, fields, secret_changed, refusals, replaces)
+                    ResourceDiff(
+                        "changed",
+                        new,
+                        fields,
+                        secret_changed,
+                        refusals,
+                        replacing_fields(old, new, fields),
+                        _rolls(new, fields),
+                    )
                 )
     return RenderDiff(stack, changes)
+
+
+def replacing_fields(
+    old: RenderedResource, new: RenderedResource, fields: list[FieldChange]
+) -> tuple[str, ...]:
+    """The changed fields that force a replace: a Kubernetes object's name or namespace."""
+    moved = []
+    if old.k8s_name != new.k8s_name:
+        moved.append("metadata.name")
+    if old.namespace != new.namespace:
+        moved.append("metadata.namespace")
+    return tuple(moved)
+
+
+def _rolls(new: RenderedResource, fields: list[FieldChange]) -> tuple[str, ...]:
+    if new.kind != "DynamoGraphDeployment" or not isinstance(new.document, dict):
+        return ()
+    return tuple(rolled_services((f.path for f in fields), graph_services(new.document)))
 
 
 def diff_documents(before: Any, after: Any, path: str = "") -> list[FieldChange]:
@@ -327,6 +362,16 @@ def format_markdown(diff: RenderDiff) -> str:
         lines.append(f"> **{OPERATOR_REFUSES}** for {len(refused)} graph(s):")
         lines += [f"> - `{c.resource.label}`: {r}" for c in refused for r in c.refusals]
         lines.append("")
+    replaced = [c for c in diff.resources if c.replaces]
+    if replaced:
+        lines.append(f"> **{FORCES_REPLACE}** for {len(replaced)} resource(s):")
+        lines += [f"> - `{c.resource.label}`: {', '.join(c.replaced_by)}" for c in replaced]
+        lines.append("")
+    rolling = [c for c in diff.resources if c.rolls]
+    if rolling:
+        lines.append(f"> **Workers restart**: the update {ROLLS}:")
+        lines += [f"> - `{c.resource.label}`: {', '.join(c.rolls)}" for c in rolling]
+        lines.append("")
     for change in diff.resources:
         lines += [
             "<details>",
@@ -358,6 +403,8 @@ def format_json(diff: RenderDiff) -> str:
             entry["secretChanged"] = change.secret_changed
             entry["operatorRefuses"] = list(change.refusals)
             entry["forcesReplace"] = change.replaces
+            entry["replacedBy"] = list(change.replaced_by)
+            entry["rollsPodsOf"] = list(change.rolls)
         return entry
 
     report = {
@@ -377,7 +424,11 @@ def _detail_lines(change: ResourceDiff) -> list[str]:
         return [f"{sign} {line}" for line in text.splitlines()]
     lines = [f"! {OPERATOR_REFUSES}: {refusal}" for refusal in change.refusals]
     if change.replaces:
-        lines.append(f"! {FORCES_REPLACE}: its name or namespace changes")
+        lines.append(f"! {FORCES_REPLACE}: {', '.join(change.replaced_by)} changed")
+    elif change.status == "changed":
+        lines.append(f"  {UPDATES_IN_PLACE}")
+    if change.rolls:
+        lines.append(f"! {ROLLS}: {', '.join(change.rolls)}")
     if change.secret_changed:
         keys = ", ".join(sorted(change.resource.secrets))
         lines.append(f"! {SECRET_CHANGE}: {keys}")
