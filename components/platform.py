@@ -45,7 +45,7 @@ from components.helm_values import (
     Toggle,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
-from infra.stack.config import Autoscaler, ChartVersions, ObservabilitySpec, PlatformSpec
+from infra.stack.config import Autoscaler, ObservabilitySpec, PlatformSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.
@@ -324,7 +324,7 @@ def platform_releases(
 @dataclass(frozen=True)
 class PlatformArgs:
     releases: list[HelmRelease]
-    charts: ChartVersions
+    charts: dict[str, str]  # chart key -> pinned version
     depends_on: list[pulumi.Resource]
 
 
@@ -342,7 +342,7 @@ class Platform(pulumi.ComponentResource):
                 release.name,
                 name=release.name,
                 chart=source.chart,
-                version=getattr(args.charts, release.key),
+                version=args.charts[release.key],
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=source.repo),
                 namespace=release.namespace,
                 values=release.values.dump(),

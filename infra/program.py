@@ -210,7 +210,7 @@ def _platform(
                 multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
                 autoscaler_namespace=autoscaler_namespace(config),
             ),
-            charts=config.platform.charts,
+            charts=config.platform.chart_pins(),
             depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
         ),
         opts=k8s_opts,

@@ -91,13 +91,13 @@ def crds_command(args: argparse.Namespace, root: Path) -> int:
 def pinned_charts(root: Path) -> list[dict[str, str]] | int:
     """The chart pins of the defaults and of every stack (a stack that does not load stops us)."""
     from infra.commands.common import load_stack
-    from infra.stack.config import ChartVersions, StackConfig
+    from infra.stack.config import PlatformSpec, StackConfig
 
-    pins = [ChartVersions().model_dump()]
+    pins = [PlatformSpec().chart_pins()]
     for stack in stack_names(root):
         config = load_stack(root, stack, fit_check=False)
         if isinstance(config, int):
             return config
         if isinstance(config, StackConfig):
-            pins.append(config.platform.charts.model_dump())
+            pins.append(config.platform.chart_pins())
     return pins

@@ -120,7 +120,7 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
                 if isinstance(config, StackConfig)
                 else DEFAULT_KUBERNETES_VERSION
             )
-            pins = config.platform.charts.model_dump() if isinstance(config, StackConfig) else {}
+            pins = config.platform.chart_pins() if isinstance(config, StackConfig) else {}
             schemas = StackSchemas(crds, ShippedSchemas.for_pins(pins))
             try:
                 report = validate_render(out, stack, schemas, version)
@@ -149,9 +149,11 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
 def print_report(report: Any, out: Path | None) -> None:
     status = "ok" if report.ok else "FAIL"
     where = f"; render in {out}" if out else ""
+    unchecked = f", {len(report.no_schema)} without a schema" if report.no_schema else ""
     print(
         f"{status} {report.stack}: {report.checked} Kubernetes objects checked against Kubernetes "
-        f"{report.kubernetes_version} and CRD schemas, {len(report.failures)} failures{where}"
+        f"{report.kubernetes_version} and CRD schemas, {len(report.failures)} failures"
+        f"{unchecked}{where}"
     )
     for failure in report.failures:
         print(f"  {failure.object} ({failure.file}): {failure.path}: {failure.message}")

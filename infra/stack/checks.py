@@ -30,6 +30,7 @@ from infra.stack.names import (
     SYSTEM_NAMESPACES,
     dns1123_label_problem,
 )
+from infra.stack.release_checks import runtime_release_issues
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
 FLUID_NAME_BUDGET = 42
@@ -46,6 +47,7 @@ def cross_check(config: StackConfig, model_indexes: list[int] | None = None) -> 
     issues += _check_high_availability(config)
     issues += _check_names(config, indexes)
     issues += _check_access(config)
+    issues += runtime_release_issues(config, indexes)
     for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]")
     return issues

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION, DynamoProfile, profile
 from infra.stack.names import QUANTITY_PATTERN
 
 
@@ -307,7 +308,8 @@ class NodePool(Spec):
 class ChartVersions(Spec):
     """Pinned chart versions; a bump is a reviewed config change, never an implicit upgrade."""
 
-    dynamo_platform: str = "1.1.0"
+    # Follows platform.dynamoVersion's profile; set it only to say the same thing twice.
+    dynamo_platform: str | None = None
     nvidia_device_plugin: str = "0.20.0"
     gpu_operator: str = "v26.7.0"
     dcgm_exporter: str = "4.8.2"
@@ -335,6 +337,9 @@ Autoscaler = Literal["keda", "hpa"]
 
 
 class PlatformSpec(Spec):
+    # The Dynamo release (infra/stack/dynamo_versions.py): platform chart, DGD API version,
+    # runtime images and the admission rules that apply.
+    dynamo_version: str = DEFAULT_DYNAMO_VERSION
     namespace: str = "dynamo-system"
     high_availability: bool = False
     charts: ChartVersions = ChartVersions()
@@ -343,6 +348,31 @@ class PlatformSpec(Spec):
     gpu_stack: Literal["device-plugin", "gpu-operator", "none"] = "device-plugin"
     fluid: bool = True
     autoscaler: Autoscaler = "keda"
+
+    @field_validator("dynamo_version")
+    @classmethod
+    def _has_a_profile(cls, version: str) -> str:
+        profile(version)
+        return version
+
+    @model_validator(mode="after")
+    def _chart_follows_the_release(self) -> PlatformSpec:
+        pinned, chart = self.charts.dynamo_platform, self.profile.platform_chart
+        if pinned is not None and pinned != chart:
+            raise ValueError(
+                f"charts.dynamoPlatform {pinned} is not Dynamo {self.dynamo_version}'s platform "
+                f"chart ({chart}): set platform.dynamoVersion to the release you want"
+            )
+        return self
+
+    @property
+    def profile(self) -> DynamoProfile:
+        return profile(self.dynamo_version)
+
+    def chart_pins(self) -> dict[str, str]:
+        """Every chart's pinned version, the platform chart from the release's profile."""
+        pins = {k: v for k, v in self.charts.model_dump().items() if v is not None}
+        return pins | {"dynamo_platform": self.profile.platform_chart}
 
 
 # --- model cache -------------------------------------------------------------------------

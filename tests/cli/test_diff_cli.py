@@ -166,13 +166,13 @@ def test_diff_against_a_git_ref_renders_the_base_with_its_own_commit(
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
     stack = repo / "stacks" / "Pulumi.dev.yaml"
-    stack.write_text(stack.read_text().replace("runtime:1.1.0", "runtime:1.1.1"))
+    stack.write_text(stack.read_text().replace("runtime:1.2.0", "runtime:1.2.1"))
 
     code, out, err = run(["--project-dir", str(repo), "diff", "dev", "--base", "HEAD"], capsys)
     assert code == 0, err
     assert out.splitlines()[0] == "stack dev: 0 added, 0 removed, 1 changed"
     assert "~ DynamoGraphDeployment qwen3-0-6b/qwen3-0-6b-blue" in out
-    assert "+   nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.1" in out
+    assert "+   nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.1" in out
     # The temporary worktree is gone again.
     listed = subprocess.run(
         ["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True, check=True

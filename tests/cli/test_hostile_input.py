@@ -190,8 +190,8 @@ def test_engine_config_paths_outside_the_project_are_refused(
             "differs from dynamo-trtllm:cluster.region",
         ),
         ("huggingFace: Qwen/Qwen3-0.6B", 'huggingFace: ""', "is not a Hugging Face model id"),
-        ("tensorrtllm-runtime:1.1.0", "tensorrtllm-runtime", "has no tag"),
-        ("tensorrtllm-runtime:1.1.0", "tensorrtllm-runtime:latest", "`latest` moves under you"),
+        ("tensorrtllm-runtime:1.2.0", "tensorrtllm-runtime", "has no tag"),
+        ("tensorrtllm-runtime:1.2.0", "tensorrtllm-runtime:latest", "`latest` moves under you"),
     ],
 )
 def test_well_typed_but_impossible_values(
@@ -358,5 +358,7 @@ def test_render_json_reports_problems_as_objects(
     (problem,) = [p for p in report["problems"] if "unknown key" in p["message"]]
     assert problem["path"] == "dynamo-trtllm:nodePools[0].instanceTyp"
     assert problem["severity"] == "error" and problem["file"] == DEV
-    assert problem["line"] == 17 and problem["column"] == 7
+    lines = (project.root / DEV).read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "instanceTyp:" in text)
+    assert problem["line"] == line and problem["column"] == 7
     assert not out.exists()

@@ -12,7 +12,7 @@ from infra.offline.crd_bundle import (
     bundle_targets,
     reference_reader,
 )
-from infra.stack.config import ChartVersions
+from infra.stack.config import PlatformSpec
 
 REGENERATE = "run `dynamo-infra crds build --reference ../shared/reference`"
 
@@ -27,7 +27,7 @@ def _facts(provenance: str) -> list[tuple[str, str, list[str], str]]:
 
 def test_bundle_matches_a_fresh_generation_from_the_reference(reference: Path) -> None:
     fresh = build_bundle(
-        reference_reader(reference), bundle_targets([ChartVersions().model_dump()])
+        reference_reader(reference), bundle_targets([PlatformSpec().chart_pins()])
     )
     shipped = {p.name for p in BUNDLE_DIR.iterdir() if p.is_dir()}
     assert shipped == set(fresh), REGENERATE

@@ -17,14 +17,14 @@ from infra.offline.validate import (
     UnsupportedKubernetesVersion,
     validate_render,
 )
-from infra.stack.config import ChartVersions
+from infra.stack.config import PlatformSpec
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
 
 
 @pytest.fixture(scope="module")
 def crds() -> StackSchemas:
     """The schemas that ship with the project, for the default chart pins every stack keeps."""
-    return StackSchemas(CrdSchemas(), ShippedSchemas.for_pins(ChartVersions().model_dump()))
+    return StackSchemas(CrdSchemas(), ShippedSchemas.for_pins(PlatformSpec().chart_pins()))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.stack.config import Topology
+from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION
 from infra.stack.errors import StackConfigError
 from infra.stack.instances import CATALOG
 from infra.stack.names import dns1123_label_problem
@@ -32,7 +33,8 @@ def test_short_stack_file_gets_defaults() -> None:
     assert qwen.active == "blue" and list(qwen.slots) == ["blue"]
     assert qwen.engine_config("agg", "blue") == "engine_configs/qwen3-0-6b/agg.yaml"
     assert qwen.role("agg").gpus_per_worker == 1
-    assert config.platform.charts.dynamo_platform == "1.1.0"
+    assert config.platform.dynamo_version == DEFAULT_DYNAMO_VERSION
+    assert config.platform.chart_pins()["dynamo_platform"] == DEFAULT_DYNAMO_VERSION
     assert config.platform.etcd.enabled is False
 
 

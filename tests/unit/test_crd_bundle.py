@@ -20,7 +20,7 @@ from infra.offline.crd_bundle import (
     url_reader,
     write_bundles,
 )
-from infra.stack.config import ChartVersions
+from infra.stack.config import PlatformSpec
 
 CRD = """apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -72,7 +72,7 @@ def test_structural_schema_keeps_facts_and_drops_prose() -> None:
 
 
 def test_every_default_pin_has_a_shipped_bundle() -> None:
-    shipped = ShippedSchemas.for_pins(ChartVersions().model_dump())
+    shipped = ShippedSchemas.for_pins(PlatformSpec().chart_pins())
     assert shipped.missing == ()
     assert shipped.get("nvidia.com/v1alpha1", "DynamoGraphDeployment") is not None
     assert shipped.get("gateway.networking.k8s.io/v1", "HTTPRoute") is not None
@@ -142,7 +142,7 @@ def test_a_failed_download_writes_nothing(tmp_path: Path) -> None:
         raise OSError("network unreachable")
 
     with pytest.raises(BundleError, match="network unreachable"):
-        build_bundle(url_reader(opener), bundle_targets([ChartVersions().model_dump()]))
+        build_bundle(url_reader(opener), bundle_targets([PlatformSpec().chart_pins()]))
 
 
 def test_write_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:

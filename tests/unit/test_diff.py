@@ -50,7 +50,7 @@ def models(config: dict) -> list[dict]:
 
 def test_image_bump_changes_only_the_graphs_images(project: Project, tmp_path: Path) -> None:
     def bump(config: dict) -> None:
-        models(config)[0]["image"] = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.1"
+        models(config)[0]["image"] = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.1"
 
     diff = render_pair(project, tmp_path, bump)
     assert changed(diff) == {
@@ -60,7 +60,7 @@ def test_image_bump_changes_only_the_graphs_images(project: Project, tmp_path: P
         ]
     }
     (field, _) = next(c for c in diff.resources).fields
-    assert field.before.endswith(":1.1.0") and field.after.endswith(":1.1.1")
+    assert field.before.endswith(":1.2.0") and field.after.endswith(":1.2.1")
 
 
 def test_replica_change_is_one_field(project: Project, tmp_path: Path) -> None:

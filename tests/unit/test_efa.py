@@ -69,11 +69,11 @@ def test_the_plain_image_on_an_efa_pool_is_a_warning() -> None:
 
 def test_the_image_warning_points_where_the_image_is_set() -> None:
     raw = _multinode(True)
-    raw["models"][0]["image"] = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0-efa-amd64"
+    raw["models"][0]["image"] = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.0-efa-amd64"
     raw["models"][0]["slots"] = {
         "blue": {},
         "green": {
-            "image": "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.1",
+            "image": "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.1",
             "prefill": {"replicas": 0},
             "decode": {"replicas": 0},
         },
