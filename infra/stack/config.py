@@ -652,9 +652,11 @@ class AccessSpec(Spec):
 class SecuritySpec(Spec):
     pod_security: bool = True
     network_policies: bool = True
-    # Namespaces whose pods may call the model frontends on 8000 besides the model's own
-    # (the gateway's namespace is added by default, from traffic.gateway).
+    # Where the gateway's proxies run when that is not the Gateway object's namespace
+    # (traffic.gateway.namespace), e.g. Envoy Gateway's envoy-gateway-system.
     gateway_namespace: str | None = None
+    # Namespaces whose pods may call the model frontends on 8000 besides the model's own and
+    # the gateway's.
     client_namespaces: list[str] = []
     access: AccessSpec = AccessSpec()
 
