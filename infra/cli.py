@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.commands import crds
+from infra.commands import crds, starter
 from infra.commands.common import EXIT_USAGE
 from infra.commands.live import preflight_command, rollout_command
 from infra.commands.offline import (
@@ -207,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output", choices=["text", "json"], default="text")
     crds.register(commands)
+    starter.register(commands)
     return parser
 
 
@@ -235,6 +236,10 @@ def _run(args: argparse.Namespace) -> int:
         return scan_command(args, root)
     if args.command == "crds":
         return crds.crds_command(args, root)
+    if args.command == "init":
+        return starter.init_command(args, root)
+    if args.command == "add-model":
+        return starter.add_model_command(args, root)
     if args.command in ("promote", "rollback", "status"):
         return rollout_command(args, root)
     return validate_command(args, root)
