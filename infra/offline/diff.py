@@ -102,6 +102,8 @@ class ResourceDiff:
     replaced_by: tuple[str, ...] = ()
     # DGDs: the services whose pods the update replaces (a worker restart each).
     rolls: tuple[str, ...] = ()
+    # What else a reviewer should know: an API version move, a platform upgrade.
+    notes: tuple[str, ...] = ()
 
     @property
     def replaces(self) -> bool:
@@ -164,34 +166,91 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
     stack, after = load_render(head)
     before = load_render(base)[1] if base is not None else {}
     changes: list[ResourceDiff] = []
+    moved = _moved_api(before, after)
     for key in sorted(set(before) | set(after)):
+        if key in moved:
+            old_key = moved[key]
+            changes.append(
+                _changed(before[old_key], after[key]) or ResourceDiff("changed", after[key])
+            )
+            continue
+        if key in moved.values():
+            continue  # reported with the object's new type above
         old, new = before.get(key), after.get(key)
         if old is None and new is not None:
             changes.append(ResourceDiff("added", new))
         elif new is None and old is not None:
             changes.append(ResourceDiff("removed", old))
-        elif old is not None and new is not None:
-            fields = diff_documents(old.document, new.document)
-            fields += diff_documents(old.lifecycle, new.lifecycle, "(pulumi options)")
-            secret_changed = old.secrets != new.secrets
-            refusals = (
-                operator_update_refusals(old.document, new.document)
-                if new.document.get("kind") == "DynamoGraphDeployment"
-                else []
-            )
-            if fields or secret_changed:
-                changes.append(
-                    ResourceDiff(
-                        "changed",
-                        new,
-                        fields,
-                        secret_changed,
-                        refusals,
-                        replacing_fields(old, new, fields),
-                        _rolls(new, fields),
-                    )
-                )
+        elif old is not None and new is not None and (change := _changed(old, new)):
+            changes.append(change)
     return RenderDiff(stack, changes)
+
+
+def _changed(old: RenderedResource, new: RenderedResource) -> ResourceDiff | None:
+    fields = diff_documents(old.document, new.document)
+    fields += diff_documents(old.lifecycle, new.lifecycle, "(pulumi options)")
+    secret_changed = old.secrets != new.secrets
+    if not fields and not secret_changed:
+        return None
+    refusals = (
+        operator_update_refusals(old.document, new.document)
+        if new.document.get("kind") == "DynamoGraphDeployment"
+        else []
+    )
+    return ResourceDiff(
+        "changed",
+        new,
+        fields,
+        secret_changed,
+        refusals,
+        replacing_fields(old, new, fields),
+        _rolls(new, fields),
+        upgrade_notes(old, new, fields),
+    )
+
+
+def _moved_api(
+    before: dict[tuple[str, str], RenderedResource], after: dict[tuple[str, str], RenderedResource]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """New key -> old key of Kubernetes objects that only change API version (same kind,
+    namespace and name): the program aliases the old type, so Pulumi updates them in place."""
+    gone = {
+        (r.kind, r.namespace, r.k8s_name): key
+        for key, r in before.items()
+        if r.kind and key not in after
+    }
+    return {
+        key: gone[(r.kind, r.namespace, r.k8s_name)]
+        for key, r in after.items()
+        if r.kind and key not in before and (r.kind, r.namespace, r.k8s_name) in gone
+    }
+
+
+def upgrade_notes(
+    old: RenderedResource, new: RenderedResource, fields: list[FieldChange]
+) -> tuple[str, ...]:
+    """What an upgrade does beyond its fields, and where the safer path is."""
+    notes = []
+    old_api = old.document.get("apiVersion") if isinstance(old.document, dict) else None
+    new_api = new.document.get("apiVersion") if isinstance(new.document, dict) else None
+    if old_api and new_api and old_api != new_api:
+        notes.append(
+            f"the same object moves from {old_api} to {new_api} (updated in place; the operator "
+            "stores and converts it); to try the new release on one slot first, see README "
+            '"Upgrading Dynamo"'
+        )
+    if (
+        new.group == "HelmRelease"
+        and isinstance(new.document, dict)
+        and new.document.get("chart") == "dynamo-platform"
+        and any(f.path == "version" for f in fields)
+    ):
+        notes.append(
+            "a Dynamo platform upgrade: the operator and its webhook restart and re-reconcile "
+            "every graph; for a production environment prefer a whole new environment behind "
+            'the traffic stack (README "Upgrading Dynamo")'
+        )
+    return tuple(notes)
 
 
 def replacing_fields(
@@ -405,6 +464,7 @@ def format_json(diff: RenderDiff) -> str:
             entry["forcesReplace"] = change.replaces
             entry["replacedBy"] = list(change.replaced_by)
             entry["rollsPodsOf"] = list(change.rolls)
+            entry["notes"] = list(change.notes)
         return entry
 
     report = {
@@ -429,6 +489,7 @@ def _detail_lines(change: ResourceDiff) -> list[str]:
         lines.append(f"  {UPDATES_IN_PLACE}")
     if change.rolls:
         lines.append(f"! {ROLLS}: {', '.join(change.rolls)}")
+    lines += [f"! {note}" for note in change.notes]
     if change.secret_changed:
         keys = ", ".join(sorted(change.resource.secrets))
         lines.append(f"! {SECRET_CHANGE}: {keys}")

@@ -44,3 +44,23 @@ def test_diff_says_when_a_change_forces_a_replace(
     (head / "index.json").write_text(json.dumps(index))
     (change,) = diff_renders(rendered["dev"].out, head).resources
     assert change.replaces
+
+
+def test_diff_pairs_an_api_version_move_of_the_same_object(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    """A profile change re-emits each DGD under the new API version: the same object, updated."""
+    head = tmp_path / "head"
+    shutil.copytree(rendered["dev"].out, head)
+    index = json.loads((head / "index.json").read_text())
+    (entry,) = [e for e in index["resources"] if e.get("kind") == "DynamoGraphDeployment"]
+    old_api = entry["apiVersion"]
+    entry["apiVersion"] = "nvidia.com/v9"
+    entry["type"] = "kubernetes:nvidia.com/v9:DynamoGraphDeployment"
+    document = head / entry["file"]
+    document.write_text(document.read_text().replace(old_api, "nvidia.com/v9", 1))
+    (head / "index.json").write_text(json.dumps(index))
+    (change,) = diff_renders(rendered["dev"].out, head).resources
+    assert change.status == "changed" and not change.replaces
+    assert [f.path for f in change.fields] == ["apiVersion"]
+    assert f"moves from {old_api} to nvidia.com/v9" in change.notes[0]
