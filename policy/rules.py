@@ -2,6 +2,8 @@
 
 Each rule is a pure function from a resource's Pulumi type token and props to violation messages,
 each naming the resource and the field at fault. The policies at the end only wrap them.
+A DynamoGraphDeployment is read in either API version (v1alpha1 `spec.services`, v1beta1
+`spec.components`) through `pod_views`, so each rule has one body for every layout.
 
 Props arrive as read-only Mapping/Sequence proxies (never dict/list) that raise on values unknown
 during preview, so rules read only the keys they need, through the abstract collection types.
@@ -32,7 +34,8 @@ GPU_TAINT_VALUE = "true"
 GPU_RESOURCE = "nvidia.com/gpu"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
-DGD_TYPE = "kubernetes:nvidia.com/v1alpha1:DynamoGraphDeployment"
+DGD_V1ALPHA1_TYPE = "kubernetes:nvidia.com/v1alpha1:DynamoGraphDeployment"
+DGD_V1BETA1_TYPE = "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment"
 HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 SERVICE_TYPE = "kubernetes:core/v1:Service"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
@@ -82,39 +85,6 @@ def describe(resource_type: str, props: Mapping[str, Any]) -> str:
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
-@dataclass(frozen=True)
-class PodSpec:
-    path: str  # where it sits in the props, for messages
-    spec: Mapping[str, Any]
-
-
-def _services(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for name, service in _mapping(_at(props, ("spec",)).get("services")).items():
-        yield name, _mapping(service)
-
-
-def _service_pod(name: str, service: Mapping[str, Any]) -> PodSpec:
-    return PodSpec(f"spec.services.{name}.extraPodSpec", _mapping(service.get("extraPodSpec")))
-
-
-def pod_specs(resource_type: str, props: Mapping[str, Any]) -> list[PodSpec]:
-    """Pod specs a resource declares: a core workload's template, or each DGD service's."""
-    if resource_type == DGD_TYPE:
-        return [_service_pod(name, service) for name, service in _services(props)]
-    path = POD_SPEC_PATHS.get(resource_type)
-    return [] if path is None else [PodSpec(".".join(path), _at(props, path))]
-
-
-def containers(pod: PodSpec) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(path, container) for every container, a DGD's `mainContainer` included."""
-    main = pod.spec.get("mainContainer")
-    if isinstance(main, Mapping):
-        yield f"{pod.path}.mainContainer", main
-    for field in ("initContainers", "containers", "ephemeralContainers"):
-        for index, container in enumerate(_sequence(pod.spec.get(field))):
-            yield f"{pod.path}.{field}[{index}]", _mapping(container)
-
-
 def _quantity(value: Any) -> str | None:
     """A resource quantity as text; None when absent or zero (no GPU asked)."""
     text = "" if value is None else str(value).strip()
@@ -122,27 +92,110 @@ def _quantity(value: Any) -> str | None:
 
 
 def _gpus(holder: Mapping[str, Any], kind: str, key: str) -> str | None:
-    """GPUs in `resources.<kind>.<key>` of a container (key nvidia.com/gpu) or DGD service (gpu)."""
+    """GPUs in `resources.<kind>.<key>`: a container's nvidia.com/gpu, a v1alpha1 service's gpu."""
     return _quantity(_at(holder, ("resources", kind)).get(key))
 
 
-# --- GPU workloads ------------------------------------------------------------------------------
+# --- the pods a resource declares, in every layout ----------------------------------------------
 
 
-def _gpu_pods(resource_type: str, props: Mapping[str, Any]) -> list[PodSpec]:
-    """Pod specs asking for GPUs: DGD services by `resources.*.gpu`, core pods by container."""
-    kinds = ("requests", "limits")
-    if resource_type == DGD_TYPE:
-        return [
-            _service_pod(name, service)
-            for name, service in _services(props)
-            if any(_gpus(service, kind, "gpu") for kind in kinds)
-        ]
+@dataclass(frozen=True)
+class GpuAsk:
+    """The GPUs one holder asks for, and where their limit belongs."""
+
+    limit_path: str
+    requested: str | None
+    limit: str | None
+
+
+@dataclass(frozen=True)
+class PodView:
+    """One pod a resource declares, whatever its layout: a workload's pod template, a v1alpha1
+    DGD service's `extraPodSpec` or a v1beta1 DGD component's `podTemplate`."""
+
+    path: str  # where the pod spec sits in the props, for messages
+    spec: Mapping[str, Any]
+    containers: list[tuple[str, Mapping[str, Any]]]  # (path, container)
+    gpus: list[GpuAsk]
+
+    @property
+    def asks_for_gpus(self) -> bool:
+        return any(ask.requested or ask.limit for ask in self.gpus)
+
+
+def _listed_containers(spec: Mapping[str, Any], path: str) -> list[tuple[str, Mapping[str, Any]]]:
     return [
-        pod
-        for pod in pod_specs(resource_type, props)
-        if any(_gpus(c, kind, GPU_RESOURCE) for _, c in containers(pod) for kind in kinds)
+        (f"{path}.{field}[{index}]", _mapping(container))
+        for field in ("initContainers", "containers", "ephemeralContainers")
+        for index, container in enumerate(_sequence(spec.get(field)))
     ]
+
+
+def _pod(path: str, spec: Mapping[str, Any]) -> PodView:
+    """A real pod spec: GPUs are its containers' `nvidia.com/gpu`."""
+    containers = _listed_containers(spec, path)
+    gpus = [
+        GpuAsk(
+            f"{at}.resources.limits[{GPU_RESOURCE}]",
+            _gpus(container, "requests", GPU_RESOURCE),
+            _gpus(container, "limits", GPU_RESOURCE),
+        )
+        for at, container in containers
+    ]
+    return PodView(path, spec, containers, gpus)
+
+
+def _v1alpha1_pods(props: Mapping[str, Any]) -> Iterator[PodView]:
+    """`spec.services`, a map: the main container and the frontend sidecar sit outside the pod's
+    container lists, and GPUs are the service's own `resources.*.gpu`."""
+    for name, service in _mapping(_at(props, ("spec",)).get("services")).items():
+        service = _mapping(service)
+        path = f"spec.services.{name}"
+        spec = _mapping(service.get("extraPodSpec"))
+        main = spec.get("mainContainer")
+        containers = (
+            [(f"{path}.extraPodSpec.mainContainer", main)] if isinstance(main, Mapping) else []
+        )
+        containers += _listed_containers(spec, f"{path}.extraPodSpec")
+        sidecar = service.get("frontendSidecar")
+        if isinstance(sidecar, Mapping):
+            containers.append((f"{path}.frontendSidecar", sidecar))
+        gpus = [
+            GpuAsk(
+                f"{path}.resources.limits.gpu",
+                _gpus(service, "requests", "gpu"),
+                _gpus(service, "limits", "gpu"),
+            )
+        ]
+        yield PodView(f"{path}.extraPodSpec", spec, containers, gpus)
+
+
+def _v1beta1_pods(props: Mapping[str, Any]) -> Iterator[PodView]:
+    """`spec.components`, a list keyed by name, each with a real pod template (the frontend
+    sidecar is one of its containers, by name)."""
+    for index, component in enumerate(_sequence(_at(props, ("spec",)).get("components"))):
+        component = _mapping(component)
+        name = component.get("name")
+        path = f"spec.components[name={name}]" if name else f"spec.components[{index}]"
+        yield _pod(f"{path}.podTemplate.spec", _at(component, ("podTemplate", "spec")))
+
+
+DGD_LAYOUTS: dict[str, Callable[[Mapping[str, Any]], Iterator[PodView]]] = {
+    DGD_V1ALPHA1_TYPE: _v1alpha1_pods,
+    DGD_V1BETA1_TYPE: _v1beta1_pods,
+}
+
+
+def pod_views(resource_type: str, props: Mapping[str, Any]) -> list[PodView]:
+    """Pods a resource declares: a core workload's template, or each DGD service's."""
+    layout = DGD_LAYOUTS.get(resource_type)
+    if layout is not None:
+        return list(layout(props))
+    path = POD_SPEC_PATHS.get(resource_type)
+    return [] if path is None else [_pod(".".join(path), _at(props, path))]
+
+
+# --- GPU workloads ------------------------------------------------------------------------------
 
 
 def tolerates_gpu_taint(toleration: Mapping[str, Any]) -> bool:
@@ -165,47 +218,32 @@ def gpu_toleration_violations(resource_type: str, props: Mapping[str, Any]) -> l
         f"{describe(resource_type, props)}: {pod.path}.tolerations must tolerate the GPU taint "
         f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:NoSchedule "
         f"(operator Exists, or Equal with value {GPU_TAINT_VALUE!r})"
-        for pod in _gpu_pods(resource_type, props)
-        if not any(tolerates_gpu_taint(_mapping(t)) for t in _sequence(pod.spec.get("tolerations")))
+        for pod in pod_views(resource_type, props)
+        if pod.asks_for_gpus
+        and not any(
+            tolerates_gpu_taint(_mapping(t)) for t in _sequence(pod.spec.get("tolerations"))
+        )
     ]
 
 
-def _limit_problem(path: str, requested: str | None, limit: str | None) -> str | None:
-    if requested is None:
+def _limit_problem(ask: GpuAsk) -> str | None:
+    if ask.requested is None:
         return None
-    if limit is None:
-        return f"{path} must be set: GPUs are requested as limits"
-    if limit != requested:
-        return f"{path} ({limit}) must equal the GPUs requested ({requested})"
+    if ask.limit is None:
+        return f"{ask.limit_path} must be set: GPUs are requested as limits"
+    if ask.limit != ask.requested:
+        return f"{ask.limit_path} ({ask.limit}) must equal the GPUs requested ({ask.requested})"
     return None
 
 
 def gpu_limit_violations(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """GPUs are extended resources: a request without the same limit does not schedule as meant."""
-    if resource_type == DGD_TYPE:
-        checks = [
-            (
-                f"spec.services.{name}.resources.limits.gpu",
-                _gpus(service, "requests", "gpu"),
-                _gpus(service, "limits", "gpu"),
-            )
-            for name, service in _services(props)
-        ]
-    else:
-        checks = [
-            (
-                f"{path}.resources.limits[{GPU_RESOURCE}]",
-                _gpus(container, "requests", GPU_RESOURCE),
-                _gpus(container, "limits", GPU_RESOURCE),
-            )
-            for pod in pod_specs(resource_type, props)
-            for path, container in containers(pod)
-        ]
     label = describe(resource_type, props)
     return [
         f"{label}: {problem}"
-        for path, requested, limit in checks
-        if (problem := _limit_problem(path, requested, limit))
+        for pod in pod_views(resource_type, props)
+        for ask in pod.gpus
+        if (problem := _limit_problem(ask))
     ]
 
 
@@ -224,16 +262,6 @@ def image_problem(image: str) -> str | None:
     if tag == "latest":
         return "uses the :latest tag"
     return None
-
-
-def _images(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    for pod in pod_specs(resource_type, props):
-        for path, container in containers(pod):
-            yield f"{path}.image", container.get("image")
-    if resource_type == DGD_TYPE:
-        for name, service in _services(props):
-            sidecar = _mapping(service.get("frontendSidecar"))
-            yield f"spec.services.{name}.frontendSidecar.image", sidecar.get("image")
 
 
 def _helm_image_tags(value: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -266,9 +294,10 @@ def image_violations(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type == HELM_RELEASE_TYPE:
         return [f"{label}: {problem}" for problem in _helm_release_problems(props)]
     return [
-        f"{label}: {path} {image!r} {problem}"
-        for path, image in _images(resource_type, props)
-        if isinstance(image, str) and (problem := image_problem(image))
+        f"{label}: {path}.image {image!r} {problem}"
+        for pod in pod_views(resource_type, props)
+        for path, container in pod.containers
+        if isinstance(image := container.get("image"), str) and (problem := image_problem(image))
     ]
 
 
@@ -304,8 +333,8 @@ def privileged_violations(resource_type: str, props: Mapping[str, Any]) -> list[
     label = describe(resource_type, props)
     return [
         f"{label}: {path}.securityContext.privileged must not be true"
-        for pod in pod_specs(resource_type, props)
-        for path, container in containers(pod)
+        for pod in pod_views(resource_type, props)
+        for path, container in pod.containers
         if _at(container, ("securityContext",)).get("privileged") is True
     ]
 
@@ -319,7 +348,7 @@ def host_namespace_violations(resource_type: str, props: Mapping[str, Any]) -> l
     label = describe(resource_type, props)
     return [
         f"{label}: {pod.path}.{field} must not be true"
-        for pod in pod_specs(resource_type, props)
+        for pod in pod_views(resource_type, props)
         for field in HOST_NAMESPACE_FIELDS
         if pod.spec.get(field) is True
     ]
@@ -342,7 +371,7 @@ def host_path_violations(resource_type: str, props: Mapping[str, Any]) -> list[s
     """
     found = [
         hit
-        for pod in pod_specs(resource_type, props)
+        for pod in pod_views(resource_type, props)
         for hit in _host_paths(pod.spec.get("volumes"), f"{pod.path}.volumes")
     ]
     if resource_type.startswith(FLUID_TYPE_PREFIX) and resource_type.endswith("Runtime"):

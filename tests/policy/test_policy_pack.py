@@ -7,12 +7,15 @@ import copy
 import runpy
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pulumi_policy
 import pytest
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -26,6 +29,9 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from components.dgd import DGD_API_VERSION, DGD_KIND, GPU_TAINT_KEY, GPU_TAINT_VALUE
+from infra.offline.crd_bundle import ShippedSchemas
+from infra.offline.validate import strict_schema
+from infra.stack.dynamo_versions import DGD_V1BETA1, PROFILES
 from policy import rules
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, STACKS, Rendered, stack_values
 
@@ -34,6 +40,9 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 ALLUXIO_RUNTIME = "kubernetes:data.fluid.io/v1alpha1:AlluxioRuntime"
 TOLERATE_GPU = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 OWNED = {"app.kubernetes.io/managed-by": "pulumi"}
+V1ALPHA1 = rules.DGD_V1ALPHA1_TYPE
+V1BETA1 = rules.DGD_V1BETA1_TYPE
+WORKER = "TRTLLMWorker"
 
 
 # --- resources to check ---------------------------------------------------------------------------
@@ -77,6 +86,65 @@ def gpu_container(requests: int | None = 1, limits: int | None = 1) -> dict:
     return container(resources=gpu_resources(rules.GPU_RESOURCE, requests, limits))
 
 
+def dgd_v1beta1(*components: dict) -> dict:
+    return {
+        "apiVersion": DGD_V1BETA1,
+        "kind": DGD_KIND,
+        "metadata": {"name": "m-blue", "namespace": "m"},
+        "spec": {"components": list(components)},
+    }
+
+
+def component(name: str, component_type: str, *containers: dict, **pod: Any) -> dict:
+    """A v1beta1 component: a real pod template, whose main container is the one named `main`."""
+    spec = {"containers": list(containers) or [container(name="main")], **pod}
+    return {"name": name, "type": component_type, "podTemplate": {"spec": spec}}
+
+
+def gpu_component(
+    requests: str | None = "1",
+    limits: str | None = "1",
+    tolerations: list | None = None,
+    **pod: Any,
+) -> dict:
+    main = container(name="main", resources=gpu_resources(rules.GPU_RESOURCE, requests, limits))
+    tolerations = [TOLERATE_GPU] if tolerations is None else tolerations
+    return component(WORKER, "worker", main, tolerations=tolerations, **pod)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A DGD API version as the tests build it: a frontend and one GPU worker, and the worker's
+    fields as messages name them."""
+
+    resource_type: str
+    # (requests, limits, tolerations, **pod fields) -> the DGD
+    graph: Callable[..., dict]
+    pod: str  # the worker's pod spec
+    gpu_limit: str  # where the worker's GPU limit belongs
+
+
+V1ALPHA1_LAYOUT = Layout(
+    V1ALPHA1,
+    lambda *worker, **pod: dgd(Frontend=frontend(), **{WORKER: gpu_worker(*worker, **pod)}),
+    f"spec.services.{WORKER}.extraPodSpec",
+    f"spec.services.{WORKER}.resources.limits.gpu",
+)
+V1BETA1_LAYOUT = Layout(
+    V1BETA1,
+    lambda *worker, **pod: dgd_v1beta1(
+        component("Frontend", "frontend"), gpu_component(*worker, **pod)
+    ),
+    f"spec.components[name={WORKER}].podTemplate.spec",
+    f"spec.components[name={WORKER}].podTemplate.spec.containers[0]"
+    f".resources.limits[{rules.GPU_RESOURCE}]",
+)
+LAYOUTS = [
+    pytest.param(V1ALPHA1_LAYOUT, id="v1alpha1"),
+    pytest.param(V1BETA1_LAYOUT, id="v1beta1"),
+]
+
+
 def deployment(**pod: Any) -> dict:
     return {
         "apiVersion": "apps/v1",
@@ -117,22 +185,32 @@ def alluxio_runtime(**spec: Any) -> dict:
 # --- GPU taint and limits -------------------------------------------------------------------------
 
 
-def test_gpu_service_without_the_toleration_is_named_with_its_field() -> None:
-    graph = dgd(Frontend=frontend(), decode=gpu_worker(tolerations=[{"key": "x"}]))
-    [message] = rules.gpu_toleration_violations(rules.DGD_TYPE, graph)
-    assert message.startswith(
-        "DynamoGraphDeployment m/m-blue: spec.services.decode.extraPodSpec.tolerations"
-    )
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gpu_service_without_the_toleration_is_named_with_its_field(layout: Layout) -> None:
+    graph = layout.graph(tolerations=[{"key": "x"}])
+    [message] = rules.gpu_toleration_violations(layout.resource_type, graph)
+    assert message.startswith(f"DynamoGraphDeployment m/m-blue: {layout.pod}.tolerations")
+    assert rules.gpu_toleration_violations(layout.resource_type, layout.graph()) == []
 
 
-def test_services_without_gpus_need_no_toleration() -> None:
-    graph = dgd(Frontend=frontend(), Mocker=gpu_worker(requests="0", limits=None, tolerations=[]))
-    assert rules.gpu_toleration_violations(rules.DGD_TYPE, graph) == []
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_services_without_gpus_need_no_toleration(layout: Layout) -> None:
+    graph = layout.graph(requests="0", limits=None, tolerations=[])
+    assert rules.gpu_toleration_violations(layout.resource_type, graph) == []
 
 
-def test_a_gpu_limit_alone_asks_for_gpus_too() -> None:
-    worker = gpu_worker(requests=None, limits="2", tolerations=[])
-    assert rules.gpu_toleration_violations(rules.DGD_TYPE, dgd(W=worker))
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_gpu_limit_alone_asks_for_gpus_too(layout: Layout) -> None:
+    graph = layout.graph(requests=None, limits="2", tolerations=[])
+    assert rules.gpu_toleration_violations(layout.resource_type, graph)
+
+
+def test_v1beta1_gpus_are_asked_by_any_container_of_the_template() -> None:
+    """Not only `main`: an init container asking for GPUs needs the toleration too."""
+    init = gpu_container()
+    graph = dgd_v1beta1(component(WORKER, "worker", container(name="main"), initContainers=[init]))
+    [message] = rules.gpu_toleration_violations(V1BETA1, graph)
+    assert f"spec.components[name={WORKER}].podTemplate.spec.tolerations" in message
 
 
 @pytest.mark.parametrize(
@@ -171,21 +249,19 @@ def test_cron_jobs_are_read_at_their_job_template() -> None:
 @pytest.mark.parametrize(
     ("requests", "limits", "problem"),
     [
-        (
-            "8",
-            None,
-            "spec.services.W.resources.limits.gpu must be set: GPUs are requested as limits",
-        ),
-        ("8", "4", "spec.services.W.resources.limits.gpu (4) must equal the GPUs requested (8)"),
+        ("8", None, "must be set: GPUs are requested as limits"),
+        ("8", "4", "(4) must equal the GPUs requested (8)"),
         ("8", "8", None),
         (None, "8", None),
     ],
 )
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_dgd_gpus_are_requested_as_limits(
-    requests: str | None, limits: str | None, problem: str | None
+    layout: Layout, requests: str | None, limits: str | None, problem: str | None
 ) -> None:
-    found = rules.gpu_limit_violations(rules.DGD_TYPE, dgd(W=gpu_worker(requests, limits)))
-    assert found == ([f"DynamoGraphDeployment m/m-blue: {problem}"] if problem else [])
+    found = rules.gpu_limit_violations(layout.resource_type, layout.graph(requests, limits))
+    expected = f"DynamoGraphDeployment m/m-blue: {layout.gpu_limit} {problem}"
+    assert found == ([expected] if problem else [])
 
 
 def test_core_containers_set_gpu_limits() -> None:
@@ -232,10 +308,34 @@ def test_every_dgd_container_image_is_pinned() -> None:
     worker["frontendSidecar"] = {"image": "frontend:latest"}
     graph = dgd(Frontend=frontend(containers=[container(IMAGE)]), W=worker)
     graph["spec"]["services"]["Frontend"]["extraPodSpec"]["mainContainer"]["image"] = "dynamo"
-    assert [m.split(" '")[0] for m in rules.image_violations(rules.DGD_TYPE, graph)] == [
+    assert [m.split(" '")[0] for m in rules.image_violations(V1ALPHA1, graph)] == [
         "DynamoGraphDeployment m/m-blue: spec.services.Frontend.extraPodSpec.mainContainer.image",
         "DynamoGraphDeployment m/m-blue: spec.services.W.extraPodSpec.initContainers[0].image",
         "DynamoGraphDeployment m/m-blue: spec.services.W.frontendSidecar.image",
+    ]
+
+
+def test_every_v1beta1_container_image_is_pinned() -> None:
+    """Every container of the template, the frontend sidecar (a container it names) included."""
+    sidecar = container("frontend:latest", name="sidecar")
+    worker = component(
+        WORKER,
+        "worker",
+        container("dynamo", name="main"),
+        sidecar,
+        initContainers=[container("busybox")],
+        ephemeralContainers=[container(f"debug@{DIGEST}")],
+    )
+    worker["frontendSidecar"] = "sidecar"
+    graph = dgd_v1beta1(component("Frontend", "frontend"), worker)
+    pod = f"spec.components[name={WORKER}].podTemplate.spec"
+    assert rules.image_violations(V1BETA1, graph) == [
+        f"DynamoGraphDeployment m/m-blue: {pod}.initContainers[0].image 'busybox' has no tag "
+        "(Kubernetes pulls :latest)",
+        f"DynamoGraphDeployment m/m-blue: {pod}.containers[0].image 'dynamo' has no tag "
+        "(Kubernetes pulls :latest)",
+        f"DynamoGraphDeployment m/m-blue: {pod}.containers[1].image 'frontend:latest' uses the "
+        ":latest tag",
     ]
 
 
@@ -288,12 +388,15 @@ def test_load_balancers_restrict_their_sources(spec: dict, problems: list[str]) 
     assert found == [f"Service n/s: {problem}" for problem in problems]
 
 
-def test_host_namespaces_are_found_in_dgds_and_pod_templates() -> None:
-    worker = gpu_worker()
-    worker["extraPodSpec"] |= {"hostNetwork": True, "hostPID": False}
-    assert rules.host_namespace_violations(rules.DGD_TYPE, dgd(W=worker)) == [
-        "DynamoGraphDeployment m/m-blue: spec.services.W.extraPodSpec.hostNetwork must not be true"
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_host_namespaces_are_found_in_dgds(layout: Layout) -> None:
+    graph = layout.graph(hostNetwork=True, hostPID=False)
+    assert rules.host_namespace_violations(layout.resource_type, graph) == [
+        f"DynamoGraphDeployment m/m-blue: {layout.pod}.hostNetwork must not be true"
     ]
+
+
+def test_host_namespaces_are_found_in_pod_templates() -> None:
     assert rules.host_namespace_violations(DEPLOYMENT, deployment()) == []
     [message] = rules.host_namespace_violations(DEPLOYMENT, deployment(hostIPC=True))
     assert message.endswith("spec.template.spec.hostIPC must not be true")
@@ -303,7 +406,7 @@ def test_privileged_containers_are_found_in_dgds_and_pod_templates() -> None:
     privileged = {"securityContext": {"privileged": True}}
     worker = gpu_worker(containers=[container(**privileged)])
     worker["extraPodSpec"]["mainContainer"] |= privileged
-    assert rules.privileged_violations(rules.DGD_TYPE, dgd(W=worker)) == [
+    assert rules.privileged_violations(V1ALPHA1, dgd(W=worker)) == [
         f"DynamoGraphDeployment m/m-blue: spec.services.W.extraPodSpec.{field}"
         ".securityContext.privileged must not be true"
         for field in ("mainContainer", "containers[0]")
@@ -315,16 +418,33 @@ def test_privileged_containers_are_found_in_dgds_and_pod_templates() -> None:
     assert "spec.template.spec.initContainers[0].securityContext.privileged" in message
 
 
-def test_host_path_volumes_are_found_in_dgds_and_pod_templates() -> None:
-    volumes = [
-        {"name": "cfg", "configMap": {"name": "c"}},
-        {"name": "h", "hostPath": {"path": "/"}},
+def test_privileged_v1beta1_containers_are_found_in_the_template() -> None:
+    privileged = {"securityContext": {"privileged": True}}
+    worker = component(
+        WORKER, "worker", container(name="main", **privileged), initContainers=[container()]
+    )
+    assert rules.privileged_violations(V1BETA1, dgd_v1beta1(worker)) == [
+        f"DynamoGraphDeployment m/m-blue: spec.components[name={WORKER}].podTemplate.spec"
+        ".containers[0].securityContext.privileged must not be true"
     ]
-    assert rules.host_path_violations(rules.DGD_TYPE, dgd(W=gpu_worker(volumes=volumes))) == [
-        "DynamoGraphDeployment m/m-blue: spec.services.W.extraPodSpec.volumes[1].hostPath "
-        "mounts node path '/'"
+
+
+HOST_PATH_VOLUMES = [
+    {"name": "cfg", "configMap": {"name": "c"}},
+    {"name": "h", "hostPath": {"path": "/"}},
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_host_path_volumes_are_found_in_dgds(layout: Layout) -> None:
+    graph = layout.graph(volumes=HOST_PATH_VOLUMES)
+    assert rules.host_path_violations(layout.resource_type, graph) == [
+        f"DynamoGraphDeployment m/m-blue: {layout.pod}.volumes[1].hostPath mounts node path '/'"
     ]
-    daemon_set = deployment(volumes=volumes)
+
+
+def test_host_path_volumes_are_found_in_pod_templates() -> None:
+    daemon_set = deployment(volumes=HOST_PATH_VOLUMES)
     [message] = rules.host_path_violations("kubernetes:apps/v1:DaemonSet", daemon_set)
     assert "spec.template.spec.volumes[1].hostPath" in message
 
@@ -464,13 +584,13 @@ FAILING = [
     (
         "gpu-pods-tolerate-gpu-taint",
         rules.gpu_toleration_violations,
-        rules.DGD_TYPE,
+        V1ALPHA1,
         dgd(W=gpu_worker(tolerations=[{"key": "x"}])),
     ),
     (
         "gpus-requested-as-limits",
         rules.gpu_limit_violations,
-        rules.DGD_TYPE,
+        V1ALPHA1,
         dgd(W=gpu_worker(limits=None)),
     ),
     ("images-pinned", rules.image_violations, rules.HELM_RELEASE_TYPE, helm_release(version="")),
@@ -501,7 +621,50 @@ FAILING = [
 ]
 
 
-@pytest.mark.parametrize(("name", "rule", "resource_type", "props"), FAILING)
+# Every policy that reads DGDs, on a v1beta1 DGD that fails it alone.
+V1BETA1_FAILING = [
+    (
+        "gpu-pods-tolerate-gpu-taint",
+        rules.gpu_toleration_violations,
+        V1BETA1,
+        dgd_v1beta1(gpu_component(tolerations=[{"key": "x"}])),
+    ),
+    (
+        "gpus-requested-as-limits",
+        rules.gpu_limit_violations,
+        V1BETA1,
+        dgd_v1beta1(gpu_component(limits=None)),
+    ),
+    (
+        "images-pinned",
+        rules.image_violations,
+        V1BETA1,
+        dgd_v1beta1(component("Frontend", "frontend", container("dynamo:latest", name="main"))),
+    ),
+    (
+        "no-privileged-containers",
+        rules.privileged_violations,
+        V1BETA1,
+        dgd_v1beta1(
+            gpu_component(initContainers=[container(securityContext={"privileged": True})])
+        ),
+    ),
+    (
+        "no-host-namespaces",
+        rules.host_namespace_violations,
+        V1BETA1,
+        dgd_v1beta1(gpu_component(hostPID=True)),
+    ),
+    (
+        "no-host-path-volumes",
+        rules.host_path_violations,
+        V1BETA1,
+        dgd_v1beta1(gpu_component(volumes=HOST_PATH_VOLUMES)),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "resource_type", "props"), FAILING + V1BETA1_FAILING)
 def test_each_resource_policy_reports_its_rule_through_pulumi_args(
     name: str, rule: rules.Rule, resource_type: str, props: dict
 ) -> None:
@@ -517,6 +680,19 @@ def test_each_resource_policy_reports_its_rule_through_pulumi_args(
 
 def test_every_resource_policy_has_a_failing_case() -> None:
     assert [name for name, *_ in FAILING] == [p.name for p in resource_policies()]
+    reading_dgds = [
+        p.name for p in resource_policies() if p.name != "load-balancers-restrict-sources"
+    ]
+    assert [name for name, *_ in V1BETA1_FAILING] == reading_dgds
+
+
+def test_the_v1beta1_dgds_built_here_are_valid_ones() -> None:
+    """Against the v1beta1 schema shipped for Dynamo 1.2.0: the rules are tested on what the API
+    server would take."""
+    shipped = ShippedSchemas.for_pins({"dynamo_platform": PROFILES["1.2.0"].platform_chart})
+    validator = jsonschema.Draft202012Validator(strict_schema(shipped.get(DGD_V1BETA1, DGD_KIND)))
+    graphs = [props for *_, props in V1BETA1_FAILING] + [V1BETA1_LAYOUT.graph()]
+    assert [error.message for graph in graphs for error in validator.iter_errors(graph)] == []
 
 
 def test_the_stack_policy_reports_each_bare_namespace_at_its_urn() -> None:
@@ -543,7 +719,9 @@ def test_the_pack_entry_point_builds_one_pack_of_every_policy(
 
 def test_the_pack_agrees_with_the_program_and_pins_its_sdk_like_the_dev_extra() -> None:
     assert (rules.GPU_TAINT_KEY, rules.GPU_TAINT_VALUE) == (GPU_TAINT_KEY, GPU_TAINT_VALUE)
-    assert f"kubernetes:{DGD_API_VERSION}:{DGD_KIND}" == rules.DGD_TYPE
+    # Every DGD API version the program emits, for any Dynamo release, is one the pack reads.
+    emitted = {DGD_API_VERSION} | {profile.dgd_api_version for profile in PROFILES.values()}
+    assert {f"kubernetes:{version}:{DGD_KIND}" for version in emitted} <= set(rules.DGD_LAYOUTS)
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     dev = pyproject["project"]["optional-dependencies"]["dev"]
     requirements = (PROJECT_ROOT / "policy" / "requirements.txt").read_text().split()
@@ -584,6 +762,36 @@ def test_rendered_stacks_pass_every_resource_policy(
     assert found == []
 
 
+def gpu_pod_specs(graph: dict) -> list[dict]:
+    """The pod spec of each service asking for GPUs, read straight from the DGD, in its layout."""
+    spec = graph["spec"]
+    if "services" in spec:  # v1alpha1: the service's own resources
+        return [
+            service["extraPodSpec"]
+            for service in spec["services"].values()
+            if "gpu" in service.get("resources", {}).get("limits", {})
+        ]
+    pods = [component["podTemplate"]["spec"] for component in spec["components"]]
+    return [
+        pod
+        for pod in pods
+        if any(
+            rules.GPU_RESOURCE in c.get("resources", {}).get("limits", {})
+            for c in pod["containers"]
+        )
+    ]
+
+
+def toleration_violations(graphs: list[dict]) -> list[str]:
+    policy = policy_named("gpu-pods-tolerate-gpu-taint")
+    assert isinstance(policy, ResourceValidationPolicy)
+    return [
+        m
+        for g in graphs
+        for m in resource_violations(policy, f"kubernetes:{g['apiVersion']}:{DGD_KIND}", g)
+    ]
+
+
 def test_the_rules_read_the_program_s_real_dgd_layout(
     policy_view: dict[str, RenderedStack],
 ) -> None:
@@ -591,19 +799,37 @@ def test_the_rules_read_the_program_s_real_dgd_layout(
     graphs = [
         copy.deepcopy(r.props)
         for r in policy_view["prod"].resources
-        if r.resource_type == rules.DGD_TYPE
+        if r.resource_type in rules.DGD_LAYOUTS
     ]
-    gpu_services = 0
-    for graph in graphs:
-        for service_spec in graph["spec"]["services"].values():
-            if "gpu" in service_spec.get("resources", {}).get("limits", {}):
-                gpu_services += 1
-                service_spec["extraPodSpec"].pop("tolerations")
-    policy = policy_named("gpu-pods-tolerate-gpu-taint")
-    assert isinstance(policy, ResourceValidationPolicy)
-    found = [m for g in graphs for m in resource_violations(policy, rules.DGD_TYPE, g)]
-    assert gpu_services > 0
-    assert len(found) == gpu_services
+    gpu_pods = [pod for graph in graphs for pod in gpu_pod_specs(graph)]
+    for pod in gpu_pods:
+        pod.pop("tolerations")
+    assert gpu_pods
+    assert len(toleration_violations(graphs)) == len(gpu_pods)
+
+
+def test_the_rules_read_upstream_v1beta1_dgds(reference: Path) -> None:
+    """Dynamo 1.2.0's own v1beta1 TRT-LLM examples tolerate no taint: each GPU component is
+    reported, and once it tolerates the GPU taint no policy has anything to say."""
+    examples = sorted(
+        (reference / "dynamo-1.2.0" / "examples" / "deploy" / "v1beta1").glob("*.yaml")
+    )
+    graphs = [
+        document
+        for path in examples
+        for document in yaml.safe_load_all(path.read_text())
+        if document and document["kind"] == DGD_KIND
+    ]
+    assert {graph["apiVersion"] for graph in graphs} == {DGD_V1BETA1}
+    gpu_pods = [pod for graph in graphs for pod in gpu_pod_specs(graph)]
+    assert gpu_pods
+    assert len(toleration_violations(graphs)) == len(gpu_pods)
+    for pod in gpu_pods:
+        pod["tolerations"] = [TOLERATE_GPU]
+    found = [
+        m for p in resource_policies() for g in graphs for m in resource_violations(p, V1BETA1, g)
+    ]
+    assert found == []
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
