@@ -11,6 +11,7 @@ from pathlib import Path
 
 from infra.commands import crds, starter
 from infra.commands.common import EXIT_USAGE
+from infra.commands.console import Parser
 from infra.commands.live import preflight_command, rollout_command
 from infra.commands.offline import (
     check_engine_configs_command,
@@ -24,17 +25,52 @@ from infra.stack.config import ENGINE_ROLES
 
 EPILOG = "Exit codes: 0 ok, 1 validation failure, 2 usage error."
 
+# One or two command lines per command, shown at the end of its --help.
+EXAMPLES = {
+    "render": ["dynamo-infra render dev --out build"],
+    "validate": ["dynamo-infra validate dev", "dynamo-infra validate --all --strict"],
+    "diff": [
+        "dynamo-infra diff prod --base origin/main",
+        "dynamo-infra diff staging --base HEAD~1 --output markdown > diff.md",
+    ],
+    "promote": [
+        "dynamo-infra promote staging --model qwen3-0-6b --to green --weight 10",
+        "dynamo-infra promote prod-traffic --to green",
+    ],
+    "rollback": ["dynamo-infra rollback staging --model qwen3-0-6b"],
+    "status": ["dynamo-infra status prod", "dynamo-infra status prod --model deepseek-r1"],
+    "preflight": ["dynamo-infra preflight prod --profile prod-admin"],
+    "scan": ["dynamo-infra scan --all"],
+    "plan": ["dynamo-infra plan prod --isl 8192 --osl 1024"],
+    "check-engine-config": [
+        "dynamo-infra check-engine-config --role prefill engine_configs/deepseek-r1/prefill.yaml"
+    ],
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dynamo-trtllm")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dynamo-infra",
-        description="Render and validate dynamo-trtllm stacks offline (no cloud, no cluster).",
+        description="Render and validate dynamo-trtllm stacks offline (no cloud, no cluster), "
+        "and promote between blue/green slots on a live one.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"dynamo-infra {_version()}")
     parser.add_argument(
         "--project-dir", type=Path, default=None, help="project root (default: found from cwd)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
 
     render = commands.add_parser(
         "render",
@@ -138,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="per model and slot: share of traffic, replicas, DGD readiness",
+        description="For each model (or one) and each slot of a deployed stack: the share of "
+        "requests it gets, its workers' replicas and whether its DynamoGraphDeployment is "
+        "Ready, read from the cluster. Needs the Pulumi CLI, a login to the stack's backend "
+        "and cluster access.",
         epilog=EPILOG,
     )
     status.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
@@ -207,6 +247,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output", choices=["text", "json"], default="text")
     crds.register(commands)
+    for command in commands.choices.values():
+        for action in command._actions:
+            if action.help is None and action.dest == "output":
+                action.help = "how to print the result"
+    for name, lines in EXAMPLES.items():
+        command = commands.choices[name]
+        command.epilog = "examples:\n" + "".join(f"  {line}\n" for line in lines) + (f"\n{EPILOG}")
     starter.register(commands)
     return parser
 

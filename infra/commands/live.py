@@ -45,7 +45,17 @@ class LiveStackError(Exception):
     """The stack's backend or cluster could not be reached."""
 
 
+PULUMI_INSTALL = (
+    "the Pulumi CLI is not on PATH: install it (`curl -fsSL https://get.pulumi.com | sh`, or "
+    "see https://www.pulumi.com/docs/iac/download-install/), then `pulumi login`"
+)
+
+
 def live(what: str, connect: Any) -> Any:
+    import shutil
+
+    if shutil.which("pulumi") is None:
+        raise LiveStackError(PULUMI_INSTALL)
     try:
         return connect()
     except Exception as error:  # Pulumi CLI missing, not logged in, no such stack, no kubeconfig

@@ -22,6 +22,7 @@ from infra.commands.common import (
     stack_names,
     unknown_stack,
 )
+from infra.commands.console import progress, status_word
 
 
 def render_command(args: argparse.Namespace, root: Path) -> int:
@@ -90,10 +91,11 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="dynamo-infra-") as scratch:
         base = args.out or Path(scratch)
-        for stack in stacks:
+        for number, stack in enumerate(stacks, 1):
             out = base / stack
             try:
-                rendered = render_stack(stack, out, root)
+                with progress(f"validating {stack} ({number}/{len(stacks)})"):
+                    rendered = render_stack(stack, out, root)
             except StackConfigError as error:
                 ok = False
                 results.append({"stack": stack, "ok": False, "problems": error.as_dicts()})
@@ -147,7 +149,7 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
 
 
 def print_report(report: Any, out: Path | None) -> None:
-    status = "ok" if report.ok else "FAIL"
+    status = status_word(report.ok)
     where = f"; render in {out}" if out else ""
     unchecked = f", {len(report.no_schema)} without a schema" if report.no_schema else ""
     print(
@@ -178,10 +180,11 @@ def scan_command(args: argparse.Namespace, root: Path) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="dynamo-infra-scan-") as scratch:
         manifests: dict[str, Path] = {}
-        for stack in stacks:
+        for number, stack in enumerate(stacks, 1):
             out = Path(scratch) / stack
             try:
-                render_stack(stack, out, root)
+                with progress(f"rendering {stack} ({number}/{len(stacks)})"):
+                    render_stack(stack, out, root)
             except (StackConfigError, RenderError) as error:
                 print(f"FAIL {stack}: {error}", file=sys.stderr)
                 ok = False
@@ -191,7 +194,8 @@ def scan_command(args: argparse.Namespace, root: Path) -> int:
             else:  # a traffic stack: DNS records only
                 print(f"{stack}: no Kubernetes objects")
         try:
-            reports = scan_many(manifests, checkov) if manifests else {}
+            with progress(f"checkov over {len(manifests)} stack(s)"):
+                reports = scan_many(manifests, checkov) if manifests else {}
         except ScannerError as error:
             print(f"FAIL scan: {error}", file=sys.stderr)
             return EXIT_FAILED
@@ -232,9 +236,13 @@ def diff_command(args: argparse.Namespace, root: Path) -> int:
         return EXIT_USAGE
     if by_ref and args.stack not in stack_names(root):
         return unknown_stack(args.stack, root)
+    if by_ref and (problem := unknown_ref(root, args.base)):
+        print(f"dynamo-infra diff: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if by_ref:
-            result = diff_against_ref(root, args.base, args.stack)
+            with progress(f"rendering {args.stack} at {args.base} and in the working tree"):
+                result = diff_against_ref(root, args.base, args.stack)
         else:
             result = diff_renders(args.base_dir, args.head_dir)
     except (DiffError, StackConfigError, RenderError) as error:
@@ -243,6 +251,30 @@ def diff_command(args: argparse.Namespace, root: Path) -> int:
     formats = {"text": format_text, "markdown": format_markdown, "json": format_json}
     sys.stdout.write(formats[args.output](result))
     return EXIT_OK
+
+
+def unknown_ref(root: Path, ref: str) -> str | None:
+    """Why `ref` cannot be the diff's base, in plain words (None: it names a commit)."""
+    import subprocess
+
+    inside = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        check=False,
+    )
+    if inside.returncode != 0:
+        return f"{root} is not in a git repository: --base needs one (or use --base-dir)"
+    found = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        return (
+            f"--base {ref!r} is not a branch, tag or commit of this repository "
+            "(`git fetch` first for a remote branch such as origin/main)"
+        )
+    return None
 
 
 def plan_command(args: argparse.Namespace, root: Path) -> int:

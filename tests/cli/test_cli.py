@@ -263,7 +263,7 @@ def test_promote_says_what_it_needs_when_the_stack_is_out_of_reach(
         ["--project-dir", str(PROJECT_ROOT), "promote", "staging", "--model", "qwen3-0-6b", "--yes"]
     )
     assert code == 1
-    assert "cannot reach stack 'staging' (needs the Pulumi CLI" in capsys.readouterr().err
+    assert "the Pulumi CLI is not on PATH: install it" in capsys.readouterr().err
     assert (PROJECT_ROOT / "stacks" / "Pulumi.staging.yaml").read_text() == before
 
 
@@ -285,3 +285,72 @@ def test_preflight_without_credentials_says_so(
     assert "no AWS credentials found" in capsys.readouterr().err
     assert main([*root, "preflight", "local"]) == 0
     assert "nothing to check" in capsys.readouterr().out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert re.fullmatch(r"dynamo-infra \d+\.\d+\.\d+\n", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["valdate", "dev"], "did you mean 'validate'?"),
+        (["validate", "dev", "--crd-dirr", "x"], "did you mean --crd-dir (not --crd-dirr)?"),
+        (["diff", "dev", "--output", "markdwn"], "did you mean 'markdown'?"),
+    ],
+)
+def test_a_mistyped_command_or_option_gets_a_suggestion(
+    argv: list[str], suggestion: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert suggestion in capsys.readouterr().err
+
+
+def test_help_shows_defaults_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("validate", "diff", "status", "promote"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "examples:\n  dynamo-infra " + command in text, command
+    with pytest.raises(SystemExit):
+        main(["diff", "--help"])
+    assert "(default: text)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    assert "Ready, read from the cluster" in capsys.readouterr().out
+
+
+def test_diff_with_an_unknown_base_is_a_usage_error_in_plain_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["--project-dir", str(PROJECT_ROOT), "diff", "dev", "--base", "no-such-branch"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--base 'no-such-branch' is not a branch, tag or commit of this repository" in err
+    assert "fatal:" not in err and "rev-parse" not in err
+
+
+def test_a_live_command_without_the_pulumi_cli_says_how_to_install_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code = main(["--project-dir", str(PROJECT_ROOT), "status", "dev"])
+    assert code == 1
+    assert "the Pulumi CLI is not on PATH: install it" in capsys.readouterr().err
+
+
+def test_output_is_plain_when_piped() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "--project-dir", str(PROJECT_ROOT), "validate", "dev"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("ok dev: ")
