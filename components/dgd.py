@@ -1,14 +1,37 @@
-"""The DynamoGraphDeployment (nvidia.com/v1alpha1) builder: the one place that knows the CRD layout.
+"""The DynamoGraphDeployment nvidia.com/v1alpha1 emitter, and the dispatch by API version.
 
-Pure functions from typed specs to plain dicts. A v1beta1 builder can sit beside this one.
+`build_dgd` is the one place that knows the v1alpha1 layout (components/dgd_v1beta1.py knows
+v1beta1's); both render the plans of components/dgd_parts.py. Pure functions to plain dicts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
-from infra.deployment.resolved import WorkerParallelism, WorkerPlacement
+import pulumi
+
+from components.dgd_parts import (  # noqa: F401  (the names components import from here)
+    COLOR_LABEL,
+    DGD_KIND,
+    EFA_RESOURCE,
+    ENGINE_CONFIG_DIR,
+    ENGINE_CONFIG_VOLUME,
+    ENGINE_HASH_ANNOTATION,
+    FRONTEND_PORT,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    MODEL_LABEL,
+    MODEL_MOUNT,
+    GraphInputs,
+    ServicePlan,
+    graph_envs,
+    graph_metadata,
+    pod_labels,
+    service_plans,
+    workload_service_account,
+)
+from components.dgd_v1beta1 import build_dgd_v1beta1
+from infra.deployment.resolved import WorkerParallelism, WorkerPlacement  # noqa: F401
 from infra.stack.config import Color, Model
 from infra.stack.derived_names import (  # noqa: F401  (the names components import from here)
     FRONTEND_SERVICE,
@@ -18,67 +41,14 @@ from infra.stack.derived_names import (  # noqa: F401  (the names components imp
     frontend_service_name,
     service_keys,
 )
+from infra.stack.dynamo_versions import DGD_V1ALPHA1, DGD_V1BETA1
 
-DGD_API_VERSION = "nvidia.com/v1alpha1"
-DGD_KIND = "DynamoGraphDeployment"
-FRONTEND_PORT = 8000
-ENGINE_CONFIG_DIR = "/etc/dynamo-trtllm/engine"
-MODEL_MOUNT = "/models"
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "true"
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
-HUGEPAGES_RESOURCE = "hugepages-2Mi"
-# libfabric over EFA for NIXL's KV transfer and NCCL (aws-ofi-nccl's and AWS's EKS EFA
-# examples): the EFA provider, GPUDirect RDMA, fork safety for the Python worker.
-EFA_ENVS = [
-    {"name": "FI_PROVIDER", "value": "efa"},
-    {"name": "FI_EFA_USE_DEVICE_RDMA", "value": "1"},
-    {"name": "FI_EFA_FORK_SAFE", "value": "1"},
-]
-MODEL_LABEL = "dynamo-trtllm.io/model"
-COLOR_LABEL = "dynamo-trtllm.io/color"
-ENGINE_HASH_ANNOTATION = "dynamo-trtllm.io/engine-config-hash"
+DGD_API_VERSION = DGD_V1ALPHA1
 # Labels the operator puts on every pod it creates.
 OPERATOR_GRAPH_LABEL = "nvidia.com/dynamo-graph-deployment-name"
 OPERATOR_COMPONENT_TYPE_LABEL = "nvidia.com/dynamo-component-type"
 # The series label our PodMonitors copy the operator's graph label into: one slot's series.
 GRAPH_LABEL = "graph"
-
-
-@dataclass(frozen=True)
-class GraphInputs:
-    """What the DGD needs from other components (names only, no Pulumi types)."""
-
-    namespace: str
-    engine_config_map: str = ""
-    engine_config_hash: str = ""
-    placements: dict[str, WorkerPlacement] = field(default_factory=dict)
-    parallelism: dict[str, WorkerParallelism] = field(default_factory=dict)
-    hf_token_secret: str | None = None
-    image_pull_secret: str | None = None
-    model_pvc: str | None = None
-    cache_node_label: str | None = None
-    reasoning_parser: str | None = None
-    tool_call_parser: str | None = None
-    ready_timeout_seconds: int = 0  # how long `pulumi up` waits for Ready (0: not at all)
-
-
-# The Pulumi Kubernetes provider's await annotations (pulumi-kubernetes >= 4.18).
-WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
-TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
-
-
-def workload_service_account(role: str) -> str:
-    """The ServiceAccount of a graph role ("frontend" or a worker role), shared by both colors."""
-    return "dynamo-frontend" if role == "frontend" else f"dynamo-{role}-worker"
-
-
-def adapter_owns_replicas(model: Model, role: str, color: Color) -> bool:
-    """An autoscaled role in a slot that runs it: its scaling adapter owns the replica count.
-
-    A slot at replicas 0 keeps the adapter off, so the role stays at 0 while the slot idles.
-    """
-    return model.role(role).autoscaling is not None and model.replicas(role, color) > 0
 
 
 def engine_config_hash(files: dict[str, str]) -> str:
@@ -89,200 +59,115 @@ def engine_config_hash(files: dict[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_path(model: Model, color: Color, inputs: GraphInputs) -> str:
-    source = model.source_for(color)
-    if inputs.model_pvc is not None:
-        return MODEL_MOUNT
-    assert source.hugging_face is not None, "S3 weights are only reachable through the cache PVC"
-    return source.hugging_face
+def _resources(plan: ServicePlan) -> dict:
+    """Dynamo's own resource form: `gpu` for the GPUs, `custom` for any other resource name."""
+    requests: dict = {}
+    limits: dict = {}
+    if plan.gpus:
+        requests["gpu"] = limits["gpu"] = str(plan.gpus)
+    if plan.efa_resources:
+        requests["custom"] = dict(plan.efa_resources)
+        limits["custom"] = dict(plan.efa_resources)
+    if plan.cpu:
+        requests["cpu"] = plan.cpu
+    if plan.memory:
+        requests["memory"] = limits["memory"] = plan.memory
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
 
-TRTLLM_WORKER = ["python3", "-m", "dynamo.trtllm"]
-MOCKER_WORKER = ["python3", "-m", "dynamo.mocker"]
-FRONTEND = ["python3", "-m", "dynamo.frontend"]
-# mpirun inside multinode TRT-LLM workers runs as root in the runtime image.
-MULTINODE_ENVS = [
-    {"name": "OMPI_ALLOW_RUN_AS_ROOT", "value": "1"},
-    {"name": "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "value": "1"},
-]
-
-
-def worker_args(model: Model, role: str, color: Color, inputs: GraphInputs) -> list[str]:
-    """The worker's arguments, from typed config (no shell, no string templates)."""
-    path = model_path(model, color, inputs)
-    if model.engine == "mocker":
-        # The mocker simulates timing on CPU and needs only the tokenizer.
-        return ["--model-path", path, "--model-name", model.display_name]
-    args = [
-        "--model-path", path,
-        "--served-model-name", model.display_name,
-        "--extra-engine-args", f"{ENGINE_CONFIG_DIR}/{role}.yaml",
-    ]  # fmt: skip
-    layout = inputs.parallelism.get(role)
-    if layout is not None:
-        args += [
-            "--tensor-parallel-size", str(layout.tensor),
-            "--pipeline-parallel-size", str(layout.pipeline),
-            "--gpus-per-node", str(layout.gpus_per_node),
-            "--kv-block-size", str(layout.kv_block_size),
-        ]  # fmt: skip
-        if layout.expert is not None:
-            args += ["--expert-parallel-size", str(layout.expert)]
-    if role in ("prefill", "decode"):
-        args += ["--disaggregation-mode", role]
-    if model.multimodal:
-        args += ["--modality", "multimodal"]
-    if role in model.topology.kv_event_roles:
-        args.append("--publish-events-and-metrics")
-    if inputs.reasoning_parser:
-        args += ["--dyn-reasoning-parser", inputs.reasoning_parser]
-    if inputs.tool_call_parser:
-        args += ["--dyn-tool-call-parser", inputs.tool_call_parser]
-    return args
-
-
-def frontend_args(model: Model) -> list[str]:
-    router = "kv" if model.topology.kv_routing else "round-robin"
-    return ["--http-port", str(FRONTEND_PORT), "--router-mode", router]
-
-
-def _frontend(model: Model, color: Color, inputs: GraphInputs) -> dict:
-    image = model.image_for(color)
-    container = {"image": image, "command": FRONTEND, "args": frontend_args(model)}
-    pod: dict = {
-        "mainContainer": container,
-        "serviceAccountName": workload_service_account("frontend"),
-    }
-    if inputs.image_pull_secret:
-        pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
-    return {
-        "componentType": "frontend",
-        "replicas": model.frontend.replicas,
-        "extraPodSpec": pod,
-    }
-
-
-def _worker(model: Model, role: str, color: Color, inputs: GraphInputs) -> dict:
-    spec = model.role(role)
-    image = model.image_for(color)
-    container: dict = {
-        "image": image,
-        "workingDir": "/workspace",
-        "command": MOCKER_WORKER if model.engine == "mocker" else TRTLLM_WORKER,
-        "args": worker_args(model, role, color, inputs),
-    }
-    pod: dict = {"mainContainer": container, "serviceAccountName": workload_service_account(role)}
-    if model.engine == "trtllm":
+def _service(plan: ServicePlan) -> dict:
+    container: dict = {"image": plan.image}
+    if plan.working_dir:
+        container["workingDir"] = plan.working_dir
+    container |= {"command": plan.command, "args": plan.args}
+    pod: dict = {"mainContainer": container, "serviceAccountName": plan.service_account}
+    if plan.engine_config_map is not None:
         container["volumeMounts"] = [
-            {"name": "engine-config", "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
+            {"name": ENGINE_CONFIG_VOLUME, "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
         ]
         pod["volumes"] = [
-            {"name": "engine-config", "configMap": {"name": inputs.engine_config_map}}
+            {"name": ENGINE_CONFIG_VOLUME, "configMap": {"name": plan.engine_config_map}}
         ]
-    service: dict = {
-        "componentType": "worker",
-        "sharedMemory": {"size": spec.shared_memory},
-    }
-    if adapter_owns_replicas(model, role, color):
+    if plan.image_pull_secret:
+        pod["imagePullSecrets"] = [{"name": plan.image_pull_secret}]
+    if plan.tolerations:
+        pod["tolerations"] = plan.tolerations
+    if plan.node_selector:
+        pod["nodeSelector"] = plan.node_selector
+    if plan.affinity is not None:
+        pod["affinity"] = plan.affinity
+
+    service: dict = {"componentType": "frontend" if plan.role == "frontend" else "worker"}
+    if plan.shared_memory is not None:
+        service["sharedMemory"] = {"size": plan.shared_memory}
+    if plan.replicas is None:
         # The operator's DynamoGraphDeploymentScalingAdapter <dgd>-<service> owns `replicas`:
         # its webhook refuses any other writer (1.1.0 dynamographdeployment.go:233-277), so the
         # field is not ours to send, and KEDA or the HPA scales the adapter.
         service["scalingAdapter"] = {"enabled": True}
     else:
-        service["replicas"] = model.replicas(role, color)
-    if role in ("prefill", "decode"):
-        service["subComponentType"] = role
-    if inputs.hf_token_secret:
-        service["envFromSecret"] = inputs.hf_token_secret
-    if inputs.image_pull_secret:
-        pod["imagePullSecrets"] = [{"name": inputs.image_pull_secret}]
-    if spec.nodes > 1:
-        service["multinode"] = {"nodeCount": spec.nodes}
-    if inputs.model_pvc is not None:
-        service["volumeMounts"] = [{"name": inputs.model_pvc, "mountPoint": MODEL_MOUNT}]
-
-    requests: dict = {}
-    limits: dict = {}
-    placement = inputs.placements.get(role)
-    if model.engine == "trtllm":
-        gpus = str(spec.gpus_per_worker)
-        requests["gpu"] = limits["gpu"] = gpus
-        pod["tolerations"] = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
-        if placement is not None and placement.efa_interfaces > 0:
-            efa = {EFA_RESOURCE: str(placement.efa_interfaces)}
-            if placement.hugepages_mib:
-                efa[HUGEPAGES_RESOURCE] = f"{placement.hugepages_mib}Mi"
-            requests["custom"] = dict(efa)
-            limits["custom"] = dict(efa)
-            service["envs"] = list(EFA_ENVS)
-    if placement is not None and placement.node_selector:
-        pod["nodeSelector"] = dict(placement.node_selector)
-    if inputs.cache_node_label is not None:
-        pod["affinity"] = {
-            "nodeAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "weight": 100,
-                        "preference": {
-                            "matchExpressions": [
-                                {
-                                    "key": inputs.cache_node_label,
-                                    "operator": "In",
-                                    "values": ["true"],
-                                }
-                            ]
-                        },
-                    }
-                ]
-            }
-        }
-    if spec.cpu:
-        requests["cpu"] = spec.cpu
-    if spec.memory:
-        requests["memory"] = limits["memory"] = spec.memory
-    if requests or limits:
-        service["resources"] = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+        service["replicas"] = plan.replicas
+    if plan.sub_role is not None:
+        service["subComponentType"] = plan.sub_role
+    if plan.env_secret:
+        service["envFromSecret"] = plan.env_secret
+    if plan.nodes > 1:
+        service["multinode"] = {"nodeCount": plan.nodes}
+    if plan.model_pvc is not None:
+        # The claim itself is listed once, in spec.pvcs.
+        service["volumeMounts"] = [{"name": plan.model_pvc, "mountPoint": MODEL_MOUNT}]
+    if plan.envs:
+        service["envs"] = plan.envs
+    if resources := _resources(plan):
+        service["resources"] = resources
     service["extraPodSpec"] = pod
     return service
 
 
 def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
-    """The DynamoGraphDeployment manifest for one model in one color."""
-    name = dgd_name(model, color)
-    labels = {
-        "app.kubernetes.io/name": model.name,
-        "app.kubernetes.io/managed-by": "pulumi",
-        MODEL_LABEL: model.name,
-        COLOR_LABEL: color,
-    }
-    services = {FRONTEND_SERVICE: _frontend(model, color, inputs)}
-    for role in model.topology.roles:
-        services[WORKER_SERVICES[role]] = _worker(model, role, color, inputs)
+    """The nvidia.com/v1alpha1 DynamoGraphDeployment for one model in one color."""
     spec: dict = {
         "backendFramework": "trtllm",
         # Propagated by the operator to every pod: the hash rolls workers on a config change,
         # the labels let the Traffic Service select one color.
-        "labels": {MODEL_LABEL: model.name, COLOR_LABEL: color},
+        "labels": pod_labels(model, color),
         "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
-        "services": services,
+        "services": {plan.key: _service(plan) for plan in service_plans(model, color, inputs)},
     }
-    if model.topology.multinode:
-        spec["envs"] = MULTINODE_ENVS
+    if envs := graph_envs(model):
+        spec["envs"] = envs
     if inputs.model_pvc is not None:
+        # An existing claim (the cache's): the operator only mounts it, never creates it.
         spec["pvcs"] = [{"name": inputs.model_pvc, "create": False}]
-    annotations = {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash}
-    if inputs.ready_timeout_seconds:
-        # `pulumi up` succeeds only once the operator reports every service ready.
-        annotations[WAIT_FOR_ANNOTATION] = "condition=Ready"
-        annotations[TIMEOUT_ANNOTATION] = str(inputs.ready_timeout_seconds)
     return {
-        "apiVersion": DGD_API_VERSION,
+        "apiVersion": DGD_V1ALPHA1,
         "kind": DGD_KIND,
-        "metadata": {
-            "name": name,
-            "namespace": inputs.namespace,
-            "labels": labels,
-            "annotations": annotations,
-        },
+        "metadata": graph_metadata(model, color, inputs),
         "spec": spec,
     }
+
+
+GRAPH_BUILDERS = {DGD_V1ALPHA1: build_dgd, DGD_V1BETA1: build_dgd_v1beta1}
+
+
+def build_graph_manifest(model: Model, color: Color, inputs: GraphInputs) -> dict:
+    """The graph's manifest in the API version its Dynamo release takes (inputs.dgd_api_version)."""
+    try:
+        builder = GRAPH_BUILDERS[inputs.dgd_api_version]
+    except KeyError:
+        known = ", ".join(GRAPH_BUILDERS)
+        raise ValueError(
+            f"no DynamoGraphDeployment emitter for {inputs.dgd_api_version!r} (known: {known})"
+        ) from None
+    return builder(model, color, inputs)
+
+
+def graph_type_aliases(api_version: str) -> list[pulumi.Alias]:
+    """The graph's Pulumi type under the other API versions we emit: a Dynamo upgrade that
+    changes the version updates the same object instead of creating one and deleting the old
+    (which, with the same name, would delete the new one)."""
+    return [
+        pulumi.Alias(type_=f"kubernetes:{version}:{DGD_KIND}")
+        for version in GRAPH_BUILDERS
+        if version != api_version
+    ]

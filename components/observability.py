@@ -29,9 +29,13 @@ COMPONENT_TYPE = "dynamo-trtllm:observability:Observability"
 WORKER_SYSTEM_PORT = 9090
 # The label Grove puts on each pod: its PodClique's name.
 GROVE_CLIQUE_LABEL = "grove.io/podclique"
+# The operator's component-type pod label of a worker: `worker` for every v1alpha1 worker (a
+# disaggregated one says prefill/decode in its sub-component type), the component's own `type`
+# in v1beta1 (worker, prefill or decode).
+WORKER_COMPONENT_TYPES = ("worker", "prefill", "decode")
 
 
-def _pod_monitor(name: str, namespace: str, pod_labels: dict[str, str], endpoint: dict) -> dict:
+def _pod_monitor(name: str, namespace: str, selector: dict, endpoint: dict) -> dict:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
@@ -42,7 +46,7 @@ def _pod_monitor(name: str, namespace: str, pod_labels: dict[str, str], endpoint
             "labels": {"release": DEFAULT_PROMETHEUS_RELEASE},
         },
         "spec": {
-            "selector": {"matchLabels": pod_labels},
+            "selector": selector,
             "podMetricsEndpoints": [endpoint | {"interval": "15s"}],
         },
     }
@@ -54,10 +58,17 @@ def build_pod_monitor(namespace: str, model: str, component_type: str, port: int
     The `graph` label (the operator's graph-name pod label, "<model>-<color>") lets autoscalers
     and alerts select one slot, so blue never scales on green's queue.
     """
+    types = WORKER_COMPONENT_TYPES if component_type == "worker" else (component_type,)
+    selector = {
+        "matchLabels": {MODEL_LABEL: model},
+        "matchExpressions": [
+            {"key": OPERATOR_COMPONENT_TYPE_LABEL, "operator": "In", "values": list(types)}
+        ],
+    }
     return _pod_monitor(
         f"{model}-{component_type}",
         namespace,
-        {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: component_type},
+        selector,
         {
             "portNumber": port,
             "path": "/metrics",
@@ -90,7 +101,7 @@ def build_platform_pod_monitor(endpoint: MetricsEndpoint) -> dict:
     return _pod_monitor(
         endpoint.name,
         endpoint.namespace,
-        endpoint.pod_labels,
+        {"matchLabels": endpoint.pod_labels},
         {"port": endpoint.port, "path": endpoint.path},
     )
 

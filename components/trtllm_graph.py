@@ -9,10 +9,11 @@ import pulumi_kubernetes as k8s
 
 from components.dgd import (
     GraphInputs,
-    build_dgd,
+    build_graph_manifest,
     dgd_name,
     engine_config_hash,
     frontend_service_name,
+    graph_type_aliases,
 )
 from components.k8s_objects import custom_resource
 from infra.stack.config import Color, Model
@@ -64,7 +65,7 @@ class TrtllmGraph(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
                 )
             )
-        manifest = build_dgd(
+        manifest = build_graph_manifest(
             args.model,
             args.color,
             replace(
@@ -74,7 +75,13 @@ class TrtllmGraph(pulumi.ComponentResource):
             ),
         )
         self.dgd = custom_resource(
-            name, manifest, pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+            name,
+            manifest,
+            pulumi.ResourceOptions(
+                parent=self,
+                depends_on=depends_on,
+                aliases=graph_type_aliases(manifest["apiVersion"]),
+            ),
         )
         self.frontend_service = frontend_service_name(args.model, args.color)
         self.register_outputs({"dgd": graph, "frontendService": self.frontend_service})

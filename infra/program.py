@@ -341,6 +341,7 @@ def _slot(
                 reasoning_parser=resolved.facts.reasoning_parser if resolved.facts else None,
                 tool_call_parser=resolved.facts.tool_call_parser if resolved.facts else None,
                 ready_timeout_seconds=ready_timeout_seconds(resolved),
+                dgd_api_version=config.platform.profile.dgd_api_version,
             ),
             # The operator's admission webhook must answer before any DGD is sent.
             depends_on=[

@@ -40,7 +40,9 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
                     severity="note",
                 )
             )
-    issues += operator_create_issues(deployment)
+    issues += operator_create_issues(
+        deployment, webhook_rules=deployment.config.platform.profile.webhook_rules
+    )
     issues += placement_issues(deployment)
     if fit_check:
         issues += fit_issues(deployment, fit_ready)

@@ -116,6 +116,18 @@ def operator_create_issues(
         for color in (c for c in COLORS if c in model.slots):
             graph = dgd_name(model, color)
             pcs = pcs_name_length(graph, shares.values(), rules)
+            if pcs < len(graph):
+                # Accepted by the webhook, but Grove's pods then carry a cut, hashed name, and
+                # our monitors' relabelling and dgd_child_names address them by the full one.
+                issues.append(
+                    ConfigIssue(
+                        f"{resolved.path}.name",
+                        f"Dynamo {webhook_rules} would cut DGD {graph!r} to {pcs} characters "
+                        "(with a hash) in the names of its Grove pods, which this stack's "
+                        "monitors and checks address by the full name: shorten the model name "
+                        f"by {len(graph) - pcs}",
+                    )
+                )
             # #13, checked as if Grove were on: 1.1.0 skips it only for a DGD opting out
             # (DGD:358-361), 1.2.0 also when the operator runs without Grove (DGD:471-477).
             for key, share in shares.items():

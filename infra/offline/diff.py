@@ -18,9 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.cluster import ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE
 from infra.deployment.operator_rules import operator_update_refusals
 from infra.offline.render import REDACTED, render_stack
+from infra.offline.replace_fields import kubernetes_replacing_fields
+from infra.offline.replace_fields import replacing_fields as aws_replacing_fields
 from infra.offline.rollouts import graph_services, rolled_services
+from infra.stack.dynamo_versions import profile
 from infra.stack.yaml_source import dump_yaml, load_trusted
 
 STATUSES = ("added", "removed", "changed")
@@ -134,6 +138,14 @@ class RenderDiff:
 # --- reading and comparing renders -------------------------------------------------------
 
 
+def render_dynamo_version(directory: Path) -> str:
+    """The Dynamo release a render was made for (renders before profiles existed: 1.1.0)."""
+    try:
+        return str(json.loads((directory / "index.json").read_text()).get("dynamoVersion", "1.1.0"))
+    except (OSError, ValueError):
+        return "1.1.0"
+
+
 def load_render(directory: Path) -> tuple[str, dict[tuple[str, str], RenderedResource]]:
     """(stack, resources by (type, name)) of a `render` output directory."""
     index_file = directory / "index.json"
@@ -165,13 +177,15 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
     """Resources added, removed and changed from base to head (base None: nothing before)."""
     stack, after = load_render(head)
     before = load_render(base)[1] if base is not None else {}
+    webhook_rules = profile(render_dynamo_version(head)).webhook_rules
     changes: list[ResourceDiff] = []
     moved = _moved_api(before, after)
     for key in sorted(set(before) | set(after)):
         if key in moved:
             old_key = moved[key]
             changes.append(
-                _changed(before[old_key], after[key]) or ResourceDiff("changed", after[key])
+                _changed(before[old_key], after[key], webhook_rules)
+                or ResourceDiff("changed", after[key])
             )
             continue
         if key in moved.values():
@@ -181,19 +195,21 @@ def diff_renders(base: Path | None, head: Path) -> RenderDiff:
             changes.append(ResourceDiff("added", new))
         elif new is None and old is not None:
             changes.append(ResourceDiff("removed", old))
-        elif old is not None and new is not None and (change := _changed(old, new)):
+        elif old is not None and new is not None and (change := _changed(old, new, webhook_rules)):
             changes.append(change)
     return RenderDiff(stack, changes)
 
 
-def _changed(old: RenderedResource, new: RenderedResource) -> ResourceDiff | None:
+def _changed(
+    old: RenderedResource, new: RenderedResource, webhook_rules: str
+) -> ResourceDiff | None:
     fields = diff_documents(old.document, new.document)
     fields += diff_documents(old.lifecycle, new.lifecycle, "(pulumi options)")
     secret_changed = old.secrets != new.secrets
     if not fields and not secret_changed:
         return None
     refusals = (
-        operator_update_refusals(old.document, new.document)
+        operator_update_refusals(old.document, new.document, webhook_rules=webhook_rules)
         if new.document.get("kind") == "DynamoGraphDeployment"
         else []
     )
@@ -203,7 +219,7 @@ def _changed(old: RenderedResource, new: RenderedResource) -> ResourceDiff | Non
         fields,
         secret_changed,
         refusals,
-        replacing_fields(old, new, fields),
+        replacing_fields(old, new, fields, secret_changed),
         _rolls(new, fields),
         upgrade_notes(old, new, fields),
     )
@@ -254,15 +270,34 @@ def upgrade_notes(
 
 
 def replacing_fields(
-    old: RenderedResource, new: RenderedResource, fields: list[FieldChange]
+    old: RenderedResource,
+    new: RenderedResource,
+    fields: list[FieldChange],
+    secret_changed: bool = False,
 ) -> tuple[str, ...]:
-    """The changed fields that force a replace: a Kubernetes object's name or namespace."""
-    moved = []
-    if old.k8s_name != new.k8s_name:
-        moved.append("metadata.name")
-    if old.namespace != new.namespace:
-        moved.append("metadata.namespace")
-    return tuple(moved)
+    """The changed fields that make Pulumi replace the resource: the provider's replace-on-change
+    properties (infra/offline/replace_fields.py) under the provider options the program sets.
+    A changed secret is a change of the data it renders as `[secret]`."""
+    paths = [f.path for f in fields if not f.path.startswith("(")]
+    if secret_changed and new.kind == "Secret":
+        paths.append("stringData")
+    document = new.document if isinstance(new.document, dict) else {}
+    if new.group == "HelmRelease":
+        found = kubernetes_replacing_fields("helm.sh/v3", "Release", paths)
+    elif new.kind:
+        found = kubernetes_replacing_fields(
+            str(document.get("apiVersion", "")),
+            new.kind,
+            paths,
+            config_map_mutable=ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE,
+            immutable=bool(document.get("immutable")),
+            patch=new.type.endswith("Patch"),
+        )
+    else:
+        found = aws_replacing_fields(new.type, paths)
+    if (old.k8s_name, old.namespace) != (new.k8s_name, new.namespace):
+        found += [p for p in ("metadata.name", "metadata.namespace") if p not in found]
+    return tuple(dict.fromkeys(found))
 
 
 def _rolls(new: RenderedResource, fields: list[FieldChange]) -> tuple[str, ...]:

@@ -175,6 +175,7 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
         source_map=stack_values.source_map,
         file_issues=stack_values.issues,
         secrets=frozenset(stack_values.secrets),
+        environments=stack_values.environments,
     )
     try:
         recorded = run_under_mocks(
@@ -198,9 +199,13 @@ def render_stack(stack: str, out_dir: Path, root: Path) -> RenderResult:
     except RenderError as error:
         raise RenderError(f"{source}: {error}") from None
     entries = [entry for entry, _ in files]
+    index: dict[str, Any] = {"stack": stack, "resources": entries}
+    if isinstance(checked.config, StackConfig):
+        # What the render was made for: a diff applies that release's operator rules.
+        index["dynamoVersion"] = checked.config.platform.dynamo_version
     write_render(
         out_dir,
-        {"stack": stack, "resources": entries},
+        index,
         {e["file"]: body for e, body in files},
         root,
     )

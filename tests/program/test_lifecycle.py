@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from infra.offline.diff import diff_renders
 from tests.conftest import Rendered
@@ -64,3 +67,33 @@ def test_diff_pairs_an_api_version_move_of_the_same_object(
     assert change.status == "changed" and not change.replaces
     assert [f.path for f in change.fields] == ["apiVersion"]
     assert f"moves from {old_api} to nvidia.com/v9" in change.notes[0]
+
+
+def test_a_graph_is_aliased_to_its_type_under_every_other_api_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changing platform.dynamoVersion changes the DGD's type token; without the alias Pulumi
+    would create the (same-named) object and then delete it as the old resource."""
+    from infra.offline import render
+    from infra.offline.render import render_stack
+    from tests.conftest import PROJECT_ROOT
+
+    aliases: dict[str, list[str]] = {}
+    register = render.LifecycleMonitor.RegisterResource
+
+    def recording(self: Any, request: Any) -> Any:
+        if request.type.endswith(":DynamoGraphDeployment"):
+            aliases[request.type] = [a.spec.type for a in request.aliases]
+        return register(self, request)
+
+    monkeypatch.setattr(render.LifecycleMonitor, "RegisterResource", recording)
+    render_stack("staging", tmp_path / "staging", PROJECT_ROOT)  # Dynamo 1.2.0: v1beta1
+    render_stack("prod", tmp_path / "prod", PROJECT_ROOT)  # Dynamo 1.1.0: v1alpha1
+    assert aliases == {
+        "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment": [
+            "kubernetes:nvidia.com/v1alpha1:DynamoGraphDeployment"
+        ],
+        "kubernetes:nvidia.com/v1alpha1:DynamoGraphDeployment": [
+            "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment"
+        ],
+    }

@@ -99,8 +99,10 @@ def test_prod_multinode_keys_were_too_long_for_any_name() -> None:
 
 def test_a_multinode_model_name_too_long_for_grove_is_refused() -> None:
     parse(_multinode("deepseek-r1"))  # 17 + 7 + 11 = 35: fine
+    on_1_1 = _multinode(LONG_NAME)
+    on_1_1.setdefault("platform", {})["dynamoVersion"] = "1.1.0"
     with pytest.raises(StackConfigError) as caught:
-        parse(_multinode(LONG_NAME))
+        parse(on_1_1)
     assert any(
         f"with Grove, {LONG_NAME}-blue + prefill + prefill-ldr is 50 characters, the limit is 45 "
         "(operator 1.1.0, dynamographdeployment.go:317-353): shorten the model name by 5"
@@ -114,7 +116,11 @@ def test_at_1_2_0_the_operator_cuts_a_long_graph_name_to_what_its_services_leave
     deployment = _deployment(_multinode("deepseek-r1"), 0, name=LONG_NAME)
     refused = operator_create_issues(deployment)  # 1.1.0: prefill's 50 characters, decode's 48
     assert len(refused) == 2 and {i.path for i in refused} == {"models[0].name"}
-    assert operator_create_issues(deployment, webhook_rules="1.2.0") == []
+    # 1.2.0's webhook accepts it, but the cut name is not what our monitors address.
+    (cut,) = operator_create_issues(deployment, webhook_rules="1.2.0")
+    assert "Dynamo 1.2.0 would cut DGD" in cut.message and "shorten the model name by 5" in (
+        cut.message
+    )
     # prefill's share (prefill + prefill-ldr, 18) is the largest: 27 characters are left.
     shares = [grove_name_share("Frontend", 1), grove_name_share("prefill", 2)]
     assert pcs_name_length(f"{LONG_NAME}-blue", shares, WEBHOOK_RULES["1.2.0"]) == 27
