@@ -1,0 +1,242 @@
+"""Admission policies: what the API server refuses from anyone but the stack's own identities.
+
+The policy pack sees only what Pulumi writes. A principal with the deployer Role could otherwise
+write a DynamoGraphDeployment whose pods the operator builds privileged, in the host's
+namespaces or with host paths; or a Service with external IPs (CVE-2020-8554). These
+ValidatingAdmissionPolicies (admissionregistration.k8s.io/v1, GA in Kubernetes 1.30) refuse such
+objects at admission for every user except the deploy identities and the controllers that
+write them back (the Dynamo operator, Fluid). CEL sticks to the standard macros (has, all,
+exists, filter, map), so a standard CEL evaluator can check every branch in tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+ADMISSION_API = "admissionregistration.k8s.io/v1"
+MANAGED_NAMESPACES = {"matchLabels": {"app.kubernetes.io/managed-by": "pulumi"}}
+
+
+@dataclass(frozen=True)
+class Exemptions:
+    """Who the policies do not apply to: exact usernames and username prefixes (e.g. an IAM
+    role's `arn:aws:sts::<account>:assumed-role/<name>/`, a controller's service accounts)."""
+
+    usernames: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+    def match_condition(self) -> dict:
+        exact = f"request.userInfo.username in {_cel_list(self.usernames)}"
+        prefixed = f"{_cel_list(self.prefixes)}.exists(p, request.userInfo.username.startsWith(p))"
+        return {"name": "not-a-stack-identity", "expression": f"!({exact} || {prefixed})"}
+
+
+@dataclass(frozen=True)
+class AdmissionRules:
+    """What our own objects need, so the policies allow exactly that."""
+
+    exemptions: Exemptions
+    allowed_capabilities: tuple[str, ...] = ()  # added Linux capabilities our workers need
+    cache_paths: tuple[str, ...] = ()  # tiered-store paths of our Fluid runtimes
+    weight_sources: tuple[str, ...] = field(default=())  # Dataset mount points (s3://...)
+
+
+def _cel_list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in sorted(set(items))) + "]"
+
+
+def _container_ok(c: str, allowed: str) -> str:
+    """A container that is not privileged and adds no capability outside `allowed`."""
+    return (
+        f"!(has({c}.securityContext) && has({c}.securityContext.privileged) && "
+        f"{c}.securityContext.privileged) && "
+        f"!(has({c}.securityContext) && has({c}.securityContext.capabilities) && "
+        f"has({c}.securityContext.capabilities.add) && "
+        f"{c}.securityContext.capabilities.add.exists(x, !(x in {allowed})))"
+    )
+
+
+def _containers_ok(pod: str, lists: Iterable[str], single: Iterable[str], allowed: str) -> str:
+    checks = [
+        f"(!has({pod}.{name}) || {_container_ok(f'{pod}.{name}', allowed)})" for name in single
+    ]
+    checks += [
+        f"(!has({pod}.{name}) || {pod}.{name}.all(c, {_container_ok('c', allowed)}))"
+        for name in lists
+    ]
+    return " && ".join(checks)
+
+
+def _pod_validations(pods: str, containers: str) -> list[dict]:
+    return [
+        {
+            "expression": f"{pods}.all(p, !(has(p.hostNetwork) && p.hostNetwork) && "
+            "!(has(p.hostPID) && p.hostPID) && !(has(p.hostIPC) && p.hostIPC))",
+            "message": "pods in the host's network, PID or IPC namespace are not allowed",
+        },
+        {
+            "expression": f"{pods}.all(p, !has(p.volumes) || p.volumes.all(v, !has(v.hostPath)))",
+            "message": "hostPath volumes are not allowed",
+        },
+        {
+            "expression": f"{pods}.all(p, {containers})",
+            "message": "privileged containers and added capabilities beyond what the stack's "
+            "workers need are not allowed",
+        },
+    ]
+
+
+def _policy(name: str, rules: list[dict], exemptions: Exemptions, **spec: object) -> dict:
+    return {
+        "apiVersion": ADMISSION_API,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                # Exact: each policy reads one API version's layout.
+                "matchPolicy": "Exact",
+                "namespaceSelector": MANAGED_NAMESPACES,
+                "resourceRules": rules,
+            },
+            "matchConditions": [exemptions.match_condition()],
+            **spec,
+        },
+    }
+
+
+def _rule(group: str, version: str, resource: str) -> dict:
+    return {
+        "apiGroups": [group],
+        "apiVersions": [version],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": [resource],
+    }
+
+
+def graph_policies(rules: AdmissionRules) -> list[dict]:
+    """Pod safety of DynamoGraphDeployments, one policy per layout."""
+    allowed = _cel_list(rules.allowed_capabilities)
+    v1alpha1_pods = (
+        "(has(object.spec.services) ? object.spec.services.filter(k, "
+        "has(object.spec.services[k].extraPodSpec)).map(k, object.spec.services[k].extraPodSpec)"
+        " : [])"
+    )
+    v1beta1_pods = (
+        "(has(object.spec.components) ? object.spec.components.filter(c, has(c.podTemplate) "
+        "&& has(c.podTemplate.spec)).map(c, c.podTemplate.spec) : [])"
+    )
+    layouts = {
+        "v1alpha1": (
+            "variables.pods",
+            v1alpha1_pods,
+            _containers_ok("p", ["containers", "initContainers"], ["mainContainer"], allowed),
+        ),
+        "v1beta1": (
+            "variables.pods",
+            v1beta1_pods,
+            _containers_ok(
+                "p", ["containers", "initContainers", "ephemeralContainers"], [], allowed
+            ),
+        ),
+    }
+    return [
+        _policy(
+            f"dynamo-trtllm-graph-pods-{version}",
+            [_rule("nvidia.com", version, "dynamographdeployments")],
+            rules.exemptions,
+            variables=[{"name": "pods", "expression": pods_expression}],
+            validations=_pod_validations(pods, containers),
+        )
+        for version, (pods, pods_expression, containers) in layouts.items()
+    ]
+
+
+def cache_policies(rules: AdmissionRules) -> list[dict]:
+    """Fluid objects as the stack makes them: its cache paths, its weight sources, no volumes."""
+    components = ("master", "worker", "fuse", "jobMaster", "jobWorker")
+    no_mounts = " && ".join(
+        f"(!has(object.spec.{c}) || !has(object.spec.{c}.volumeMounts))" for c in components
+    )
+    no_host_network = " && ".join(
+        f"(!has(object.spec.{c}) || !has(object.spec.{c}.networkMode) || "
+        f"object.spec.{c}.networkMode != 'HostNetwork')"
+        for c in components
+    )
+    runtime = _policy(
+        "dynamo-trtllm-cache-runtimes",
+        [_rule("data.fluid.io", "v1alpha1", "alluxioruntimes")],
+        rules.exemptions,
+        validations=[
+            {
+                "expression": "!has(object.spec.tieredstore) || "
+                "!has(object.spec.tieredstore.levels) || object.spec.tieredstore.levels.all(l, "
+                f"l.path in {_cel_list(rules.cache_paths)})",
+                "message": "the cache's tiered store may only use the stack's cache paths",
+            },
+            {
+                "expression": f"!has(object.spec.volumes) && {no_mounts}",
+                "message": "cache runtimes may not add volumes or volume mounts",
+            },
+            {
+                "expression": no_host_network,
+                "message": "cache runtimes may not ask for the host network",
+            },
+        ],
+    )
+    dataset = _policy(
+        "dynamo-trtllm-cache-datasets",
+        [_rule("data.fluid.io", "v1alpha1", "datasets")],
+        rules.exemptions,
+        validations=[
+            {
+                "expression": "!has(object.spec.mounts) || object.spec.mounts.all(m, "
+                f"m.mountPoint in {_cel_list(rules.weight_sources)})",
+                "message": "datasets may only mount the stack's weight sources (no local:// or "
+                "other host paths)",
+            }
+        ],
+    )
+    return [runtime, dataset]
+
+
+def service_policy(rules: AdmissionRules) -> dict:
+    """Services stay inside the cluster: no external IPs, no node ports, no load balancers."""
+    return _policy(
+        "dynamo-trtllm-services",
+        [_rule("", "v1", "services")],
+        rules.exemptions,
+        validations=[
+            {
+                "expression": "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+                "message": "Services with externalIPs are not allowed (CVE-2020-8554)",
+            },
+            {
+                "expression": "!has(object.spec.type) || object.spec.type == 'ClusterIP'",
+                "message": "only ClusterIP Services are allowed; traffic enters through the "
+                "stack's gateway",
+            },
+        ],
+    )
+
+
+def admission_policies(rules: AdmissionRules, fluid: bool) -> list[dict]:
+    policies = graph_policies(rules) + [service_policy(rules)]
+    return policies + (cache_policies(rules) if fluid else [])
+
+
+def binding(policy: dict) -> dict:
+    """Deny (not only warn or audit) in the namespaces the stack owns."""
+    name = policy["metadata"]["name"]
+    return {
+        "apiVersion": ADMISSION_API,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": MANAGED_NAMESPACES},
+        },
+    }

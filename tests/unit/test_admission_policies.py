@@ -1,0 +1,243 @@
+"""The admission policies, evaluated by a standard CEL evaluator (cel-python) on the objects the
+stacks really render, and on malicious variants of them: every rule refuses what it is for, and
+lets the stack's own objects and identities through."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import celpy
+from celpy import celtypes
+import pytest
+
+from components.admission_policies import (
+    AdmissionRules,
+    Exemptions,
+    admission_policies,
+    binding,
+    cache_policies,
+    graph_policies,
+    service_policy,
+)
+from tests.conftest import Rendered
+
+DEPLOYER = "arn:aws:sts::111122223333:assumed-role/ml-deployers/alice"
+EXEMPT = Exemptions(
+    usernames=("kubernetes-admin",),
+    prefixes=(
+        "arn:aws:sts::111122223333:assumed-role/platform-admins/",
+        "system:serviceaccount:dynamo-system:",
+    ),
+)
+
+
+def _cel(value: Any) -> Any:
+    """JSON as CEL values; booleans first (a Python bool is also an int, as is a CEL bool)."""
+    if isinstance(value, celtypes.BoolType):
+        return value
+    if isinstance(value, bool):
+        return celtypes.BoolType(value)
+    if isinstance(value, dict):
+        return celtypes.MapType({celtypes.StringType(k): _cel(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return celtypes.ListType([_cel(v) for v in value])
+    if isinstance(value, str):
+        return celtypes.StringType(value)
+    if isinstance(value, int):
+        return celtypes.IntType(value)
+    if isinstance(value, float):
+        return celtypes.DoubleType(value)
+    return value
+
+
+def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
+    env = celpy.Environment()
+    return env.program(env.compile(expression)).evaluate(
+        {name: _cel(value) for name, value in activation.items()}
+    )
+
+
+def refusals(policy: dict, obj: dict, username: str = DEPLOYER) -> list[str]:
+    """The messages of the policy's failed validations, as the API server would apply them."""
+    spec = policy["spec"]
+    request = {"userInfo": {"username": username}}
+    if not all(_evaluate(c["expression"], {"request": request}) for c in spec["matchConditions"]):
+        return []
+    variables: dict[str, Any] = {}
+    for variable in spec.get("variables", []):
+        value = _evaluate(variable["expression"], {"object": obj, "variables": variables})
+        variables[variable["name"]] = value
+    activation = {"object": obj, "variables": variables, "request": request}
+    return [v["message"] for v in spec["validations"] if not _evaluate(v["expression"], activation)]
+
+
+def _rules(render: Rendered) -> AdmissionRules:
+    runtimes = render.objects("AlluxioRuntime")
+    paths = [l["path"] for r in runtimes for l in r["spec"]["tieredstore"]["levels"]]
+    sources = [m["mountPoint"] for d in render.objects("Dataset") for m in d["spec"]["mounts"]]
+    return AdmissionRules(EXEMPT, cache_paths=tuple(paths), weight_sources=tuple(sources))
+
+
+def _policy_for(policies: list[dict], api_version: str) -> dict:
+    version = api_version.rpartition("/")[2]
+    [policy] = [p for p in policies if p["metadata"]["name"].endswith(version)]
+    return policy
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod", "dev"])
+def test_the_stacks_own_objects_pass_every_policy_for_any_user(
+    stack: str, rendered: dict[str, Rendered]
+) -> None:
+    render = rendered[stack]
+    rules = _rules(render)
+    graphs = graph_policies(rules)
+    for dgd in render.objects("DynamoGraphDeployment"):
+        assert refusals(_policy_for(graphs, dgd["apiVersion"]), dgd) == []
+    for service in render.objects("Service"):
+        assert refusals(service_policy(rules), service) == []
+    runtime, dataset = cache_policies(rules)
+    for obj in render.objects("AlluxioRuntime"):
+        assert refusals(runtime, obj) == []
+    for obj in render.objects("Dataset"):
+        assert refusals(dataset, obj) == []
+
+
+def _v1beta1_worker(render: Rendered) -> tuple[dict, dict]:
+    dgd = copy.deepcopy(render.objects("DynamoGraphDeployment")[0])
+    worker = next(c for c in dgd["spec"]["components"] if c["type"] != "frontend")
+    return dgd, worker["podTemplate"]["spec"]
+
+
+def _v1alpha1_worker(render: Rendered) -> tuple[dict, dict]:
+    dgd = copy.deepcopy(render.objects("DynamoGraphDeployment")[0])
+    name = next(k for k in dgd["spec"]["services"] if k != "Frontend")
+    return dgd, dgd["spec"]["services"][name].setdefault("extraPodSpec", {})
+
+
+ESCALATIONS = {
+    "hostNetwork": (lambda pod, main: pod.update(hostNetwork=True), "host's network"),
+    "hostPID": (lambda pod, main: pod.update(hostPID=True), "host's network, PID"),
+    "hostIPC": (lambda pod, main: pod.update(hostIPC=True), "IPC namespace"),
+    "hostPath": (
+        lambda pod, main: pod.setdefault("volumes", []).append(
+            {"name": "root", "hostPath": {"path": "/"}}
+        ),
+        "hostPath volumes",
+    ),
+    "privileged": (
+        lambda pod, main: main.setdefault("securityContext", {}).update(privileged=True),
+        "privileged containers",
+    ),
+    "capability": (
+        lambda pod, main: main.setdefault("securityContext", {}).update(
+            capabilities={"add": ["SYS_ADMIN"]}
+        ),
+        "added capabilities",
+    ),
+    "init-container": (
+        lambda pod, main: pod.setdefault("initContainers", []).append(
+            {"name": "x", "image": "busybox:1", "securityContext": {"privileged": True}}
+        ),
+        "privileged containers",
+    ),
+}
+
+
+@pytest.mark.parametrize("escalation", sorted(ESCALATIONS))
+@pytest.mark.parametrize(("stack", "layout"), [("staging", "v1beta1"), ("prod", "v1alpha1")])
+def test_a_deployer_cannot_escalate_through_a_graph(
+    escalation: str, stack: str, layout: str, rendered: dict[str, Rendered]
+) -> None:
+    render = rendered[stack]
+    graphs = graph_policies(_rules(render))
+    if layout == "v1beta1":
+        dgd, pod = _v1beta1_worker(render)
+        main = next(c for c in pod["containers"] if c["name"] == "main")
+    else:
+        dgd, pod = _v1alpha1_worker(render)
+        main = pod.setdefault("mainContainer", {})
+    change, message = ESCALATIONS[escalation]
+    change(pod, main)
+    policy = _policy_for(graphs, dgd["apiVersion"])
+    assert any(message in m for m in refusals(policy, dgd)), escalation
+    # The stack's own identities are not refused (they write what the stack renders).
+    assert refusals(policy, dgd, "arn:aws:sts::111122223333:assumed-role/platform-admins/ci") == []
+    assert refusals(policy, dgd, "system:serviceaccount:dynamo-system:operator") == []
+
+
+def test_allowed_capabilities_pass_and_others_do_not(rendered: dict[str, Rendered]) -> None:
+    render = rendered["staging"]
+    rules = AdmissionRules(EXEMPT, allowed_capabilities=("IPC_LOCK",))
+    dgd, pod = _v1beta1_worker(render)
+    main = next(c for c in pod["containers"] if c["name"] == "main")
+    main["securityContext"] = {"capabilities": {"add": ["IPC_LOCK"]}}
+    policy = _policy_for(graph_policies(rules), dgd["apiVersion"])
+    assert refusals(policy, dgd) == []
+    main["securityContext"]["capabilities"]["add"].append("NET_ADMIN")
+    assert refusals(policy, dgd) != []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.update(externalIPs=["203.0.113.7"]), "externalIPs"),
+        (lambda s: s.update(type="LoadBalancer"), "only ClusterIP"),
+        (lambda s: s.update(type="NodePort"), "only ClusterIP"),
+    ],
+)
+def test_services_stay_inside_the_cluster(
+    change: Any, message: str, rendered: dict[str, Rendered]
+) -> None:
+    service = copy.deepcopy(rendered["staging"].objects("Service")[0])
+    change(service["spec"])
+    assert any(message in m for m in refusals(service_policy(_rules(rendered["staging"])), service))
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "message"),
+    [
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"]["tieredstore"]["levels"][0].update(path="/etc"),
+            "cache paths",
+        ),
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"].update(volumes=[{"name": "h", "hostPath": {"path": "/"}}]),
+            "volumes",
+        ),
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"].update(worker={"volumeMounts": [{"name": "h", "mountPath": "/h"}]}),
+            "volume mounts",
+        ),
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"].update(fuse={"networkMode": "HostNetwork"}),
+            "host network",
+        ),
+        (
+            "Dataset",
+            lambda o: o["spec"]["mounts"][0].update(mountPoint="local:///"),
+            "weight sources",
+        ),
+    ],
+)
+def test_a_deployer_cannot_point_the_cache_at_the_host(
+    kind: str, change: Any, message: str, rendered: dict[str, Rendered]
+) -> None:
+    render = rendered["prod"]
+    runtime, dataset = cache_policies(_rules(render))
+    obj = copy.deepcopy(render.objects(kind)[0])
+    change(obj)
+    policy = runtime if kind == "AlluxioRuntime" else dataset
+    assert any(message in m for m in refusals(policy, obj))
+
+
+def test_every_policy_is_bound_to_deny_in_the_stacks_namespaces() -> None:
+    for policy in admission_policies(AdmissionRules(EXEMPT), fluid=True):
+        bound = binding(policy)
+        assert bound["spec"]["policyName"] == policy["metadata"]["name"]
+        assert bound["spec"]["validationActions"] == ["Deny"]
+        assert policy["spec"]["failurePolicy"] == "Fail"
