@@ -8,8 +8,8 @@ import copy
 from typing import Any
 
 import celpy
-from celpy import celtypes
 import pytest
+from celpy import celtypes
 
 from components.admission_policies import (
     AdmissionRules,
@@ -74,7 +74,7 @@ def refusals(policy: dict, obj: dict, username: str = DEPLOYER) -> list[str]:
 
 def _rules(render: Rendered) -> AdmissionRules:
     runtimes = render.objects("AlluxioRuntime")
-    paths = [l["path"] for r in runtimes for l in r["spec"]["tieredstore"]["levels"]]
+    paths = [level["path"] for r in runtimes for level in r["spec"]["tieredstore"]["levels"]]
     sources = [m["mountPoint"] for d in render.objects("Dataset") for m in d["spec"]["mounts"]]
     return AdmissionRules(EXEMPT, cache_paths=tuple(paths), weight_sources=tuple(sources))
 
