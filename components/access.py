@@ -40,7 +40,12 @@ WORKLOAD_RESOURCES: dict[str, tuple[str, str]] = {
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
 }
-# Secrets only by name: a Role cannot limit `create` by name, so that verb stays unnamed.
+# What only the stack writes: Fluid objects (Fluid builds privileged, host-network pods from them
+# and a Dataset can mount host paths) and the HTTPRoute (one with a broader match would take
+# other models' requests). The deployer reads them; it patches the model's route by name only.
+STACK_OWNED_KINDS = ("Dataset", "AlluxioRuntime", "DataLoad", "HTTPRoute")
+# Secrets only by name: a Role cannot limit `create` by name, so that verb stays unnamed (the
+# admission policy refuses any other Secret name and service-account tokens).
 OWN_SECRETS = [HF_TOKEN_SECRET, IMAGE_PULL_SECRET, S3_CREDENTIALS_SECRET]
 # What the running graph shows: for debugging and for promotion gates.
 RUNTIME_RESOURCES: list[tuple[str, str]] = [
@@ -79,10 +84,13 @@ def _rules(
     return rules
 
 
-def deployer_rules() -> list[dict]:
-    workload = list(WORKLOAD_RESOURCES.values())
+def deployer_rules(model: str) -> list[dict]:
+    workload = [r for kind, r in WORKLOAD_RESOURCES.items() if kind not in STACK_OWNED_KINDS]
+    owned = [WORKLOAD_RESOURCES[kind] for kind in STACK_OWNED_KINDS]
     return [
         *_rules(workload, READ + WRITE),
+        *_rules(owned, READ),
+        *_rules([("gateway.networking.k8s.io", "httproutes")], ["patch"], [model]),
         *_rules([("", "secrets")], ["create"]),
         *_rules([("", "secrets")], ["get", "update", "patch", "delete"], OWN_SECRETS),
         *_rules(RUNTIME_RESOURCES, READ),
@@ -167,7 +175,7 @@ def build_namespace_access(
         )
     )
     people = {
-        "deployer": deployer_rules(),
+        "deployer": deployer_rules(model),
         "viewer": viewer_rules(),
         "promoter": promoter_rules(model, frontend_services),
     }

@@ -41,6 +41,7 @@ class AdmissionRules:
     allowed_capabilities: tuple[str, ...] = ()  # added Linux capabilities our workers need
     cache_paths: tuple[str, ...] = ()  # tiered-store paths of our Fluid runtimes
     weight_sources: tuple[str, ...] = field(default=())  # Dataset mount points (s3://...)
+    secret_names: tuple[str, ...] = ()  # the Secrets the deployer may write
 
 
 def _cel_list(items: Iterable[str]) -> str:
@@ -222,8 +223,31 @@ def service_policy(rules: AdmissionRules) -> dict:
     )
 
 
+def secret_policy(rules: AdmissionRules) -> dict:
+    """The deployer's unnamed `create` on Secrets (RBAC cannot name a create) is narrowed here:
+    only the stack's Secret names, and never a service-account token (which would mint
+    credentials for any service account of the namespace)."""
+    return _policy(
+        "dynamo-trtllm-secrets",
+        [_rule("", "v1", "secrets")],
+        rules.exemptions,
+        validations=[
+            {
+                "expression": "has(object.metadata.name) && object.metadata.name in "
+                f"{_cel_list(rules.secret_names)}",
+                "message": "only the stack's own Secrets may be written here",
+            },
+            {
+                "expression": "!has(object.type) || "
+                "object.type != 'kubernetes.io/service-account-token'",
+                "message": "service-account token Secrets are not allowed",
+            },
+        ],
+    )
+
+
 def admission_policies(rules: AdmissionRules, fluid: bool) -> list[dict]:
-    policies = graph_policies(rules) + [service_policy(rules)]
+    policies = graph_policies(rules) + [service_policy(rules), secret_policy(rules)]
     return policies + (cache_policies(rules) if fluid else [])
 
 

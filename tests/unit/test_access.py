@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from components.access import (
+    STACK_OWNED_KINDS,
     WORKLOAD_RESOURCES,
     access_entry_groups,
     build_namespace_access,
@@ -50,7 +51,7 @@ def test_nothing_we_write_uses_a_wildcard(rendered: dict[str, Rendered]) -> None
 def test_deployer_can_write_every_workload_kind_the_program_creates(
     rendered: dict[str, Rendered],
 ) -> None:
-    rules = deployer_rules()
+    rules = deployer_rules("m")
     for stack in ENVIRONMENT_STACKS:
         stack_render = rendered[stack]
         serving = {
@@ -59,14 +60,27 @@ def test_deployer_can_write_every_workload_kind_the_program_creates(
         kinds = {
             r["kind"] for r in stack_render.index if r.get("namespace") in serving and "kind" in r
         }
-        for kind in kinds - SECURITY_KINDS:
+        for kind in kinds - SECURITY_KINDS - set(STACK_OWNED_KINDS):
             group, resource = WORKLOAD_RESOURCES[kind]
             for verb in ("create", "patch", "delete", "get"):
                 assert allows(rules, verb, group, resource), (kind, verb)
 
 
+def test_the_deployer_only_reads_what_the_stack_owns() -> None:
+    rules = deployer_rules("m")
+    for kind in STACK_OWNED_KINDS:
+        group, resource = WORKLOAD_RESOURCES[kind]
+        assert allows(rules, "get", group, resource)
+        for verb in ("create", "update", "delete"):
+            assert not allows(rules, verb, group, resource), (kind, verb)
+    route = ("gateway.networking.k8s.io", "httproutes")
+    assert allows(rules, "patch", *route, "m")
+    assert not allows(rules, "patch", *route, "another-models-route")
+    assert not allows(rules, "patch", "data.fluid.io", "alluxioruntimes", "weights-blue")
+
+
 def test_secrets_are_reachable_only_by_name() -> None:
-    deployer, viewer = deployer_rules(), viewer_rules()
+    deployer, viewer = deployer_rules("m"), viewer_rules()
     assert allows(deployer, "update", "", "secrets", "hf-token-secret")
     assert not allows(deployer, "get", "", "secrets", "someone-elses-secret")
     assert not allows(deployer, "list", "", "secrets")

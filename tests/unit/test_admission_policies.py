@@ -18,6 +18,7 @@ from components.admission_policies import (
     binding,
     cache_policies,
     graph_policies,
+    secret_policy,
     service_policy,
 )
 from tests.conftest import Rendered
@@ -241,3 +242,15 @@ def test_every_policy_is_bound_to_deny_in_the_stacks_namespaces() -> None:
         assert bound["spec"]["policyName"] == policy["metadata"]["name"]
         assert bound["spec"]["validationActions"] == ["Deny"]
         assert policy["spec"]["failurePolicy"] == "Fail"
+
+
+def test_the_deployer_writes_only_the_stacks_secrets_and_never_a_token() -> None:
+    policy = secret_policy(AdmissionRules(EXEMPT, secret_names=("hf-token-secret",)))
+    own = {"metadata": {"name": "hf-token-secret"}, "type": "Opaque"}
+    assert refusals(policy, own) == []
+    assert refusals(policy, {"metadata": {"name": "other"}}) == [
+        "only the stack's own Secrets may be written here"
+    ]
+    token = {"metadata": {"name": "hf-token-secret"}, "type": "kubernetes.io/service-account-token"}
+    assert refusals(policy, token) == ["service-account token Secrets are not allowed"]
+    assert refusals(policy, {"metadata": {"generateName": "x-"}}) != []
