@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.cli import main
 from tests.conftest import PROJECT_ROOT, Project
+from tests.dgd_layouts import services
 
 
 @pytest.mark.parametrize(
@@ -78,8 +80,10 @@ def test_two_renders_are_byte_identical(tmp_path: Path) -> None:
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
 
 
-def test_render_contains_no_secret_value(project: Project, tmp_path: Path) -> None:
+@pytest.mark.parametrize("release", ["1.2.0", "1.1.0"])  # the v1beta1 and v1alpha1 layouts
+def test_render_contains_no_secret_value(project: Project, tmp_path: Path, release: str) -> None:
     config = project.stack_config("dev")
+    config.setdefault("dynamo-trtllm:platform", {})["dynamoVersion"] = release
     token = "v1:AAAABBBBhfTokenCiphertext=="
     pull = "v1:CCCCDDDDpullSecretCiphertext=="
     config["dynamo-trtllm:hfToken"] = {"secure": token}
@@ -89,10 +93,25 @@ def test_render_contains_no_secret_value(project: Project, tmp_path: Path) -> No
     assert main(["--project-dir", str(project.root), "render", "dev", "--out", str(out)]) == 0
     text = "\n".join(p.read_text() for p in out.rglob("*") if p.is_file())
     assert token not in text and pull not in text
-    secret = (out / "kubernetes/qwen3-0-6b/Secret-hf-token-secret.yaml").read_text()
+    secret_file = "Secret-hf-token-secret.yaml"
+    secret = (out / "kubernetes/qwen3-0-6b" / secret_file).read_text()
     assert "HF_TOKEN: '[secret]'" in secret
-    dgd = (out / "kubernetes/qwen3-0-6b/DynamoGraphDeployment-qwen3-0-6b-blue.yaml").read_text()
-    assert "envFromSecret: hf-token-secret" in dgd and "imagePullSecrets" in dgd
+    dgd = yaml.safe_load(
+        (out / "kubernetes/qwen3-0-6b/DynamoGraphDeployment-qwen3-0-6b-blue.yaml").read_text()
+    )
+    # The graph names the Secrets, never their values: the worker takes every key of the token's
+    # as env, and every pod pulls its image with the pull secret.
+    [pull_secret] = [
+        d for d in (out / "kubernetes/qwen3-0-6b").glob("Secret-*.yaml") if d.name != secret_file
+    ]
+    pull_document = yaml.safe_load(pull_secret.read_text())
+    assert pull_document["type"] == "kubernetes.io/dockerconfigjson"
+    pull_name = pull_document["metadata"]["name"]
+    graph = services(dgd)
+    assert graph["TRTLLMWorker"].container.env_from == [{"secretRef": {"name": "hf-token-secret"}}]
+    assert graph["Frontend"].container.env_from == []
+    for service in graph.values():
+        assert service.pod.image_pull_secrets == [{"name": pull_name}]
 
 
 def test_a_plaintext_secret_is_refused_before_anything_renders(

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from infra.cli import main
-from tests.conftest import PROJECT_ROOT
+from infra.offline.diff import ROLLS, UPDATES_IN_PLACE
+from tests.conftest import PROJECT_ROOT, Rendered
+from tests.dgd_layouts import container_path
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "diff-markdown.md"
 
@@ -153,7 +155,7 @@ def _git(root: Path, *args: str) -> None:
 
 
 def test_diff_against_a_git_ref_renders_the_base_with_its_own_commit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rendered: dict[str, Rendered]
 ) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -172,12 +174,27 @@ def test_diff_against_a_git_ref_renders_the_base_with_its_own_commit(
     assert code == 0, err
     assert out.splitlines()[0] == "stack dev: 0 added, 0 removed, 1 changed"
     assert "~ DynamoGraphDeployment qwen3-0-6b/qwen3-0-6b-blue" in out
-    assert "+   nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.1" in out
+    # Each service's image, in the layout dev's release emits (the shipped render's graph).
+    [graph] = rendered["dev"].objects("DynamoGraphDeployment")
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[2:5] == [
+        UPDATES_IN_PLACE,
+        f"! {ROLLS}: Frontend, TRTLLMWorker",
+        f"{container_path(graph, 'Frontend', 'image')}:",
+    ]
+    for service in ("Frontend", "TRTLLMWorker"):
+        at = lines.index(f"{container_path(graph, service, 'image')}:")
+        assert lines[at + 1 : at + 3] == [
+            "-   nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.0",
+            "+   nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.1",
+        ]
     # The temporary worktree is gone again.
     listed = subprocess.run(
         ["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True, check=True
     )
     assert len(listed.stdout.splitlines()) == 1
 
+    # An unknown ref is a usage error, in plain words (no git output).
     code, _, err = run(["--project-dir", str(repo), "diff", "dev", "--base", "no-such-ref"], capsys)
-    assert code == 1 and "dynamo-infra diff:" in err
+    assert code == 2 and "dynamo-infra diff:" in err
+    assert "--base 'no-such-ref' is not a branch, tag or commit of this repository" in err

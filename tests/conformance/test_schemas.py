@@ -18,13 +18,22 @@ from infra.offline.validate import (
     validate_render,
 )
 from infra.stack.config import PlatformSpec
-from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project
+from infra.stack.dynamo_versions import PROFILES
+from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project, stack_values
+from tests.dgd_layouts import container_object, container_path, service_object, service_path
 
 
 @pytest.fixture(scope="module")
 def crds() -> StackSchemas:
     """The schemas that ship with the project, for the default chart pins every stack keeps."""
     return StackSchemas(CrdSchemas(), ShippedSchemas.for_pins(PlatformSpec().chart_pins()))
+
+
+def release_schemas(release: str) -> StackSchemas:
+    """The shipped schemas for a stack on Dynamo `release` (its platform chart's CRDs)."""
+    return StackSchemas(
+        CrdSchemas(), ShippedSchemas.for_pins(PlatformSpec(dynamo_version=release).chart_pins())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +43,34 @@ def dev_render(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def dev_renders(dev_render: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """dev rendered on each Dynamo release: as shipped (1.2.0, v1beta1), and on 1.1.0 (v1alpha1)
+    in a project copy, so the same graph is checked in both DGD layouts."""
+    renders = {"1.2.0": dev_render}
+    base = tmp_path_factory.mktemp("dev-releases")
+    for release in sorted(set(PROFILES) - set(renders)):
+        root = base / f"project-{release}"
+        root.mkdir()
+        project = Project(root)
+        config = project.stack_config("dev")
+        config.setdefault("dynamo-trtllm:platform", {})["dynamoVersion"] = release
+        project.write_stack("dev", config)
+        renders[release] = base / release
+        render_stack("dev", renders[release], root)
+    return renders
+
+
 @pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
 def test_every_stack_is_valid(stack: str, crds: StackSchemas, tmp_path: Path) -> None:
     render_stack(stack, tmp_path / stack, PROJECT_ROOT)
     report = validate_render(tmp_path / stack, stack, crds, "1.33")
     assert report.failures == [] and report.no_schema == []
     assert report.checked > 5
+    # and against the schemas of the Dynamo release the stack pins, as `dynamo-infra validate`
+    platform = PlatformSpec.model_validate(stack_values(stack).get("dynamo-trtllm:platform", {}))
+    own = validate_render(tmp_path / stack, stack, release_schemas(platform.dynamo_version), "1.33")
+    assert own.failures == [] and own.no_schema == [] and own.checked == report.checked
 
 
 def test_hpa_autoscaling_is_valid_and_really_checked(
@@ -94,24 +125,12 @@ def _mutate(render: Path, tmp_path: Path, file_suffix: str, change) -> Path:  # 
     return copy_dir
 
 
+DGD_FILE = "DynamoGraphDeployment-qwen3-0-6b-blue.yaml"
+
+
 @pytest.mark.parametrize(
     ("suffix", "change", "where"),
     [
-        (
-            "DynamoGraphDeployment-qwen3-0-6b-blue.yaml",
-            lambda d: d["spec"]["services"]["TRTLLMWorker"].update(replicaz=2),
-            "spec.services.TRTLLMWorker",
-        ),
-        (
-            "DynamoGraphDeployment-qwen3-0-6b-blue.yaml",
-            lambda d: d["spec"].update(backendFramework="tensorrt"),
-            "spec.backendFramework",
-        ),
-        (
-            "DynamoGraphDeployment-qwen3-0-6b-blue.yaml",
-            lambda d: d["spec"]["services"]["TRTLLMWorker"].update(replicas="two"),
-            "spec.services.TRTLLMWorker.replicas",
-        ),
         ("Namespace-qwen3-0-6b.yaml", lambda d: d["metadata"].update(labelz={}), "metadata"),
         (
             "qwen3-0-6b/NetworkPolicy-default-deny.yaml",
@@ -132,6 +151,105 @@ def test_validator_rejects_broken_objects_naming_the_path(
     report = validate_render(mutated, "dev", crds, "1.33")
     assert not report.ok
     assert [f.path for f in report.failures] == [where]
+
+
+def _worker(d: dict) -> dict:
+    return service_object(d, "TRTLLMWorker")
+
+
+def _worker_main(d: dict) -> dict:
+    return container_object(d, "TRTLLMWorker")
+
+
+# (mutation of the rendered graph, the path the validator must name in that graph's layout)
+GRAPH_BREAKS = {
+    "unknown service field": (
+        lambda d: _worker(d).update(replicaz=2),
+        lambda d: service_path(d, "TRTLLMWorker", style="schema"),
+    ),
+    "backend": (
+        lambda d: d["spec"].update(backendFramework="tensorrt"),
+        lambda d: "spec.backendFramework",
+    ),
+    "replicas type": (
+        lambda d: _worker(d).update(replicas="two"),
+        lambda d: service_path(d, "TRTLLMWorker", "replicas", style="schema"),
+    ),
+    "image type": (
+        lambda d: _worker_main(d).update(image=5),
+        lambda d: container_path(d, "TRTLLMWorker", "image", style="schema"),
+    ),
+    "unknown container field": (
+        lambda d: _worker_main(d).update(imagez="x"),
+        lambda d: container_path(d, "TRTLLMWorker", style="schema"),
+    ),
+}
+# Fields only one layout has.
+LAYOUT_BREAKS = {
+    "1.2.0": {
+        "component type": (
+            lambda d: _worker(d).update(type="router"),
+            lambda d: service_path(d, "TRTLLMWorker", "type", style="schema"),
+        ),
+        "main container without its name": (
+            lambda d: _worker_main(d).pop("name"),
+            lambda d: container_path(d, "TRTLLMWorker", style="schema"),
+        ),
+        "native resource quantity": (
+            lambda d: _worker_main(d)["resources"]["limits"].update({"nvidia.com/gpu": [1]}),
+            lambda d: container_path(
+                d, "TRTLLMWorker", "resources", "limits", "nvidia.com/gpu", style="schema"
+            ),
+        ),
+        "v1alpha1 services map": (
+            lambda d: d["spec"].update(services={}),
+            lambda d: "spec",
+        ),
+    },
+    "1.1.0": {
+        "component type": (
+            lambda d: _worker(d).update(componentType=["worker"]),
+            lambda d: service_path(d, "TRTLLMWorker", "componentType", style="schema"),
+        ),
+        "secret env": (
+            lambda d: _worker(d).update(envFromSecret={"name": "hf-token-secret"}),
+            lambda d: service_path(d, "TRTLLMWorker", "envFromSecret", style="schema"),
+        ),
+        "v1beta1 components list": (
+            lambda d: d["spec"].update(components=[]),
+            lambda d: "spec",
+        ),
+    },
+}
+GRAPH_CASES = [
+    pytest.param(release, *break_, id=f"{release}-{name}")
+    for release in sorted(PROFILES)
+    for name, break_ in (GRAPH_BREAKS | LAYOUT_BREAKS[release]).items()
+]
+
+
+@pytest.mark.parametrize(("release", "change", "where"), GRAPH_CASES)
+def test_validator_names_the_broken_path_of_a_graph_in_its_layout(
+    release: str,
+    change,
+    where,
+    dev_renders: dict[str, Path],
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    schemas = release_schemas(release)
+    render = dev_renders[release]
+    assert validate_render(render, "dev", schemas, "1.33").ok
+    [entry] = [
+        r
+        for r in json.loads((render / "index.json").read_text())["resources"]
+        if r["file"].endswith(DGD_FILE)
+    ]
+    graph = yaml.safe_load((render / entry["file"]).read_text())
+    assert graph["apiVersion"] == PROFILES[release].dgd_api_version
+    mutated = _mutate(render, tmp_path, DGD_FILE, change)
+    report = validate_render(mutated, "dev", schemas, "1.33")
+    assert not report.ok
+    assert [f.path for f in report.failures] == [where(graph)]
 
 
 def test_unknown_kubernetes_version_is_an_error(crds: StackSchemas, dev_render: Path) -> None:

@@ -1,8 +1,9 @@
 """Which flows the rendered NetworkPolicies allow, by Kubernetes semantics (infra.offline.network_reach).
 
-Pods are derived from the rendered DGDs the way the operator labels them; platform pods carry the
-labels their charts give them. Every allowed flow the design needs is proven open, and the flows
-isolation is for are proven closed.
+Pods are derived from the rendered DGDs the way the operator labels them, in either DGD layout
+(tests/dgd_layouts.py); platform pods carry the labels their charts give them. Every allowed flow
+the design needs is proven open, and the flows isolation is for are proven closed, for every
+stack as rendered.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import replace
 
 import pytest
 
-from components.dgd import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL
 from components.network_policies import NamespaceKind, NetworkPlan, Upstream, namespace_policies
 from infra.offline.network_reach import External, NetworkPolicies, Pod
-from tests.conftest import Rendered
+from tests.conftest import ENVIRONMENT_STACKS, Rendered
+from tests.dgd_layouts import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL, services
 
 NIXL_PORT = 19090
+REQUEST_PLANE_PORT = 34567  # a dynamic request-plane port
 API_SERVER = External("10.0.0.10", "api-server")
 INTERNET = External("52.216.8.1", "s3")
 KUBE_DNS = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
@@ -37,19 +39,31 @@ class Cluster:
         labels = {
             n["metadata"]["name"]: n["metadata"]["labels"] for n in rendered.objects("Namespace")
         }
+        self.namespaces = set(labels)
         self.net = NetworkPolicies(rendered.objects("NetworkPolicy"), labels)
         self.pods: dict[tuple[str, str], Pod] = {}
+        self.frontends: list[Pod] = []
         for dgd in rendered.objects("DynamoGraphDeployment"):
             name = dgd["metadata"]["name"]
-            for key, service in dgd["spec"]["services"].items():
-                kind = service["componentType"]
-                self.pods[(name, key)] = Pod(
+            for key, service in services(dgd).items():
+                pod = Pod(
                     f"{name}-{key.lower()}",
                     dgd["metadata"]["namespace"],
-                    dgd["spec"]["labels"]
-                    | {OPERATOR_GRAPH_LABEL: name, OPERATOR_COMPONENT_TYPE_LABEL: kind},
-                    {"http": 8000} if kind == "frontend" else {"system": 9090},
+                    service.pod_labels,
+                    {"http": 8000} if service.is_frontend else {"system": 9090},
                 )
+                self.pods[(name, key)] = pod
+                if service.is_frontend:
+                    self.frontends.append(pod)
+        # the gateways the HTTPRoutes hang off, and the namespaces whose frontends they route to
+        self.routes = {
+            (
+                parent.get("namespace", route["metadata"]["namespace"]),
+                route["metadata"]["namespace"],
+            )
+            for route in rendered.objects("HTTPRoute")
+            for parent in route["spec"]["parentRefs"]
+        }
 
     def frontend(self, dgd: str) -> Pod:
         return self.pods[(dgd, "Frontend")]
@@ -68,9 +82,13 @@ class Cluster:
         assert not verdict.allowed, verdict.reason
 
 
+def graph_of(pod: Pod) -> str:
+    return pod.labels[OPERATOR_GRAPH_LABEL]
+
+
 @pytest.fixture(scope="module")
 def clusters(rendered: dict[str, Rendered]) -> dict[str, Cluster]:
-    return {stack: Cluster(rendered[stack]) for stack in ("staging", "prod")}
+    return {stack: Cluster(rendered[stack]) for stack in ENVIRONMENT_STACKS}
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +96,97 @@ def prod(clusters: dict[str, Cluster]) -> Cluster:
     return clusters["prod"]
 
 
-def test_inside_one_graph_everything_flows(prod: Cluster) -> None:
-    frontend = prod.frontend("gpt-oss-120b-blue")
-    prefill = prod.worker("gpt-oss-120b-blue", "prefill")
-    decode = prod.worker("gpt-oss-120b-blue", "decode")
-    for port in (9090, NIXL_PORT, 34567):  # system port, NIXL, a dynamic request-plane port
-        prod.assert_open(frontend, prefill, port)
-        prod.assert_open(frontend, decode, port)
-        prod.assert_open(prefill, decode, port)
-        prod.assert_open(decode, prefill, port)
-        prod.assert_open(decode, frontend, port)
+@pytest.fixture(scope="module")
+def staging(clusters: dict[str, Cluster]) -> Cluster:
+    return clusters["staging"]
+
+
+# --- every stack, every graph, as rendered -------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
+def test_every_graph_talks_inside_itself_and_to_no_other_graph(
+    clusters: dict[str, Cluster], stack: str
+) -> None:
+    cluster = clusters[stack]
+    assert cluster.pods
+    for src in cluster.pods.values():
+        for dst in cluster.pods.values():
+            if src is dst:
+                continue
+            for port in (8000, 9090, NIXL_PORT, REQUEST_PLANE_PORT):
+                verdict = cluster.net.check(src, dst, port)
+                assert verdict.allowed == (graph_of(src) == graph_of(dst)), (
+                    f"{src} -> {dst}:{port}: {verdict.reason}"
+                )
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
+def test_every_graph_pod_reaches_nats_dns_and_https_only(
+    clusters: dict[str, Cluster], stack: str
+) -> None:
+    cluster = clusters[stack]
+    for pod in cluster.pods.values():
+        cluster.assert_open(pod, NATS, 4222)
+        cluster.assert_closed(pod, NATS, 6222)  # cluster routes stay among NATS pods
+        cluster.assert_open(pod, KUBE_DNS, 53, "UDP")
+        cluster.assert_open(pod, INTERNET, 443)  # model downloads, the Kubernetes API
+        cluster.assert_closed(pod, INTERNET, 80)
+        cluster.assert_closed(pod, STRANGER, 8000)
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
+def test_every_frontend_answers_its_gateway_and_no_stranger(
+    clusters: dict[str, Cluster], stack: str
+) -> None:
+    cluster = clusters[stack]
+    assert cluster.frontends
+    for frontend in cluster.frontends:
+        cluster.assert_closed(STRANGER, frontend, 8000)
+        cluster.assert_closed(API_SERVER, frontend, 8000)
+        for gateway_namespace, namespace in cluster.routes:
+            gateway = replace(GATEWAY, namespace=gateway_namespace)
+            if namespace == frontend.namespace:
+                cluster.assert_open(gateway, frontend, 8000)
+            cluster.assert_closed(gateway, frontend, 9090)
+    for pod in cluster.pods.values():
+        if pod not in cluster.frontends:
+            cluster.assert_closed(STRANGER, pod, 9090)
+            cluster.assert_closed(STRANGER, pod, NIXL_PORT)
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENT_STACKS)
+def test_prometheus_scrapes_every_graph_pod_on_its_metrics_port_only(
+    clusters: dict[str, Cluster], stack: str
+) -> None:
+    cluster = clusters[stack]
+    monitored = PROMETHEUS.namespace in cluster.namespaces  # observability on
+    for pod in cluster.pods.values():
+        metrics = 8000 if pod.labels[OPERATOR_COMPONENT_TYPE_LABEL] == "frontend" else 9090
+        assert cluster.net.check(PROMETHEUS, pod, metrics).allowed == monitored, pod
+        cluster.assert_closed(PROMETHEUS, pod, NIXL_PORT)
+        cluster.assert_closed(GRAFANA, pod, 9090)  # only Prometheus pods scrape
+
+
+# --- prod (v1alpha1) and staging (v1beta1) in detail ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "graph"), [("prod", "gpt-oss-120b-blue"), ("staging", "qwen3-disagg-blue")]
+)
+def test_inside_one_graph_everything_flows(
+    clusters: dict[str, Cluster], stack: str, graph: str
+) -> None:
+    cluster = clusters[stack]
+    frontend = cluster.frontend(graph)
+    prefill = cluster.worker(graph, "prefill")
+    decode = cluster.worker(graph, "decode")
+    for port in (9090, NIXL_PORT, REQUEST_PLANE_PORT):  # system port, NIXL, request plane
+        cluster.assert_open(frontend, prefill, port)
+        cluster.assert_open(frontend, decode, port)
+        cluster.assert_open(prefill, decode, port)
+        cluster.assert_open(decode, prefill, port)
+        cluster.assert_open(decode, frontend, port)
 
 
 def test_blue_and_green_cannot_reach_each_other(prod: Cluster) -> None:
@@ -97,7 +196,7 @@ def test_blue_and_green_cannot_reach_each_other(prod: Cluster) -> None:
     ):
         for key in ("prefill", "decode"):
             prod.assert_closed(prod.worker(src, key), prod.worker(dst, key), NIXL_PORT)
-            prod.assert_closed(prod.frontend(src), prod.worker(dst, key), 34567)
+            prod.assert_closed(prod.frontend(src), prod.worker(dst, key), REQUEST_PLANE_PORT)
         prod.assert_closed(prod.worker(src, "decode"), prod.frontend(dst), 8000)
 
 
@@ -184,8 +283,7 @@ def test_fluid_cache_pods_and_their_loader(prod: Cluster) -> None:
     prod.assert_closed(loader, prod.worker("gpt-oss-120b-blue", "decode"), 9090)
 
 
-def test_canary_slots_of_staging_are_isolated(clusters: dict[str, Cluster]) -> None:
-    staging = clusters["staging"]
+def test_canary_slots_of_staging_are_isolated(staging: Cluster) -> None:
     blue, green = staging.frontend("qwen3-0-6b-blue"), staging.frontend("qwen3-0-6b-green")
     staging.assert_open(GATEWAY, blue, 8000)
     staging.assert_open(GATEWAY, green, 8000)  # the HTTPRoute splits traffic between both

@@ -14,6 +14,7 @@ from components.trtllm_graph import TrtllmGraph, TrtllmGraphArgs
 from infra import program
 from infra.offline.render import render_stack
 from tests.conftest import PROJECT_ROOT, Project
+from tests.dgd_layouts import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABEL, services
 
 
 def load(out: Path) -> list[tuple[dict, dict]]:
@@ -63,9 +64,10 @@ def test_the_graph_mounts_the_pvc_fluid_makes_for_its_dataset(renders: dict[str,
     }
     graphs = [d for e, d in resources if e.get("kind") == "DynamoGraphDeployment"]
     mounted = {
-        (g["metadata"]["namespace"], pvc["name"])
+        (g["metadata"]["namespace"], claim)
         for g in graphs
-        for pvc in g["spec"].get("pvcs", [])
+        for service in services(g).values()
+        for claim in service.pod.claims()
     }
     assert mounted and mounted <= datasets
     assert ("gpt-oss-120b", "weights-blue") in mounted
@@ -142,7 +144,8 @@ def test_autoscaled_roles_get_keda_and_a_scaled_object_on_their_adapter(
         for e, d in resources
         if e.get("kind") == "DynamoGraphDeployment" and d["metadata"]["name"] == "qwen3-0-6b-blue"
     )
-    assert graph["spec"]["services"]["TRTLLMWorker"]["scalingAdapter"] == {"enabled": True}
+    worker = services(graph)["TRTLLMWorker"]
+    assert worker.scaling_adapter and worker.replicas is None  # the adapter owns the count
     assert not [d for e, d in load(renders["dev"]) if d.get("chart") == "keda"]
     # KEDA and the Prometheus adapter both serve the external metrics API: only one is installed.
     assert not [d for e, d in resources if d.get("chart") == "prometheus-adapter"]
@@ -188,28 +191,71 @@ def test_an_hpa_stack_gets_the_prometheus_adapter_and_hpas_instead_of_keda(
     assert "allow-keda-queries" not in policies and "allow-api-server" in policies
 
 
-def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path]) -> None:
-    resources = load(renders["prod"])
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against a pod's labels."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for requirement in selector.get("matchExpressions", []):
+        key, operator = requirement["key"], requirement["operator"]
+        values = requirement.get("values", [])
+        fits = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not fits:
+            return False
+    return True
+
+
+def prometheus_label(pod_label: str) -> str:
+    """Prometheus' service-discovery name of a pod label."""
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in pod_label)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_monitors_select_pods_the_graphs_make(renders: dict[str, Path], stack: str) -> None:
+    """Each model's PodMonitors, against the pods the operator makes of its graphs (labels as
+    the operator sets them, per DGD layout): every frontend and every worker (agg, prefill,
+    decode) is scraped by exactly one monitor, on its metrics port."""
+    resources = load(renders[stack])
     graphs = [d for e, d in resources if e.get("kind") == "DynamoGraphDeployment"]
     models = {g["metadata"]["namespace"] for g in graphs}
     monitors = [
         d for e, d in resources if e.get("kind") == "PodMonitor" and e["namespace"] in models
     ]
     assert monitors
-    ports = {"frontend": 8000, "worker": 9090}
+    pods = [
+        (g["metadata"]["namespace"], f"{g['metadata']['name']}/{name}", service)
+        for g in graphs
+        for name, service in services(g).items()
+    ]
+    assert {s.component_type for _, _, s in pods} >= {"frontend", "worker"}
+    scraped_by: dict[str, list[str]] = {pod: [] for _, pod, _ in pods}
     for monitor in monitors:
-        selector = monitor["spec"]["selector"]["matchLabels"]
-        component = selector["nvidia.com/dynamo-component-type"]
-        matching = [
-            g
-            for g in graphs
-            if g["metadata"]["namespace"] == monitor["metadata"]["namespace"]
-            # spec.labels go onto every pod; the operator adds the component type
-            and g["spec"]["labels"]["dynamo-trtllm.io/model"] == selector["dynamo-trtllm.io/model"]
-            and any(s["componentType"] == component for s in g["spec"]["services"].values())
+        selected = [
+            (pod, service)
+            for namespace, pod, service in pods
+            if namespace == monitor["metadata"]["namespace"]
+            and selects(monitor["spec"]["selector"], service.pod_labels)
         ]
-        assert matching, monitor["metadata"]["name"]
-        assert monitor["spec"]["podMetricsEndpoints"][0]["portNumber"] == ports[component]
+        assert selected, monitor["metadata"]["name"]
+        [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+        for pod, service in selected:
+            scraped_by[pod].append(monitor["metadata"]["name"])
+            assert service.is_frontend or service.is_worker, pod
+            assert endpoint["portNumber"] == (8000 if service.is_frontend else 9090), pod
+            # the slot's `graph` series label comes from a label each pod really carries
+            sources = {prometheus_label(k) for k in service.pod_labels}
+            graph = next(r for r in endpoint["relabelings"] if r.get("targetLabel") == "graph")
+            assert graph["sourceLabels"] == [prometheus_label(OPERATOR_GRAPH_LABEL)]
+            assert set(graph["sourceLabels"]) <= sources
+    assert all(len(names) == 1 for names in scraped_by.values()), scraped_by
+    if stack == "staging":  # v1beta1: the halves of a disaggregated graph are types of their own
+        halves = {s.pod_labels[OPERATOR_COMPONENT_TYPE_LABEL] for _, _, s in pods if s.sub_type}
+        assert halves == {"prefill", "decode"}
 
 
 def test_monitored_stacks_scrape_nats_and_etcd_in_the_platform_namespace(

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from components.dgd import engine_config_hash
 from infra.offline.render import render_stack
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project, Rendered
+from tests.dgd_layouts import services
 
 
 def test_every_stack_renders(rendered: dict[str, Rendered]) -> None:
@@ -71,8 +73,8 @@ def test_both_slots_render_and_the_stable_entry_follows_traffic(
 def test_local_creates_no_aws_resource(rendered: dict[str, Rendered]) -> None:
     local = rendered["local"]
     assert local.of_type("aws:") == []
-    worker = local.objects("DynamoGraphDeployment")[0]["spec"]["services"]["TRTLLMWorker"]
-    assert worker["extraPodSpec"]["mainContainer"]["command"][2] == "dynamo.mocker"
+    worker = services(local.objects("DynamoGraphDeployment")[0])["TRTLLMWorker"]
+    assert worker.container.command[2] == "dynamo.mocker"
 
 
 def test_dev_is_one_single_gpu_pool_and_one_agg_model(rendered: dict[str, Rendered]) -> None:
@@ -84,16 +86,17 @@ def test_dev_is_one_single_gpu_pool_and_one_agg_model(rendered: dict[str, Render
     assert pool["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
     assert pool["amiType"] == "AL2023_x86_64_NVIDIA" and pool["releaseVersion"]
     [dgd] = dev.objects("DynamoGraphDeployment")
-    assert set(dgd["spec"]["services"]) == {"Frontend", "TRTLLMWorker"}
+    assert set(services(dgd)) == {"Frontend", "TRTLLMWorker"}
 
 
 def test_prod_has_disagg_multinode_ha_platform(rendered: dict[str, Rendered]) -> None:
     prod = rendered["prod"]
     dgds = {d["metadata"]["name"]: d for d in prod.objects("DynamoGraphDeployment")}
     assert {"gpt-oss-120b-blue", "gpt-oss-120b-green", "deepseek-r1-blue"} <= set(dgds)
-    decode = dgds["deepseek-r1-blue"]["spec"]["services"]["decode"]
-    assert decode["multinode"] == {"nodeCount": 2}
-    assert decode["resources"]["limits"]["custom"] == {
+    decode = services(dgds["deepseek-r1-blue"])["decode"]
+    assert decode.nodes == 2
+    assert decode.container.resources["limits"] == {
+        "nvidia.com/gpu": "8",
         "vpc.amazonaws.com/efa": "32",
         "hugepages-2Mi": "5120Mi",
     }
@@ -113,13 +116,18 @@ def test_stable_service_selects_the_active_color(rendered: dict[str, Rendered]) 
 
 
 def test_cached_models_mount_the_datasets_pvc(rendered: dict[str, Rendered]) -> None:
-    prod = rendered["prod"]
-    datasets = {
-        (d["metadata"]["namespace"], d["metadata"]["name"]) for d in prod.objects("Dataset")
-    }
-    for dgd in prod.objects("DynamoGraphDeployment"):
-        for pvc in dgd["spec"].get("pvcs", []):
-            assert (dgd["metadata"]["namespace"], pvc["name"]) in datasets
+    mounted_in: dict[str, set[tuple[str, str]]] = {}
+    for stack in ENVIRONMENT_STACKS:
+        datasets = {
+            (d["metadata"]["namespace"], d["metadata"]["name"])
+            for d in rendered[stack].objects("Dataset")
+        }
+        mounted = mounted_in.setdefault(stack, set())
+        for dgd in rendered[stack].objects("DynamoGraphDeployment"):
+            for service in services(dgd).values():
+                mounted |= {(dgd["metadata"]["namespace"], c) for c in service.pod.claims()}
+        assert mounted <= datasets, stack
+    assert ("gpt-oss-120b", "weights-blue") in mounted_in["prod"]
 
 
 def test_every_owned_namespace_denies_by_default(rendered: dict[str, Rendered]) -> None:
@@ -159,21 +167,29 @@ def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rend
         == (PROJECT_ROOT / "engine_configs/qwen3-0-6b/agg.yaml").read_text()
     )
     [dgd] = dev.objects("DynamoGraphDeployment")
-    volumes = dgd["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["volumes"]
-    assert volumes == [
+    worker = services(dgd)["TRTLLMWorker"]
+    assert worker.pod.volumes == [
         {"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}}
     ]
+    assert worker.container.volume_mounts == [
+        {"name": "engine-config", "mountPath": "/etc/dynamo-trtllm/engine", "readOnly": True}
+    ]
+    assert worker.container.arg("--extra-engine-args") == "/etc/dynamo-trtllm/engine/agg.yaml"
+    # The content hash rolls the workers when a config changes: on the graph and its pods.
+    digest = engine_config_hash(config_map["data"])
+    assert dgd["metadata"]["annotations"]["dynamo-trtllm.io/engine-config-hash"] == digest
+    assert dgd["spec"]["annotations"]["dynamo-trtllm.io/engine-config-hash"] == digest
 
 
 def test_worker_flags_follow_each_engine_config(rendered: dict[str, Rendered]) -> None:
     graphs = {g["metadata"]["name"]: g for g in rendered["prod"].objects("DynamoGraphDeployment")}
-    decode = graphs["deepseek-r1-blue"]["spec"]["services"]["decode"]
-    args = decode["extraPodSpec"]["mainContainer"]["args"]
+    decode = services(graphs["deepseek-r1-blue"])["decode"]
     # engine_configs/deepseek-r1/decode.yaml: TP16 / EP16 over 2 nodes of 8 GPUs.
-    assert args[args.index("--tensor-parallel-size") + 1] == "16"
-    assert args[args.index("--expert-parallel-size") + 1] == "16"
-    assert args[args.index("--gpus-per-node") + 1] == "8"
-    assert decode["multinode"] == {"nodeCount": 2}
+    assert decode.container.arg("--tensor-parallel-size") == "16"
+    assert decode.container.arg("--expert-parallel-size") == "16"
+    assert decode.container.arg("--gpus-per-node") == "8"
+    assert decode.container.arg("--extra-engine-args") == "/etc/dynamo-trtllm/engine/decode.yaml"
+    assert decode.nodes == 2
     config_maps = {c["metadata"]["name"]: c for c in rendered["prod"].objects("ConfigMap")}
     shipped = config_maps["deepseek-r1-blue-engine-config"]["data"]["decode.yaml"]
     assert shipped == (PROJECT_ROOT / "engine_configs/deepseek-r1/decode.yaml").read_text()
@@ -182,8 +198,17 @@ def test_worker_flags_follow_each_engine_config(rendered: dict[str, Rendered]) -
         for g in rendered["staging"].objects("DynamoGraphDeployment")
         if g["metadata"]["name"] == "qwen3-vl-2b-blue"
     )
-    vl_args = vl["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["mainContainer"]["args"]
-    assert vl_args[vl_args.index("--modality") + 1] == "multimodal"
+    assert services(vl)["TRTLLMWorker"].container.arg("--modality") == "multimodal"
+    # staging's disaggregated graph: each half runs its own engine config in its own mode.
+    disagg = next(
+        g
+        for g in rendered["staging"].objects("DynamoGraphDeployment")
+        if g["metadata"]["name"] == "qwen3-disagg-blue"
+    )
+    for half in ("prefill", "decode"):
+        worker = services(disagg)[half].container
+        assert worker.arg("--disaggregation-mode") == half
+        assert worker.arg("--extra-engine-args") == f"/etc/dynamo-trtllm/engine/{half}.yaml"
 
 
 def test_multinode_workers_get_grove_from_the_platform_chart(

@@ -22,6 +22,7 @@ from infra.offline.crd_bundle import ShippedSchemas
 from infra.offline.validate import strict_schema
 from infra.stack.config import Color, Model
 from infra.stack.dynamo_versions import DGD_V1ALPHA1, DGD_V1BETA1, PROFILES
+from tests.dgd_layouts import OPERATOR_COMPONENT_TYPE_LABEL, ServiceView, services
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.0"
 MULTINODE = {"gpusPerWorker": 8, "nodes": 2}
@@ -60,7 +61,13 @@ TOPOLOGIES: dict[str, tuple[Model, GraphInputs]] = {
     ),
     "hf-token": (model(topology="disagg"), inputs(hf_token_secret="hf-token-secret")),
     "mocker": (model(engine="mocker", agg={"sharedMemory": "1Gi"}), inputs()),
+    # EFA with a memory request of the role's own: that is the request huge pages need.
+    "efa-with-memory": (
+        model(topology="disagg", prefill={"memory": "64Gi"}, decode={"memory": "64Gi"}),
+        inputs(placements={"prefill": EFA, "decode": EFA}),
+    ),
 }
+EFA_TOPOLOGIES = {"disagg-multinode-efa", "efa-with-memory"}
 
 
 @functools.cache
@@ -117,10 +124,20 @@ def test_multinode_efa_workers_ask_for_native_resources() -> None:
         "vpc.amazonaws.com/efa": "32",
         "hugepages-2Mi": "5120Mi",
     }
-    assert resources["requests"] == resources["limits"]
+    # Huge pages need a cpu or memory request, and this role sets neither: one CPU is asked.
+    assert resources["requests"] == resources["limits"] | {"cpu": "1"}
     assert "FI_PROVIDER" in {e["name"] for e in main_container(decode)["env"]}
     assert decode["podTemplate"]["spec"]["nodeSelector"] == {"pool": "h100"}
     assert {"name": "OMPI_ALLOW_RUN_AS_ROOT", "value": "1"} in dgd["spec"]["env"]
+
+
+def test_an_efa_worker_with_its_own_memory_request_asks_for_no_extra_cpu() -> None:
+    m, graph_inputs = TOPOLOGIES["efa-with-memory"]
+    decode = components(build_dgd_v1beta1(m, "blue", graph_inputs))["decode"]
+    resources = main_container(decode)["resources"]
+    assert resources["requests"]["hugepages-2Mi"] == "5120Mi"
+    assert resources["requests"]["memory"] == resources["limits"]["memory"] == "64Gi"
+    assert "cpu" not in resources["requests"]
 
 
 def test_an_autoscaled_role_leaves_replicas_to_its_scaling_adapter() -> None:
@@ -175,98 +192,44 @@ def test_the_dispatcher_follows_the_profile_api_version() -> None:
 # --- the same pods from both layouts ------------------------------------------------------------
 
 
-def _env(graph_envs: list[dict], envs: list[dict]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in [*graph_envs, *envs]}
+def _layout_free(view: ServiceView) -> ServiceView:
+    """All a service's pods are, but the component type, which each layout spells its own way."""
+    labels = {k: v for k, v in view.pod_labels.items() if k != OPERATOR_COMPONENT_TYPE_LABEL}
+    return replace(view, component_type="", pod_labels=labels)
 
 
-def _native(dynamo: dict) -> dict[str, str]:
-    """v1alpha1's resource form in Kubernetes resource names."""
-    native = {
-        ("nvidia.com/gpu" if k == "gpu" else k): v for k, v in dynamo.items() if k != "custom"
-    }
-    return native | dynamo.get("custom", {})
-
-
-def pods_v1alpha1(dgd: dict) -> dict[str, dict]:
-    spec = dgd["spec"]
-    claims = {p["name"] for p in spec.get("pvcs", [])}
-    pods = {}
-    for name, service in spec["services"].items():
-        pod = service["extraPodSpec"]
-        main = pod["mainContainer"]
-        volumes = list(pod.get("volumes", []))
-        mounts = {m["name"]: m["mountPath"] for m in main.get("volumeMounts", [])}
-        for mount in service.get("volumeMounts", []):
-            assert mount["name"] in claims  # the operator mounts spec.pvcs entries by name
-            volumes.append(
-                {"name": mount["name"], "persistentVolumeClaim": {"claimName": mount["name"]}}
-            )
-            mounts[mount["name"]] = mount["mountPoint"]
-        shared_memory = service.get("sharedMemory", {})
-        pods[name] = {
-            "type": service.get("subComponentType") or service["componentType"],
-            "image": main["image"],
-            "workingDir": main.get("workingDir"),
-            "argv": [*main["command"], *main["args"]],
-            "resources": {
-                kind: _native(value) for kind, value in service.get("resources", {}).items()
-            },
-            "env": _env(spec.get("envs", []), service.get("envs", [])),
-            "envSecrets": [service["envFromSecret"]] if "envFromSecret" in service else [],
-            "volumes": sorted(volumes, key=lambda v: v["name"]),
-            "mounts": mounts,
-            "labels": spec["labels"] | service.get("labels", {}),
-            "serviceAccountName": pod["serviceAccountName"],
-            "imagePullSecrets": pod.get("imagePullSecrets", []),
-            "nodeSelector": pod.get("nodeSelector", {}),
-            "tolerations": pod.get("tolerations", []),
-            "affinity": pod.get("affinity"),
-            "sharedMemory": "0" if shared_memory.get("disabled") else shared_memory.get("size"),
-            "replicas": service.get("replicas"),
-            "scalingAdapter": service.get("scalingAdapter", {}).get("enabled", False),
-            "nodes": service.get("multinode", {}).get("nodeCount", 1),
-        }
-    return pods
-
-
-def pods_v1beta1(dgd: dict) -> dict[str, dict]:
-    spec = dgd["spec"]
-    pods = {}
-    for component in spec["components"]:
-        template = component["podTemplate"]
-        pod = template["spec"]
-        main = main_container(component)
-        pods[component["name"]] = {
-            "type": component["type"],
-            "image": main["image"],
-            "workingDir": main.get("workingDir"),
-            "argv": [*main["command"], *main["args"]],
-            "resources": main.get("resources", {}),
-            "env": _env(spec.get("env", []), main.get("env", [])),
-            "envSecrets": [e["secretRef"]["name"] for e in main.get("envFrom", [])],
-            "volumes": sorted(pod.get("volumes", []), key=lambda v: v["name"]),
-            "mounts": {m["name"]: m["mountPath"] for m in main.get("volumeMounts", [])},
-            "labels": spec["labels"] | template.get("metadata", {}).get("labels", {}),
-            "serviceAccountName": pod["serviceAccountName"],
-            "imagePullSecrets": pod.get("imagePullSecrets", []),
-            "nodeSelector": pod.get("nodeSelector", {}),
-            "tolerations": pod.get("tolerations", []),
-            "affinity": pod.get("affinity"),
-            "sharedMemory": component.get("sharedMemorySize"),
-            "replicas": component.get("replicas"),
-            "scalingAdapter": "scalingAdapter" in component,
-            "nodes": component.get("multinode", {}).get("nodeCount", 1),
-        }
-    return pods
+def _asks_huge_pages(view: ServiceView) -> bool:
+    return any(
+        name.startswith("hugepages-")
+        for amounts in view.container.resources.values()
+        for name in amounts
+    )
 
 
 @pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
 @pytest.mark.parametrize("color", ["blue", "green"])
 def test_both_api_versions_describe_the_same_pods(topology: str, color: Color) -> None:
     m, graph_inputs = TOPOLOGIES[topology]
-    alpha = build_dgd(m, color, graph_inputs)
-    beta = build_dgd_v1beta1(m, color, graph_inputs)
-    assert pods_v1beta1(beta) == pods_v1alpha1(alpha)
-    assert beta["metadata"] == alpha["metadata"]
+    alpha = services(build_dgd(m, color, graph_inputs))
+    beta = services(build_dgd_v1beta1(m, color, graph_inputs))
+    assert list(beta) == list(alpha)
+    assert {n: _layout_free(v) for n, v in beta.items()} == {
+        n: _layout_free(v) for n, v in alpha.items()
+    }
+    # The component-type pod label: v1alpha1 says `worker` for either half of a disaggregated
+    # graph (subComponentType names it); v1beta1's type is the half itself.
+    for name, view in alpha.items():
+        assert view.component_type in ("frontend", "worker")
+        assert beta[name].component_type == (view.sub_type or view.component_type)
+        assert beta[name].pod_labels[OPERATOR_COMPONENT_TYPE_LABEL] == beta[name].component_type
+    # Kubernetes refuses a container with huge pages but neither a cpu nor a memory request
+    # ("HugePages require cpu or memory"): every such worker asks for one, in both layouts.
+    huge = [v for v in [*alpha.values(), *beta.values()] if _asks_huge_pages(v)]
+    assert bool(huge) == (topology in EFA_TOPOLOGIES)
+    for view in huge:
+        assert {"cpu", "memory"} & set(view.container.resources.get("requests", {})), view.name
+    alpha_dgd = build_dgd(m, color, graph_inputs)
+    beta_dgd = build_dgd_v1beta1(m, color, graph_inputs)
+    assert beta_dgd["metadata"] == alpha_dgd["metadata"]
     for field in ("backendFramework", "annotations", "labels"):
-        assert beta["spec"][field] == alpha["spec"][field]
+        assert beta_dgd["spec"][field] == alpha_dgd["spec"][field]

@@ -17,7 +17,9 @@ from infra.offline.diff import (
     format_text,
 )
 from infra.offline.render import render_stack
+from infra.stack.dynamo_versions import PROFILES
 from tests.conftest import Project
+from tests.dgd_layouts import container_path, service_path
 
 Edit = Callable[[dict], None]
 
@@ -48,30 +50,60 @@ def models(config: dict) -> list[dict]:
     return config["dynamo-trtllm:models"]
 
 
-def test_image_bump_changes_only_the_graphs_images(project: Project, tmp_path: Path) -> None:
+# Each Dynamo release, so each DGD layout: 1.2.0 emits v1beta1, 1.1.0 v1alpha1.
+RELEASES = sorted(PROFILES)
+
+
+def on_release(project: Project, stack: str, release: str) -> None:
+    """Pin the project copy's stack to a Dynamo release (and so to its DGD layout)."""
+    config = project.stack_config(stack)
+    config.setdefault("dynamo-trtllm:platform", {})["dynamoVersion"] = release
+    project.write_stack(stack, config)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_image_bump_changes_only_the_graphs_images(
+    project: Project, tmp_path: Path, release: str
+) -> None:
     def bump(config: dict) -> None:
         models(config)[0]["image"] = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.1"
 
+    on_release(project, "dev", release)
     diff = render_pair(project, tmp_path, bump)
+    (change,) = diff.resources
+    dgd = change.resource.document
+    assert dgd["apiVersion"] == PROFILES[release].dgd_api_version
     assert changed(diff) == {
         "DynamoGraphDeployment qwen3-0-6b/qwen3-0-6b-blue": [
-            "spec.services.Frontend.extraPodSpec.mainContainer.image",
-            "spec.services.TRTLLMWorker.extraPodSpec.mainContainer.image",
+            container_path(dgd, "Frontend", "image"),
+            container_path(dgd, "TRTLLMWorker", "image"),
         ]
     }
-    (field, _) = next(c for c in diff.resources).fields
+    (field, _) = change.fields
     assert field.before.endswith(":1.2.0") and field.after.endswith(":1.2.1")
+    # An in-place update that restarts both services' pods, which the operator accepts.
+    assert not change.replaces and change.refusals == []
+    assert change.rolls == ("Frontend", "TRTLLMWorker")
 
 
-def test_replica_change_is_one_field(project: Project, tmp_path: Path) -> None:
+@pytest.mark.parametrize("release", RELEASES)
+def test_replica_change_is_one_field(project: Project, tmp_path: Path, release: str) -> None:
     def scale(config: dict) -> None:
         models(config)[0]["agg"] = {"replicas": 3}
 
+    on_release(project, "staging", release)
     diff = render_pair(project, tmp_path, scale, stack="staging")
+    (change,) = diff.resources
+    dgd = change.resource.document
+    assert dgd["apiVersion"] == PROFILES[release].dgd_api_version
     assert changed(diff) == {
-        "DynamoGraphDeployment qwen3-0-6b/qwen3-0-6b-blue": ["spec.services.TRTLLMWorker.replicas"]
+        "DynamoGraphDeployment qwen3-0-6b/qwen3-0-6b-blue": [
+            service_path(dgd, "TRTLLMWorker", "replicas")
+        ]
     }
     assert "-   2\n    +   3" in format_text(diff)
+    # More pods of the same template: nothing running restarts.
+    assert not change.replaces and change.refusals == [] and change.rolls == ()
 
 
 def test_new_model_adds_its_namespace_graph_and_service(project: Project, tmp_path: Path) -> None:
