@@ -1,8 +1,11 @@
 """CacheAccess: read-only access to a model's S3 weights for the cache in its namespace.
 
 Fluid's Alluxio master, workers and FUSE pods run under the namespace's `default` service
-account, so that account gets an IAM role (IAM roles for service accounts) allowed to list and
-read the model's prefixes and nothing else; no static keys anywhere.
+account: AlluxioRuntime has no field naming another (its spec offers `runAs` for the user and
+group only; data.fluid.io_alluxioruntimes.yaml, Fluid v1.0.8). So that account gets an IAM role
+(IAM roles for service accounts) allowed to list and read the model's prefixes and nothing else;
+no static keys anywhere. The graph's own pods run as their own accounts and do not get it. The
+role is made through the stack's AWS provider, which the program hands this component.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import irsa_trust_policy
+from components.cluster_iam import irsa_trust_policy
 from infra.stack.config import S3Source
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:CacheAccess"

@@ -1,20 +1,27 @@
 """GpuNodePool: one EKS managed node group of GPU nodes, tainted so only GPU workers land there.
 
-Every pool gets a launch template: IMDSv2, the root volume, NVMe striping, capacity blocks and
-EFA all live there rather than on the node group.
+Every pool gets a launch template: IMDSv2, the root volume, tags, NVMe striping, capacity blocks
+and EFA all live there rather than on the node group.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE
+from components.node_launch_template import (
+    encrypted_root_volume,
+    imdsv2_metadata_options,
+    tag_specifications,
+)
 from infra.stack.config import NodePool
+from infra.stack.eks_versions import DEFAULT_AL2023_RELEASES
 from infra.stack.instances import GpuInstance
 from infra.stack.names import NODE_POOL_LABEL
 
@@ -26,6 +33,11 @@ AMI_TYPES = {
 # Where each AMI keeps images and pod data: AL2023 on its root volume, Bottlerocket on a second.
 DATA_VOLUME_DEVICE = {"al2023-nvidia": "/dev/xvda", "bottlerocket-nvidia": "/dev/xvdb"}
 CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT", "capacity-block": "CAPACITY_BLOCK"}
+CAPACITY_BLOCK_MARKET = "capacity-block"
+# A full Capacity Block has no spare instance for EKS to launch a node's successor into first:
+# MINIMAL terminates old nodes before launching new ones (docs.aws.amazon.com/eks/latest/
+# APIReference/API_NodegroupUpdateConfig.html, updateStrategy).
+UPDATE_STRATEGIES = {True: "MINIMAL", False: "DEFAULT"}
 GPU_PRODUCT_LABEL = "dynamo-trtllm.io/gpu-product"
 # Our own key: kubelet owns node.kubernetes.io/instance-type, and EKS refuses to set it.
 INSTANCE_TYPE_LABEL = "dynamo-trtllm.io/instance-type"
@@ -68,18 +80,52 @@ def raid0_user_data() -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def efa_network_interfaces(count: int, security_group_ids: list) -> list[dict]:
-    """Every network card as an EFA interface; only the first is the primary (device 0)."""
+def efa_network_interfaces(
+    count: int, cluster_security_group: pulumi.Input[str], efa_security_group: pulumi.Input[str]
+) -> list[dict]:
+    """One interface per network card, each its card's device 0. Card 0's is the primary, EFA
+    with an IP address and the cluster's security group; the others are EFA-only (RDMA, no IP
+    address, so they take none of the subnet's) in the EFA group alone: "Maximize network
+    bandwidth on Amazon EC2 instances with multiple network cards" (docs.aws.amazon.com/AWSEC2/
+    latest/UserGuide/efa-acc-inst-types.html)."""
     return [
         {
             "network_card_index": card,
-            "device_index": 0 if card == 0 else 1,
-            "interface_type": "efa",
+            "device_index": 0,
+            "interface_type": "efa" if card == 0 else "efa-only",
             "delete_on_termination": "true",
-            "security_groups": security_group_ids,
+            "security_groups": [cluster_security_group, efa_security_group]
+            if card == 0
+            else [efa_security_group],
         }
         for card in range(count)
     ]
+
+
+def own_placement_group(pool: NodePool) -> bool:
+    """An EFA pool gets a cluster placement group of its own, unless its capacity reservation
+    names one (its instances launch nowhere else) or it is a Capacity Block: a group made later
+    holds none of the block's instances, so EC2 would launch none (terraform-aws-eks PR #3730,
+    eksctl #7949); a block's instances are colocated already."""
+    return bool(pool.efa) and not pool.capacity_block and not pool.reservation_placement_group
+
+
+def rolls_without_spare_capacity(resource_type: str, inputs: Mapping[str, Any]) -> bool:
+    """Whether a rendered node group or launch template belongs to a capacity-block pool: a
+    change to it replaces nodes that have no spare instance to move to (for `diff`)."""
+    if resource_type == "aws:eks/nodeGroup:NodeGroup":
+        return inputs.get("capacityType") == CAPACITY_TYPES["capacity-block"]
+    if resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
+        market = inputs.get("instanceMarketOptions") or {}
+        return market.get("marketType") == CAPACITY_BLOCK_MARKET
+    return False
+
+
+def ami_release(pool: NodePool, kubernetes_version: str) -> str | None:
+    """The pinned AMI release: the pool's, else (AL2023) the default for the version."""
+    if pool.ami_release_version or pool.ami_type != "al2023-nvidia":
+        return pool.ami_release_version
+    return DEFAULT_AL2023_RELEASES[kubernetes_version]
 
 
 def efa_self_rules() -> list[dict]:
@@ -91,11 +137,16 @@ def efa_self_rules() -> list[dict]:
 class GpuNodePoolArgs:
     pool: NodePool
     gpus: GpuInstance
+    kubernetes_version: str
     cluster_name: pulumi.Input[str]
     node_role_arn: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     vpc_id: pulumi.Input[str] | None = None
     cluster_security_group_id: pulumi.Input[str] | None = None
+    # Tags for what the nodes' instances create (the provider tags everything else).
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The node role's policies and the networking add-ons: no node joins before them.
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -124,7 +175,7 @@ class GpuNodePool(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             instance_types=[pool.instance_type],
             ami_type=AMI_TYPES[pool.ami_type],
-            release_version=pool.ami_release_version,
+            release_version=ami_release(pool, args.kubernetes_version),
             capacity_type=CAPACITY_TYPES[pool.capacity_type],
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
@@ -134,13 +185,20 @@ class GpuNodePool(pulumi.ComponentResource):
                 max_size=pool.max_size,
                 desired_size=pool.desired_size,
             ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(
+                max_unavailable=pool.max_unavailable,
+                update_strategy=UPDATE_STRATEGIES[pool.capacity_block],
+            ),
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=pool.auto_repair),
             labels=pool_labels(pool, args.gpus),
             taints=[
                 aws.eks.NodeGroupTaintArgs(
                     key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE"
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore),
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=ignore, depends_on=list(args.depends_on)
+            ),
         )
         self.instance_type = pool.instance_type
         self.gpus_per_node = args.gpus.gpu_count
@@ -158,32 +216,17 @@ class GpuNodePool(pulumi.ComponentResource):
     ) -> dict:
         pool, gpus = args.pool, args.gpus
         template: dict = {
-            "metadata_options": aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_tokens="required",  # IMDSv2 only
-                http_put_response_hop_limit=2,  # pods on the host network path still reach it
-            ),
+            "metadata_options": imdsv2_metadata_options(),
             "block_device_mappings": [
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=DATA_VOLUME_DEVICE[pool.ami_type],
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=pool.root_volume_gib,
-                        volume_type="gp3",
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
+                encrypted_root_volume(DATA_VOLUME_DEVICE[pool.ami_type], pool.root_volume_gib)
             ],
-            "tag_specifications": [
-                aws.ec2.LaunchTemplateTagSpecificationArgs(
-                    resource_type="instance", tags={NODE_POOL_LABEL: pool.name}
-                )
-            ],
+            "tag_specifications": tag_specifications({**args.tags, NODE_POOL_LABEL: pool.name}),
         }
         if pool.local_nvme_raid0 and gpus.local_nvme and pool.ami_type == "al2023-nvidia":
             template["user_data"] = raid0_user_data()
-        if pool.capacity_type == "capacity-block":
+        if pool.capacity_block:
             template["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
-                market_type="capacity-block"
+                market_type=CAPACITY_BLOCK_MARKET
             )
             template["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
@@ -202,11 +245,17 @@ class GpuNodePool(pulumi.ComponentResource):
                 egress=[aws.ec2.SecurityGroupEgressArgs(**r) for r in efa_self_rules()],
                 opts=child,
             )
-            placement = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child)
-            template["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=placement.name)
-            groups = [args.cluster_security_group_id, efa_group.id]
             template["network_interfaces"] = [
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(**nic)
-                for nic in efa_network_interfaces(gpus.efa_interfaces, groups)
+                for nic in efa_network_interfaces(
+                    gpus.efa_interfaces, args.cluster_security_group_id, efa_group.id
+                )
             ]
+        if own_placement_group(pool):
+            own = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child)
+            template["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=own.name)
+        elif pool.reservation_placement_group:
+            template["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=pool.reservation_placement_group
+            )
         return template

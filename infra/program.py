@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 
 from components.access import Access, AccessArgs, ServingNamespace
 from components.autoscaling import Autoscaling, AutoscalingArgs
@@ -44,6 +45,7 @@ from infra.runtime_config import (
 )
 from infra.specs import (
     autoscaler_namespace,
+    aws_default_tags,
     cache_selector,
     cache_tier_path,
     network_plan,
@@ -123,6 +125,8 @@ class _Built:
 
     cluster: Cluster
     k8s_opts: pulumi.ResourceOptions
+    # For components making AWS resources beside Kubernetes ones (access entries, IRSA roles).
+    k8s_and_aws_opts: pulumi.ResourceOptions
     pools: dict[str, GpuNodePool]
     security: Security
     platform: Platform
@@ -132,13 +136,19 @@ class _Built:
 def build(deployment: Deployment, secrets: StackSecrets) -> None:
     """Create every component in dependency order and export the stack outputs."""
     config = deployment.config
-    cluster = Cluster("cluster", ClusterArgs(config.cluster))
+    aws_providers, node_tags = _aws(config)
+    cluster = Cluster(
+        "cluster",
+        ClusterArgs(config.cluster, node_tags=node_tags),
+        opts=pulumi.ResourceOptions(providers=aws_providers),
+    )
     k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
-    pools = _node_pools(config, cluster)
+    k8s_and_aws_opts = pulumi.ResourceOptions(providers=[cluster.provider, *aws_providers])
+    pools = _node_pools(config, cluster, aws_providers, node_tags)
     security = _security(config, secrets, k8s_opts)
     platform = _platform(config, security, pools, k8s_opts)
-    access = _access(config, cluster, security, k8s_opts)
-    built = _Built(cluster, k8s_opts, pools, security, platform, access)
+    access = _access(config, cluster, security, k8s_and_aws_opts)
+    built = _Built(cluster, k8s_opts, k8s_and_aws_opts, pools, security, platform, access)
     endpoints = {
         resolved.model.name: _model(resolved, deployment, built, secrets)
         for resolved in deployment.models
@@ -148,7 +158,25 @@ def build(deployment: Deployment, secrets: StackSecrets) -> None:
     _exports(config, built, endpoints)
 
 
-def _node_pools(config: StackConfig, cluster: Cluster) -> dict[str, GpuNodePool]:
+def _aws(config: StackConfig) -> tuple[list[pulumi.ProviderResource], dict[str, str]]:
+    """The one AWS provider every AWS resource names, in cluster.region (the region's one source
+    of truth) and tagging everything it creates; and those tags, for what nodes create."""
+    cluster = config.cluster
+    if not isinstance(cluster, EksCluster):
+        return [], {}
+    tags = aws_default_tags(cluster, pulumi.get_project(), pulumi.get_stack())
+    provider = aws.Provider(
+        "aws", region=cluster.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags)
+    )
+    return [provider], tags
+
+
+def _node_pools(
+    config: StackConfig,
+    cluster: Cluster,
+    aws_providers: list[pulumi.ProviderResource],
+    node_tags: dict[str, str],
+) -> dict[str, GpuNodePool]:
     pools: dict[str, GpuNodePool] = {}
     if not isinstance(config.cluster, EksCluster):
         return pools
@@ -162,12 +190,16 @@ def _node_pools(config: StackConfig, cluster: Cluster) -> dict[str, GpuNodePool]
             GpuNodePoolArgs(
                 pool=pool,
                 gpus=gpus,
+                kubernetes_version=config.cluster.kubernetes_version,
                 cluster_name=cluster.eks_cluster.name,
                 node_role_arn=cluster.node_role_arn,
                 subnet_ids=_pool_subnets(cluster, pool),
                 vpc_id=cluster.vpc_id,
                 cluster_security_group_id=cluster.cluster_security_group_id,
+                tags=node_tags,
+                depends_on=cluster.node_prerequisites,
             ),
+            opts=pulumi.ResourceOptions(providers=aws_providers),
         )
     return pools
 
@@ -218,7 +250,7 @@ def _platform(
 
 
 def _access(
-    config: StackConfig, cluster: Cluster, security: Security, k8s_opts: pulumi.ResourceOptions
+    config: StackConfig, cluster: Cluster, security: Security, opts: pulumi.ResourceOptions
 ) -> Access:
     grants = config.security.access.grants()
     return Access(
@@ -240,7 +272,7 @@ def _access(
                 m.k8s_namespace: security.namespaces[m.k8s_namespace] for m in config.models
             },
         ),
-        opts=k8s_opts,
+        opts=opts,
     )
 
 
@@ -292,7 +324,7 @@ def _cache_access(
             oidc_issuer_url=cluster.oidc_issuer_url,
             depends_on=[namespace],
         ),
-        opts=built.k8s_opts,
+        opts=built.k8s_and_aws_opts,
     )
 
 

@@ -16,6 +16,7 @@ from components.network_policies import (
     Upstream,
 )
 from components.security import OwnedNamespace
+from infra.stack.cluster_config import EksCluster
 from infra.stack.config import Model, S3Source, StackConfig, url_port
 from infra.stack.instances import RAID0_MOUNT, pool_node_selector, striped_nvme
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
@@ -160,3 +161,15 @@ def cache_tier_path(config: StackConfig, model: Model) -> str:
     if pool is not None and striped_nvme(pool):
         return f"{RAID0_MOUNT}/dynamo-model-cache"
     return DEFAULT_CACHE_PATH
+
+
+def aws_default_tags(cluster: EksCluster, project: str, stack: str) -> dict[str, str]:
+    """Tags for every AWS resource of the stack and what its nodes create (cost attribution)."""
+    tags = cluster.tags
+    own = {
+        "project": project,
+        "stack": stack,
+        "environment": tags.environment or stack,
+        "cost-centre": tags.cost_centre,
+    }
+    return {**tags.extra, **{key: value for key, value in own.items() if value}}

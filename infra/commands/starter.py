@@ -61,8 +61,10 @@ EXIT_CODES = (
 )
 INIT_EPILOG = f"""examples:
   dynamo-infra init dev2                 # on a terminal: asks each answer; else the defaults
+                                         # (a new EKS cluster needs --admin-arn, --public-access-cidr)
   dynamo-infra init lab --cluster-mode existing --context lab --instance-type g6e.12xlarge
   dynamo-infra init big --region us-east-1 --instance-type p5.48xlarge \\
+      --admin-arn arn:aws:iam::111122223333:role/deploy --public-access-cidr 203.0.113.0/24 \\
       --model deepseek-ai/DeepSeek-R1 --topology disagg --s3-uri s3://my-models/DeepSeek-R1
 
 {EXIT_CODES}"""
@@ -109,6 +111,20 @@ def register(commands: Any) -> None:
         help="availability zones of the new VPC (default: the region's a and b)",
     )
     init.add_argument("--context", help="existing cluster: kubeconfig context (default: current)")
+    init.add_argument(
+        "--admin-arn",
+        action="append",
+        metavar="ARN",
+        help="new cluster: IAM role or user that administers it, the identity `pulumi up` runs "
+        "as among them (repeatable; asked for on a terminal, required otherwise)",
+    )
+    init.add_argument(
+        "--public-access-cidr",
+        action="append",
+        metavar="CIDR",
+        help="new cluster: a network that may reach the public API endpoint, e.g. your deploy "
+        "runner's (repeatable; asked for on a terminal, required otherwise)",
+    )
     init.add_argument(
         "--instance-type",
         metavar="TYPE",
@@ -241,7 +257,19 @@ def _init(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
         platform.profile.default_image(bool(multinode_efa(sized, instance))),
         _weights(args.s3_uri, sized, facts, region, ask),
     )
-    cluster = NewCluster(mode, region, zones, args.context)
+    admins: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+    if mode == "eks":
+        admins = _required(
+            args.admin_arn, "IAM ARN of the cluster's admin role", "--admin-arn", ask
+        )
+        cidrs = _required(
+            args.public_access_cidr,
+            "CIDR that may reach the API endpoint",
+            "--public-access-cidr",
+            ask,
+        )
+    cluster = NewCluster(mode, region, zones, args.context, admins, cidrs)
     text = new_stack_text(stack, cluster, instance, entry, platform.dynamo_version)
     return _check_and_write(args, root, entry, topology, text, None, ())
 
@@ -309,6 +337,20 @@ def _answer(given: str | None, question: str, default: str, ask: Ask | None) -> 
     if ask is None:
         return default
     return ask(f"{question} [{default}]: ").strip() or default
+
+
+def _required(
+    given: list[str] | None, question: str, flag: str, ask: Ask | None
+) -> tuple[str, ...]:
+    """Answers without a safe default: the flags, else the person's answer, else a refusal."""
+    if given:
+        return tuple(given)
+    if ask is None:
+        raise UsageProblem(f"give {flag} (no terminal to ask, and no safe default)")
+    answer = ask(f"{question}: ").strip()
+    if not answer:
+        raise UsageProblem(f"{flag} is needed; nothing written")
+    return (answer,)
 
 
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:

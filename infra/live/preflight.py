@@ -2,9 +2,11 @@
 
 The stack file may be valid and still fail at deploy time, an hour into `pulumi up`: the GPU
 instance type is not offered in an availability zone, the account's vCPU quota is too small for
-the pools at max size, the capacity block has not started yet, or the model weights are not
-where the stack says (or are bigger than the cache sized for them). Each check here asks AWS
-one such question and answers with a PreflightCheck naming the YAML path to edit.
+the pools at max size, the capacity block has not started yet (or sits in a placement group
+the pool does not name), the model weights are not where the stack says (or are bigger than
+the cache sized for them), the identity deploying is no cluster admin, or EKS has no such
+add-on version for the cluster's Kubernetes version. Each check asks AWS one such question and
+answers with a PreflightCheck naming the YAML path to edit.
 
 Nothing here creates, changes or deletes anything; every call is a Describe/Get/List. An AWS
 error (access denied, unknown id, ...) becomes a failed check naming its error code, never an
@@ -16,13 +18,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.live.preflight_capacity import check_capacity_reservations
+from infra.live.preflight_cluster import check_addon_versions, check_caller_identity
+from infra.live.preflight_result import (
+    PreflightCheck,
+    aws_error,
+    eks_cluster,
+    error_code,
+    pool_path,
+)
 from infra.stack.config import Color, EksCluster, Model, NodePool, S3Source, StackConfig
 from infra.stack.instances import lookup
 
@@ -40,16 +49,6 @@ S3_SIZE_TOLERANCE = 0.05
 GIB = 1024**3
 
 
-@dataclass(frozen=True)
-class PreflightCheck:
-    name: str  # e.g. "instance offered: h100 p5.48xlarge in us-east-1a"
-    ok: bool
-    detail: str  # what was found / why it failed, one line
-    path: str = (
-        ""  # the stack-file YAML path to edit when it fails, e.g. "nodePools[0].instanceType"
-    )
-
-
 def run_preflight(
     config: StackConfig,
     session: boto3.session.Session,
@@ -60,10 +59,11 @@ def run_preflight(
     Returns [] for a stack on an existing cluster (`cluster.mode: existing`): it creates no AWS
     resource, so there is nothing to check here and the caller should say so.
 
-    EC2 and Service Quotas are asked in the cluster's region; S3 in each source's region (the
-    cluster's when the source names none). `clients` maps a service name ("ec2",
-    "service-quotas", "s3") to a ready client used instead of `session.client(...)`, e.g. one
-    wrapped in botocore's Stubber; the "s3" override serves every region.
+    EC2, Service Quotas, STS, IAM and EKS are asked in the cluster's region; S3 in each source's
+    region (the cluster's when the source names none). `clients` maps a service name ("ec2",
+    "service-quotas", "s3", "sts", "iam", "eks") to a ready client used instead of
+    `session.client(...)`, e.g. one wrapped in botocore's Stubber; the "s3" override serves
+    every region.
     """
     if not isinstance(config.cluster, EksCluster):
         return []
@@ -83,6 +83,8 @@ def run_preflight(
     checks += check_vcpu_quotas(config, client("service-quotas"), ec2)
     checks += check_capacity_reservations(config, ec2)
     checks += check_model_sources(config, lambda r: client("s3", r or region))
+    checks += check_caller_identity(config, client("sts"), client("iam"))
+    checks += check_addon_versions(config, client("eks"))
     return checks
 
 
@@ -109,41 +111,6 @@ def format_preflight_table(checks: list[PreflightCheck]) -> str:
     return "\n".join(lines)
 
 
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def _aws_error(exc: Exception) -> str:
-    """One line for an AWS failure: the error code and message, or the botocore error."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code") or "ClientError"
-        message = error.get("Message") or str(exc)
-        return " ".join(f"{code}: {message}".split())
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def _eks(config: StackConfig) -> EksCluster:
-    if not isinstance(config.cluster, EksCluster):
-        raise ValueError("AWS preflight checks apply to EKS stacks only")
-    return config.cluster
-
-
-def _pool_path(index: int, key: str) -> str:
-    return f"nodePools[{index}].{key}"
-
-
-def _when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M %Z").strip()
-    return str(value) if value is not None else "an unknown time"
-
-
 # --- 1. instance type offered in the availability zones --------------------------------------
 
 
@@ -153,7 +120,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
     The AZs are the pool's availabilityZone, else the VPC's availabilityZones; an existing VPC
     that lists none is checked at region level (offered anywhere in the region).
     """
-    cluster = _eks(config)
+    cluster = eks_cluster(config)
     region = cluster.region
     checks = []
     for index, pool in enumerate(config.node_pools):
@@ -168,7 +135,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
             offered = _offered_locations(ec2, pool.instance_type, zones)
         except (ClientError, BotoCoreError) as exc:
             checks.append(
-                PreflightCheck(name, False, _aws_error(exc), _pool_path(index, "instanceType"))
+                PreflightCheck(name, False, aws_error(exc), pool_path(index, "instanceType"))
             )
             continue
         if not zones:
@@ -178,7 +145,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
                 if ok
                 else f"{pool.instance_type} is not offered in {region}: pick another type"
             )
-            checks.append(PreflightCheck(name, ok, detail, _pool_path(index, "instanceType")))
+            checks.append(PreflightCheck(name, ok, detail, pool_path(index, "instanceType")))
             continue
         missing = [z for z in zones if z not in offered]
         if not missing:
@@ -189,7 +156,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
                     name,
                     False,
                     f"{pool.instance_type} is not offered in {pool.availability_zone}",
-                    _pool_path(index, "availabilityZone"),
+                    pool_path(index, "availabilityZone"),
                 )
             )
         elif len(missing) == len(zones):
@@ -198,7 +165,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
                     name,
                     False,
                     f"{pool.instance_type} is offered in none of {', '.join(zones)}",
-                    _pool_path(index, "instanceType"),
+                    pool_path(index, "instanceType"),
                 )
             )
         else:
@@ -209,7 +176,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
                     False,
                     f"not offered in {', '.join(missing)}; set availabilityZone to one of "
                     f"{', '.join(available)} or pick another type",
-                    _pool_path(index, "availabilityZone"),
+                    pool_path(index, "availabilityZone"),
                 )
             )
     return checks
@@ -266,11 +233,11 @@ def check_vcpu_quotas(config: StackConfig, quotas: Any, ec2: Any) -> list[Prefli
     for (family, option), members in sorted(groups.items()):
         code, title = QUOTA_CODES[(family, option)]
         name = f"vCPU quota: {title} ({code})"
-        paths = ", ".join(_pool_path(i, "maxSize") for i, _ in members)
+        paths = ", ".join(pool_path(i, "maxSize") for i, _ in members)
         try:
             parts = [(pool, _vcpus(ec2, pool.instance_type, vcpu_cache)) for _, pool in members]
         except (ClientError, BotoCoreError, LookupError) as exc:
-            detail = f"vCPUs of an instance type unknown: {_aws_error(exc)}"
+            detail = f"vCPUs of an instance type unknown: {aws_error(exc)}"
             checks.append(PreflightCheck(name, False, detail, paths))
             continue
         needed = sum(vcpus * pool.max_size for pool, vcpus in parts)
@@ -278,7 +245,7 @@ def check_vcpu_quotas(config: StackConfig, quotas: Any, ec2: Any) -> list[Prefli
         try:
             value, source = _quota_value(quotas, code)
         except (ClientError, BotoCoreError) as exc:
-            checks.append(PreflightCheck(name, False, _aws_error(exc), paths))
+            checks.append(PreflightCheck(name, False, aws_error(exc), paths))
             continue
         if needed <= value:
             detail = f"needs {needed} vCPUs at maxSize ({breakdown}); {source} is {value:g}"
@@ -312,129 +279,10 @@ def _quota_value(quotas: Any, code: str) -> tuple[float, str]:
         quota = quotas.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
         return float(quota["Value"]), "the quota"
     except ClientError as exc:
-        if _error_code(exc) != "NoSuchResourceException":
+        if error_code(exc) != "NoSuchResourceException":
             raise
     quota = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
     return float(quota["Value"]), "the default quota"
-
-
-# --- 3. capacity reservations and capacity blocks ---------------------------------------------
-
-
-def check_capacity_reservations(config: StackConfig, ec2: Any) -> list[PreflightCheck]:
-    """Each pool's capacityReservationId exists, is active, and fits the pool.
-
-    Fits: same instance type, in the pool's availability zone, at least maxSize instances
-    (a Capacity Block is fixed-size; a targeted reservation launches no more than it holds),
-    and capacityType capacity-block exactly when the reservation is a Capacity Block.
-
-    A reservation that is only `scheduled` (a Capacity Block bought for a future window) fails
-    with its start date: no node can launch into it before then, so a deploy now would leave the
-    pool empty. Any other state but `active` fails too.
-
-    One passing check per sound reservation; otherwise one failed check per problem, each with
-    the path to edit.
-    """
-    checks = []
-    for index, pool in enumerate(config.node_pools):
-        reservation_id = pool.capacity_reservation_id
-        if not reservation_id:
-            continue
-        name = f"capacity reservation: {pool.name} {reservation_id}"
-        try:
-            answer = ec2.describe_capacity_reservations(CapacityReservationIds=[reservation_id])
-            found = answer.get("CapacityReservations", [])
-        except (ClientError, BotoCoreError) as exc:
-            checks.append(
-                PreflightCheck(
-                    name, False, _aws_error(exc), _pool_path(index, "capacityReservationId")
-                )
-            )
-            continue
-        if not found:
-            checks.append(
-                PreflightCheck(
-                    name,
-                    False,
-                    f"{reservation_id} not found in {_eks(config).region}",
-                    _pool_path(index, "capacityReservationId"),
-                )
-            )
-            continue
-        problems = _reservation_problems(index, pool, found[0])
-        if problems:
-            checks += [PreflightCheck(name, False, detail, path) for detail, path in problems]
-        else:
-            r = found[0]
-            detail = (
-                f"active {r.get('ReservationType', 'default')} reservation: "
-                f"{r.get('TotalInstanceCount')} x {r.get('InstanceType')} in "
-                f"{r.get('AvailabilityZone')}"
-            )
-            if r.get("EndDate") is not None:
-                detail += f", ends {_when(r.get('EndDate'))}"
-            checks.append(PreflightCheck(name, True, detail))
-    return checks
-
-
-def _reservation_problems(index: int, pool: NodePool, r: dict[str, Any]) -> list[tuple[str, str]]:
-    """(detail, path) per way the reservation does not serve the pool."""
-    problems: list[tuple[str, str]] = []
-    state = r.get("State", "unknown")
-    if state == "scheduled":
-        problems.append(
-            (
-                f"scheduled, starts {_when(r.get('StartDate'))}: no node can launch into it "
-                "before then",
-                _pool_path(index, "capacityReservationId"),
-            )
-        )
-    elif state != "active":
-        detail = f"state is {state}, not active"
-        if state == "expired" and r.get("EndDate") is not None:
-            detail += f" (ended {_when(r.get('EndDate'))})"
-        problems.append((detail, _pool_path(index, "capacityReservationId")))
-    instance_type = r.get("InstanceType")
-    if instance_type != pool.instance_type:
-        problems.append(
-            (
-                f"reserves {instance_type}, the pool asks for {pool.instance_type}",
-                _pool_path(index, "instanceType"),
-            )
-        )
-    zone = r.get("AvailabilityZone")
-    if pool.availability_zone is None:
-        problems.append(
-            (
-                f"the reservation is in {zone} only: set availabilityZone: {zone}",
-                _pool_path(index, "availabilityZone"),
-            )
-        )
-    elif zone != pool.availability_zone:
-        problems.append(
-            (
-                f"the reservation is in {zone}, the pool in {pool.availability_zone}",
-                _pool_path(index, "availabilityZone"),
-            )
-        )
-    total = int(r.get("TotalInstanceCount", 0))
-    if pool.max_size > total:
-        problems.append(
-            (
-                f"holds {total} instances, fewer than maxSize {pool.max_size}",
-                _pool_path(index, "maxSize"),
-            )
-        )
-    is_block = r.get("ReservationType") == "capacity-block"
-    if is_block != (pool.capacity_type == "capacity-block"):
-        kind = "a Capacity Block" if is_block else "an On-Demand Capacity Reservation"
-        problems.append(
-            (
-                f"it is {kind}, but capacityType is {pool.capacity_type}",
-                _pool_path(index, "capacityType"),
-            )
-        )
-    return problems
 
 
 # --- 4. model weights in S3 ------------------------------------------------------------------
@@ -493,7 +341,7 @@ def _check_s3_source(
                 count += 1
                 total += int(item.get("Size", 0))
     except (ClientError, BotoCoreError) as exc:
-        return PreflightCheck(name, False, _aws_error(exc), f"{path}.uri")
+        return PreflightCheck(name, False, aws_error(exc), f"{path}.uri")
     if count == 0:
         return PreflightCheck(name, False, f"no object under s3://{bucket}/{prefix}", f"{path}.uri")
     measured = total / GIB

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,17 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def __init__(self, stack: str) -> None:
         self.stack = stack
         self.recorded: list[Recorded] = []
-        self.lifecycle: dict[str, Any] = {}  # of the registration being answered
+        # The lifecycle options of the registration being answered, per thread: the SDK
+        # registers resources from several threads at once.
+        self._answering = threading.local()
+
+    @property
+    def lifecycle(self) -> dict[str, Any]:
+        return dict(getattr(self._answering, "lifecycle", {}))
+
+    @lifecycle.setter
+    def lifecycle(self, options: dict[str, Any]) -> None:
+        self._answering.lifecycle = options
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ == _STACK_REFERENCE:

@@ -143,6 +143,15 @@ AWS_REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     # hashicorp/terraform-provider-aws internal/service/iam/role_policy_attachment.go (no update:
     # both inputs are replace-on-change).
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("policyArn", "role"),
+    # hashicorp/terraform-provider-aws internal/service/kms/key.go. Rotation, policy,
+    # description and enabling are updated in place.
+    "aws:kms/key:Key": (
+        "customKeyStoreId",
+        "customerMasterKeySpec",
+        "keyUsage",
+        "multiRegion",
+        "xksKeyId",
+    ),
     # hashicorp/terraform-provider-aws internal/service/iam/openid_connect_provider.go.
     # clientIdLists, thumbprintLists and tags are updated in place.
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("url",),

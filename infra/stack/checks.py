@@ -5,15 +5,8 @@ Each check returns ConfigIssues located at the YAML path the user should edit.
 
 from __future__ import annotations
 
-from infra.stack.config import (
-    COLORS,
-    WORKER_ROLES,
-    EksCluster,
-    Model,
-    NodePool,
-    StackConfig,
-    zone_in_region,
-)
+from infra.stack.cluster_checks import cluster_issues
+from infra.stack.config import COLORS, WORKER_ROLES, EksCluster, Model, StackConfig
 from infra.stack.derived_names import cache_name, cache_quota_gib, dgd_child_names, dgd_name
 from infra.stack.errors import ConfigIssue
 from infra.stack.instances import (
@@ -43,10 +36,8 @@ def cross_check(config: StackConfig, model_indexes: list[int] | None = None) -> 
     (infra.deployment.checks).
     """
     indexes = model_indexes or list(range(len(config.models)))
-    issues = _check_pools(config)
-    issues += _check_high_availability(config)
+    issues = cluster_issues(config)
     issues += _check_names(config, indexes)
-    issues += _check_access(config)
     issues += runtime_release_issues(config, indexes)
     for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]")
@@ -111,131 +102,6 @@ def _check_names(config: StackConfig, indexes: list[int]) -> list[ConfigIssue]:
             )
         seen_names.add(model.name)
         seen_namespaces.add(model.k8s_namespace)
-    return issues
-
-
-def _check_access(config: StackConfig) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
-    cluster = config.cluster
-    for level, grant in config.security.access.grants().items():
-        for index, arn in enumerate(grant.principal_arns):
-            path = f"security.access.{level}.principalArns[{index}]"
-            if not isinstance(cluster, EksCluster):
-                issues.append(
-                    ConfigIssue(
-                        path,
-                        "IAM principals join through EKS access entries, which need cluster.mode "
-                        "eks; on an existing cluster bind groups your identity provider asserts",
-                    )
-                )
-            elif arn in cluster.admin_principal_arns:
-                issues.append(
-                    ConfigIssue(
-                        path,
-                        f"{arn} is already in cluster.adminPrincipalArns: EKS allows one access "
-                        "entry per principal, and cluster admin covers this level",
-                    )
-                )
-    return issues
-
-
-def _check_pools(config: StackConfig) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
-    names = [p.name for p in config.node_pools]
-    for index, pool in enumerate(config.node_pools):
-        path = f"nodePools[{index}]"
-        if problem := dns1123_label_problem(pool.name):
-            issues.append(ConfigIssue(f"{path}.name", problem))
-        if names.index(pool.name) != index:
-            issues.append(
-                ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice")
-            )
-        facts = pool_gpus(pool)
-        if facts is None:
-            issues.append(
-                ConfigIssue(
-                    f"{path}.instanceType",
-                    f"{pool.instance_type!r} is not in the GPU instance catalog; "
-                    "state its GPUs under `gpu:` (gpuProduct, gpusPerNode, gpuMemoryGib)",
-                )
-            )
-        elif pool.efa and not facts.supports_efa:
-            issues.append(
-                ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
-            )
-        if not pool.min_size <= pool.desired_size <= pool.max_size:
-            issues.append(
-                ConfigIssue(
-                    f"{path}.desiredSize",
-                    f"{pool.desired_size} is outside [minSize {pool.min_size}, "
-                    f"maxSize {pool.max_size}]",
-                )
-            )
-        if pool.capacity_type == "capacity-block" and not pool.capacity_reservation_id:
-            issues.append(
-                ConfigIssue(
-                    f"{path}.capacityReservationId",
-                    "capacityType capacity-block needs the capacity reservation id",
-                )
-            )
-        issues += _check_pool_placement(config, pool, path)
-    return issues
-
-
-def _check_high_availability(config: StackConfig) -> list[ConfigIssue]:
-    """HA NATS (and etcd) spread one server per node over the untainted system nodes."""
-    cluster = config.cluster
-    if not (config.platform.high_availability and isinstance(cluster, EksCluster)):
-        return []
-    if cluster.system_node_group.min_size >= 3:
-        return []
-    return [
-        ConfigIssue(
-            "cluster.systemNodeGroup.minSize",
-            f"platform.highAvailability runs 3 NATS servers, one per node, on the system nodes: "
-            f"minSize must be at least 3 (is {cluster.system_node_group.min_size})",
-        )
-    ]
-
-
-def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:
-    """EFA and capacity-block pools live in one zone, so they need that zone's subnet."""
-    cluster = config.cluster
-    if not isinstance(cluster, EksCluster):
-        return []
-    issues: list[ConfigIssue] = []
-    single_zone = {
-        "EFA pools sit in one cluster placement group": pool.efa,
-        "a capacity block is reserved in one zone": pool.capacity_type == "capacity-block",
-    }
-    for reason, applies in single_zone.items():
-        if applies and not pool.availability_zone:
-            issues.append(
-                ConfigIssue(f"{path}.availabilityZone", f"{reason}: name its availability zone")
-            )
-    zone = pool.availability_zone
-    if zone and not zone_in_region(zone, cluster.region):
-        issues.append(
-            ConfigIssue(
-                f"{path}.availabilityZone",
-                f"{zone} is not a zone of region {cluster.region} (cluster.region)",
-            )
-        )
-    elif zone and not cluster.vpc.existing and zone not in cluster.vpc.availability_zones:
-        issues.append(
-            ConfigIssue(
-                f"{path}.availabilityZone",
-                f"{zone} is not one of the VPC's availability zones "
-                f"({', '.join(cluster.vpc.availability_zones)})",
-            )
-        )
-    if zone and cluster.vpc.existing and not pool.subnet_ids:
-        issues.append(
-            ConfigIssue(
-                f"{path}.subnetIds",
-                f"on an existing VPC, give the private subnet(s) of {zone} for this pool",
-            )
-        )
     return issues
 
 

@@ -6,81 +6,24 @@ YAML keys are camelCase (Pulumi convention); Python attributes are snake_case.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from enum import StrEnum
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+# The cluster and node-pool models live in infra.stack.cluster_config; the ones named `as`
+# themselves are re-exported for code that takes the whole stack schema from here.
+from infra.stack.cluster_config import ClusterSpec, IamPrincipalArn, NodePool
+from infra.stack.cluster_config import EksCluster as EksCluster
+from infra.stack.cluster_config import ExistingCluster as ExistingCluster
+from infra.stack.cluster_config import GpuFacts as GpuFacts
 from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION, DynamoProfile, profile
-from infra.stack.names import QUANTITY_PATTERN
+from infra.stack.eks_versions import DEFAULT_KUBERNETES_VERSION as DEFAULT_KUBERNETES_VERSION
+from infra.stack.spec import Quantity, Spec
 
-
-class Spec(BaseModel):
-    """Base of every config object: camelCase keys, unknown keys rejected, immutable."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        validate_default=True,
-    )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """Pydantic reads true as 1; in a stack file it is always a mistake (`gpusPerWorker: yes`)."""
-        field = cls.model_fields.get(info.field_name or "")
-        if field is not None and _boolean_for_number(field.annotation, value):
-            raise ValueError(f"expected a number, not a boolean (got {value!r})")
-        return value
-
-
-def _numeric(annotation: Any) -> bool:
-    """int or float (or an Optional/Annotated of one), never bool."""
-    if annotation in (int, float):
-        return True
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _numeric(get_args(annotation)[0])
-    if origin in (Union, UnionType):
-        members = [a for a in get_args(annotation) if a is not type(None)]
-        return bool(members) and all(_numeric(a) for a in members)
-    return False
-
-
-def _boolean_for_number(annotation: Any, value: Any) -> bool:
-    """A boolean where the annotation wants a number, directly or inside a dict or list."""
-    if isinstance(value, bool):
-        return _numeric(annotation)
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin in (Union, UnionType, Annotated):
-        return any(_boolean_for_number(a, value) for a in args if a is not type(None))
-    if origin is dict and len(args) == 2 and isinstance(value, dict):
-        return any(_boolean_for_number(args[1], v) for v in value.values())
-    if origin is list and args and isinstance(value, list):
-        return any(_boolean_for_number(args[0], v) for v in value)
-    return False
-
-
-Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
-DEFAULT_KUBERNETES_VERSION = "1.33"
 Color = Literal["blue", "green"]
 COLORS: tuple[Color, ...] = ("blue", "green")
 
@@ -129,177 +72,6 @@ def traffic_split(
     if weights is not None:
         return {c: weights.get(c, 0) for c in COLORS if c in present}
     return {c: 100 if c == active else 0 for c in COLORS if c in present}
-
-
-# --- cluster -----------------------------------------------------------------------------
-
-
-# The largest VPC prefix whose subnet split (components/cluster.py) still yields /28 subnets.
-MAX_VPC_PREFIX = 24
-MAX_VPC_ZONES = 3
-
-
-class VpcSpec(Spec):
-    """Either a new VPC (cidr + availabilityZones) or an existing one (id + subnet ids)."""
-
-    cidr: str = Field(default="10.0.0.0/16", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
-    availability_zones: list[str] = []
-    id: str | None = None
-    private_subnet_ids: list[str] = []
-    public_subnet_ids: list[str] = []
-
-    @property
-    def existing(self) -> bool:
-        return self.id is not None
-
-    @field_validator("cidr")
-    @classmethod
-    def _cidr_is_a_network_we_can_split(cls, cidr: str) -> str:
-        try:
-            network = ipaddress.IPv4Network(cidr)
-        except ValueError:
-            try:
-                suggestion = ipaddress.IPv4Network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 network") from None
-            raise ValueError(f"{cidr!r} has host bits set: the network is {suggestion}") from None
-        # AWS allows VPCs of /16 to /28; the subnet split (a quarter per private subnet, a
-        # sixteenth per public one) needs public subnets of at least /28.
-        if not 16 <= network.prefixlen <= MAX_VPC_PREFIX:
-            raise ValueError(
-                f"{cidr}: a VPC here is /16 to /{MAX_VPC_PREFIX} (AWS allows /16 to /28, and the "
-                "public subnets are a sixteenth of it, at least /28)"
-            )
-        return cidr
-
-    @model_validator(mode="after")
-    def _new_or_existing(self) -> VpcSpec:
-        if self.existing and len(self.private_subnet_ids) < 2:
-            raise ValueError(
-                "an existing VPC needs privateSubnetIds in at least 2 availability zones"
-            )
-        if not self.existing and len(self.availability_zones) < 2:
-            raise ValueError("a new VPC needs at least 2 availabilityZones")
-        if len(set(self.availability_zones)) != len(self.availability_zones):
-            raise ValueError("availabilityZones lists a zone twice")
-        if len(self.availability_zones) > MAX_VPC_ZONES:
-            # The VPC is cut in quarters: three private subnets and one block of public ones.
-            raise ValueError(f"a new VPC spans at most {MAX_VPC_ZONES} availabilityZones")
-        if len(set(self.private_subnet_ids)) != len(self.private_subnet_ids):
-            raise ValueError("privateSubnetIds lists a subnet twice")
-        return self
-
-
-class SystemNodeGroup(Spec):
-    """Small on-demand group for operators and controllers, kept off the GPU nodes."""
-
-    instance_type: str = "m6i.xlarge"
-    min_size: int = Field(default=2, ge=1)
-    max_size: int = Field(default=4, ge=1)
-    desired_size: int = Field(default=2, ge=1)
-
-
-# Kubernetes versions a new EKS cluster can be created with (standard or extended support), from
-# the EKS Kubernetes version lifecycle: 1.31's extended support ended 2026-11-26; 1.36 was released
-# 2026-06-02. `aws eks describe-cluster-versions` lists the current set.
-EKS_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36")
-
-
-def zone_in_region(zone: str, region: str) -> bool:
-    """An availability zone (us-east-1a) or Local Zone (us-east-1-bos-1a) of `region`."""
-    return re.fullmatch(rf"{re.escape(region)}([a-z]|-[a-z]+-\d+[a-z])", zone) is not None
-
-
-class EksCluster(Spec):
-    mode: Literal["eks"] = "eks"
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    kubernetes_version: str = Field(default=DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
-    vpc: VpcSpec
-    admin_principal_arns: list[str] = []
-    endpoint_public_access: bool = True
-    public_access_cidrs: list[str] = ["0.0.0.0/0"]
-    system_node_group: SystemNodeGroup = SystemNodeGroup()
-
-    @field_validator("kubernetes_version")
-    @classmethod
-    def _offered_by_eks(cls, version: str) -> str:
-        if version not in EKS_KUBERNETES_VERSIONS:
-            raise ValueError(
-                f"EKS does not create clusters with Kubernetes {version}: it offers "
-                f"{', '.join(EKS_KUBERNETES_VERSIONS)}"
-            )
-        return version
-
-    @model_validator(mode="after")
-    def _zones_in_region(self) -> EksCluster:
-        foreign = [z for z in self.vpc.availability_zones if not zone_in_region(z, self.region)]
-        if foreign:
-            raise ValueError(
-                f"vpc.availabilityZones {', '.join(foreign)} are not zones of region "
-                f"{self.region} (e.g. {self.region}a)"
-            )
-        return self
-
-
-class ExistingCluster(Spec):
-    """A cluster someone else runs: only a kubeconfig, and no AWS resource is created."""
-
-    mode: Literal["existing"] = "existing"
-    kubeconfig: str | None = None
-    context: str | None = None
-    kubernetes_version: str = Field(default=DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
-
-
-def _cluster_mode(value: Any) -> str:
-    """The cluster's `mode` (default eks), told apart without a per-field discriminator."""
-    if isinstance(value, dict):
-        return str(value.get("mode", "eks"))
-    return str(getattr(value, "mode", "eks"))
-
-
-ClusterSpec = Annotated[
-    Annotated[EksCluster, Tag("eks")] | Annotated[ExistingCluster, Tag("existing")],
-    Discriminator(_cluster_mode),
-]
-
-
-# --- GPU node pools ------------------------------------------------------------------------
-
-
-class GpuFacts(Spec):
-    """GPU facts for an instance type the built-in catalog lacks."""
-
-    gpu_product: str
-    gpus_per_node: int = Field(ge=1, le=16)
-    gpu_memory_gib: float = Field(gt=0)
-    efa_interfaces: int = Field(default=0, ge=0)
-
-
-class NodePool(Spec):
-    name: str
-    instance_type: str
-    gpu: GpuFacts | None = None
-    capacity_type: Literal["on-demand", "spot", "capacity-block"] = "on-demand"
-    capacity_reservation_id: str | None = None
-    ami_type: Literal["al2023-nvidia", "bottlerocket-nvidia"] = "al2023-nvidia"
-    ami_release_version: str | None = None
-    min_size: int = Field(default=0, ge=0)
-    max_size: int = Field(default=1, ge=1)
-    desired_size: int = Field(default=1, ge=0)
-    autoscaled: bool = False
-    # true: EFA interfaces, placement group, EFA device plugin. Unset on a pool running multinode
-    # workers is an error; false there accepts NCCL and KV transfer over TCP (a warning).
-    efa: bool | None = None
-    availability_zone: str | None = None
-    # Private subnets for the pool on an existing VPC (ours are known by availability zone).
-    subnet_ids: list[str] = []
-    root_volume_gib: int = Field(default=200, ge=20)
-    # Stripe the instance-store NVMe disks into one RAID0 volume for caches (AL2023 nodes).
-    local_nvme_raid0: bool = True
-    labels: dict[str, str] = {}
-    # For existing clusters: how to find this pool's nodes (default: our pool label).
-    node_selector: dict[str, str] = {}
 
 
 # --- platform --------------------------------------------------------------------------------
@@ -607,11 +379,6 @@ class Model(Spec):
 
 
 # --- security & observability -------------------------------------------------------------
-
-
-IamPrincipalArn = Annotated[
-    str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-]
 
 
 def _not_a_system_group(group: str) -> str:

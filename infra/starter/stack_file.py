@@ -121,6 +121,8 @@ class NewCluster:
     region: str | None = None  # eks
     zones: tuple[str, ...] = ()  # eks: the new VPC's availability zones
     context: str | None = None  # existing: kubeconfig context (None: the current one)
+    admin_arns: tuple[str, ...] = ()  # eks: the access entries of the cluster's admins
+    public_access_cidrs: tuple[str, ...] = ()  # eks: who may reach the public endpoint
 
 
 def new_stack_text(
@@ -149,6 +151,12 @@ def new_stack_text(
             f"    kubernetesVersion: {json.dumps(DEFAULT_KUBERNETES_VERSION)}",
             "    vpc:",
             f"      availabilityZones: [{zones}]",
+            "    # The public endpoint answers these networks only (your deploy runner's).",
+            "    endpointAccess:",
+            "      mode: public-and-private",
+            f"      publicAccessCidrs: [{', '.join(yaml_scalar(c) for c in cluster.public_access_cidrs)}]",
+            "    # Cluster admins: the identity `pulumi up` runs as must be one of them.",
+            f"    adminPrincipalArns: [{', '.join(yaml_scalar(a) for a in cluster.admin_arns)}]",
         ]
     else:
         lines += [f"  {CONFIG_NAMESPACE}:cluster:", "    mode: existing"]

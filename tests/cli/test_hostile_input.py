@@ -79,7 +79,7 @@ def test_duplicate_keys_in_an_engine_config_and_a_config_json(
             "desiredSize: true\n      maxSize: 1",
             "expected a number, not a boolean",
         ),
-        ('kubernetesVersion: "1.33"', "kubernetesVersion: 1.30", 'quote it: "1.30"'),
+        ('kubernetesVersion: "1.35"', "kubernetesVersion: 1.30", 'quote it: "1.30"'),
         ("name: dynamo-dev", "name: no", "`no` is a boolean in YAML 1.1"),
     ],
 )
@@ -175,7 +175,7 @@ def test_engine_config_paths_outside_the_project_are_refused(
             "a VPC here is /16 to /24",
         ),
         (
-            'kubernetesVersion: "1.33"',
+            'kubernetesVersion: "1.35"',
             'kubernetesVersion: "1.29"',
             "EKS does not create clusters with Kubernetes 1.29",
         ),

@@ -18,6 +18,15 @@ from tests.conftest import REFERENCE, Project
 CRD_ARGS = ["--crd-dir", str(REFERENCE / "crds")] if (REFERENCE / "crds").is_dir() else []
 
 
+# What a new EKS cluster needs answered: there is no safe default for either.
+EKS_ANSWERS = (
+    "--admin-arn",
+    "arn:aws:iam::111122223333:role/deploy",
+    "--public-access-cidr",
+    "203.0.113.0/24",
+)
+
+
 def run(project: Project, *argv: str) -> int:
     return main(["--project-dir", str(project.root), *argv])
 
@@ -51,6 +60,7 @@ def test_init_then_add_model_pass_validate_and_plan(
             project,
             "init",
             "starter",
+            *EKS_ANSWERS,
             "--instance-type",
             "g6e.12xlarge",
             "--model",
@@ -109,6 +119,7 @@ def test_a_worker_spanning_nodes_makes_a_multinode_stack_on_efa(
         project,
         "init",
         "big",
+        *EKS_ANSWERS,
         "--region",
         "us-east-1",
         "--instance-type",
@@ -142,7 +153,7 @@ def test_existing_files_are_never_overwritten(
     assert run(project, "init", "dev") == 2
     assert "stacks/Pulumi.dev.yaml exists" in capsys.readouterr().err
     # The default model's folder holds the project's own, hand-written engine configs.
-    assert run(project, "init", "fresh") == 2
+    assert run(project, "init", "fresh", *EKS_ANSWERS) == 2
     err = capsys.readouterr().err
     assert "engine_configs/qwen3-0-6b/agg.yaml exists" in err and "--name" in err
     assert run(project, "add-model", "staging", "openai/gpt-oss-120b", "--node-pool", "l40s") == 2
@@ -153,10 +164,10 @@ def test_existing_files_are_never_overwritten(
 def test_identical_engine_configs_are_kept_not_rewritten(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(project, "init", "one", "--name", "qwen-small") == 0
+    assert run(project, "init", "one", *EKS_ANSWERS, "--name", "qwen-small") == 0
     written = files_of(project)
     capsys.readouterr()
-    assert run(project, "init", "two", "--name", "qwen-small") == 0
+    assert run(project, "init", "two", *EKS_ANSWERS, "--name", "qwen-small") == 0
     assert "kept engine_configs/qwen-small/agg.yaml" in capsys.readouterr().out
     now = files_of(project)
     assert set(now) - set(written) == {"stacks/Pulumi.two.yaml"}
@@ -171,6 +182,7 @@ def test_without_a_terminal_a_missing_required_answer_is_a_clear_error(
         project,
         "init",
         "big",
+        *EKS_ANSWERS,
         "--instance-type",
         "p5.48xlarge",
         "--model",
@@ -210,7 +222,7 @@ def test_a_model_the_instance_cannot_hold_gets_the_plans_error_and_nothing_is_wr
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = files_of(project)
-    assert run(project, "init", "tiny", "--model", "Qwen/Qwen3-32B") == 1
+    assert run(project, "init", "tiny", *EKS_ANSWERS, "--model", "Qwen/Qwen3-32B") == 1
     err = capsys.readouterr().err
     assert re.search(
         r"stacks/Pulumi\.tiny\.yaml:\d+:\d+: dynamo-trtllm:models\[0\]\.agg\.gpusPerWorker: blue "
@@ -260,7 +272,11 @@ def test_on_a_terminal_each_missing_answer_is_asked_with_its_default(
 ) -> None:
     # cluster mode, region, instance type, model, topology: Enter keeps a default.
     monkeypatch.setattr(
-        "sys.stdin", Terminal("\neu-west-1\ng6e.xlarge\nQwen/Qwen2-VL-7B-Instruct\n\n")
+        "sys.stdin",
+        Terminal(
+            "\neu-west-1\ng6e.xlarge\nQwen/Qwen2-VL-7B-Instruct\n\n"
+            "arn:aws:iam::111122223333:role/deploy\n203.0.113.0/24\n"
+        ),
     )
     assert run(project, "init", "asked") == 0
     out = capsys.readouterr().out
@@ -285,7 +301,18 @@ def test_on_a_terminal_each_missing_answer_is_asked_with_its_default(
 
 def test_an_existing_cluster_selects_its_nodes_by_instance_type(project: Project) -> None:
     assert (
-        run(project, "init", "lab", "--cluster-mode", "existing", "--context", "lab", "--name", "q")
+        run(
+            project,
+            "init",
+            "lab",
+            *EKS_ANSWERS,
+            "--cluster-mode",
+            "existing",
+            "--context",
+            "lab",
+            "--name",
+            "q",
+        )
         == 0
     )
     config = project.stack_config("lab")
@@ -310,7 +337,20 @@ def test_a_new_stack_file_is_native_to_editors_and_pulumi(
 ) -> None:
     from infra.stack.reference import MODELINE
 
-    assert main(["--project-dir", str(project.root), "init", "fresh", "--name", "fresh-model"]) == 0
+    assert (
+        main(
+            [
+                "--project-dir",
+                str(project.root),
+                "init",
+                "fresh",
+                *EKS_ANSWERS,
+                "--name",
+                "fresh-model",
+            ]
+        )
+        == 0
+    )
     text = (project.root / "stacks" / "Pulumi.fresh.yaml").read_text()
     assert text.splitlines()[0] == MODELINE
     assert "pulumi:disable-default-providers: [kubernetes]" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -43,29 +44,35 @@ def test_gpu_node_groups_are_tainted_labelled_and_pinned(prod: Render) -> None:
         "dynamo-trtllm.io/instance-type": "p5.48xlarge",
     }
     assert h100["amiType"] == "AL2023_x86_64_NVIDIA"
-    assert h100["releaseVersion"] == "1.33.5-20251120"  # no surprise AMI upgrades
+    assert h100["releaseVersion"] == "1.35.6-20260714"  # no surprise AMI upgrades
     assert h100["capacityType"] == "CAPACITY_BLOCK"
+    # a full block has no spare instance: nodes go before their successors start
+    assert h100["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}
+    assert groups["pool-l40s"]["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "DEFAULT"}
+    assert h100["nodeRepairConfig"] == groups["pool-l40s"]["nodeRepairConfig"] == {"enabled": True}
     # EFA and the capacity block need one zone: the pool uses that zone's private subnet only
     assert h100["subnetIds"] == ["cluster-private-us-east-1a-id"]
     assert groups["cluster-system"]["capacityType"] == "ON_DEMAND"
 
 
-def test_efa_pool_has_every_card_as_efa_a_placement_group_and_a_self_rule(prod: Render) -> None:
+def test_efa_pool_has_an_interface_per_card_and_a_self_rule_but_no_placement_group(
+    prod: Render,
+) -> None:
     template = prod.of_type("aws:ec2/launchTemplate:LaunchTemplate")["pool-h100-template"]
     nics = template["networkInterfaces"]
     assert len(nics) == CATALOG["p5.48xlarge"].efa_interfaces == 32
-    assert {n["interfaceType"] for n in nics} == {"efa"}
+    # card 0 keeps the one EFA interface with an IP address; the other cards are EFA-only
+    assert [n["interfaceType"] for n in nics] == ["efa"] + ["efa-only"] * 31
     assert [n["networkCardIndex"] for n in nics] == list(range(32))
-    assert [n["deviceIndex"] for n in nics] == [0] + [1] * 31
-    assert template["placement"] == {"groupName": "pool-h100-placement"}
-    assert (
-        prod.of_type("aws:ec2/placementGroup:PlacementGroup")["pool-h100-placement"]["strategy"]
-        == "cluster"
-    )
+    assert {n["deviceIndex"] for n in nics} == {0}
     group = prod.of_type("aws:ec2/securityGroup:SecurityGroup")["pool-h100-efa"]
     everything_to_itself = [{"fromPort": 0, "protocol": "-1", "self": True, "toPort": 0}]
     assert group["ingress"] == group["egress"] == everything_to_itself
     assert nics[0]["securityGroups"] == ["sg-dynamo-prod-cluster", "pool-h100-efa-id"]
+    assert {tuple(n["securityGroups"]) for n in nics[1:]} == {("pool-h100-efa-id",)}
+    # a capacity block was not bought inside a placement group made now: EC2 would launch none
+    assert "placement" not in template
+    assert prod.of_type("aws:ec2/placementGroup:PlacementGroup") == {}
 
 
 def test_launch_templates_pin_the_capacity_block_disk_and_imdsv2(prod: Render) -> None:
@@ -77,9 +84,18 @@ def test_launch_templates_pin_the_capacity_block_disk_and_imdsv2(prod: Render) -
     }
     assert "instanceMarketOptions" not in l40s and "networkInterfaces" not in l40s
     assert h100["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 500
-    for template in templates.values():
-        assert template["metadataOptions"]["httpTokens"] == "required"
-        assert "RAID0" in __import__("base64").b64decode(template["userData"]).decode()
+    assert set(templates) == {"cluster-system-template", "pool-h100-template", "pool-l40s-template"}
+    for name, template in templates.items():
+        # IMDSv2 only, one hop: pods on the pod network cannot reach the node role
+        assert template["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpPutResponseHopLimit": 1,
+            "httpTokens": "required",
+        }, name
+        (volume,) = template["blockDeviceMappings"]
+        assert volume["ebs"]["encrypted"] == "true" and volume["ebs"]["volumeType"] == "gp3"
+    for name in ("pool-h100-template", "pool-l40s-template"):
+        assert "RAID0" in base64.b64decode(templates[name]["userData"]).decode()
 
 
 def test_iam_has_only_scoped_policies(prod: Render) -> None:
@@ -87,18 +103,21 @@ def test_iam_has_only_scoped_policies(prod: Render) -> None:
     node = sorted(
         a["policyArn"].rsplit("/", 1)[-1] for n, a in attachments.items() if "-node-" in n
     )
-    assert node == [
-        "AmazonEC2ContainerRegistryReadOnly",
-        "AmazonEKSWorkerNodePolicy",
-        "AmazonEKS_CNI_Policy",
-    ]
+    # the VPC CNI's policy is on its own role, not on every node's
+    assert node == ["AmazonEC2ContainerRegistryReadOnly", "AmazonEKSWorkerNodePolicy"]
+    assert attachments["cluster-vpc-cni"]["policyArn"].endswith("/AmazonEKS_CNI_Policy")
     assert all("AdministratorAccess" not in a["policyArn"] for a in attachments.values())
-    for role in prod.of_type("aws:iam/role:Role").values():
+    roles = prod.of_type("aws:iam/role:Role")
+    for role in roles.values():
         for statement in json.loads(role["assumeRolePolicy"])["Statement"]:
             assert statement["Action"] != "*"
-    ebs = json.loads(prod.of_type("aws:iam/role:Role")["cluster-ebs-csi"]["assumeRolePolicy"])
-    condition = ebs["Statement"][0]["Condition"]["StringEquals"]
-    assert "system:serviceaccount:kube-system:ebs-csi-controller-sa" in condition.values()
+    for role, account in (
+        ("cluster-ebs-csi", "kube-system:ebs-csi-controller-sa"),
+        ("cluster-vpc-cni", "kube-system:aws-node"),
+    ):
+        trust = json.loads(roles[role]["assumeRolePolicy"])
+        condition = trust["Statement"][0]["Condition"]["StringEquals"]
+        assert f"system:serviceaccount:{account}" in condition.values()
 
 
 def test_addons_enforce_network_policy_and_provide_gp3_storage(prod: Render) -> None:
@@ -110,7 +129,11 @@ def test_addons_enforce_network_policy_and_provide_gp3_storage(prod: Render) -> 
         "eks-pod-identity-agent",
         "aws-ebs-csi-driver",
     }
-    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {
+        "enableNetworkPolicy": "true",
+        "env": {"NETWORK_POLICY_ENFORCING_MODE": "strict"},
+    }
+    assert addons["vpc-cni"]["serviceAccountRoleArn"].endswith("role/cluster-vpc-cni")
     assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].endswith("role/cluster-ebs-csi")
     (storage,) = prod.of_type("kubernetes:storage.k8s.io/v1:StorageClass").values()
     assert storage["metadata"]["annotations"] == {

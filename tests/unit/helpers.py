@@ -17,6 +17,8 @@ BASE: dict[str, Any] = {
         "name": "test",
         "region": "us-west-2",
         "vpc": {"availabilityZones": ["us-west-2a", "us-west-2b"]},
+        "endpointAccess": {"mode": "public-and-private", "publicAccessCidrs": ["203.0.113.0/24"]},
+        "adminPrincipalArns": ["arn:aws:iam::123456789012:role/deploy"],
     },
     "nodePools": [
         {"name": "l4", "instanceType": "g6.xlarge", "minSize": 0, "desiredSize": 1, "maxSize": 2},

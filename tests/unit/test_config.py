@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra.deployment.checked import check_stack
 from infra.stack.config import Topology
 from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION
+from infra.stack.eks_versions import DEFAULT_KUBERNETES_VERSION, EKS_KUBERNETES_VERSIONS
 from infra.stack.errors import StackConfigError
 from infra.stack.instances import CATALOG
 from infra.stack.names import dns1123_label_problem
+from tests.conftest import Project
 
-from .helpers import BASE, PROJECT_ROOT, parse, values
+from .eks_stack import BASE, values
+from .helpers import PROJECT_ROOT, parse
 
 
 def problems(raw: dict) -> list[str]:
@@ -440,3 +445,86 @@ def test_monitoring_cannot_share_the_platform_namespace() -> None:
         "observability.namespace: 'dynamo-system' is already the platform's namespace" in p
         for p in problems(raw)
     )
+
+
+# --- the cluster's access path, version and region ------------------------------------------
+
+
+def with_cluster(**cluster: object) -> dict:
+    raw = values()
+    raw["cluster"] |= cluster
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        (
+            {"mode": "private"},
+            "dynamo-trtllm:cluster.endpointAccess: mode private: with no public endpoint, "
+            "`pulumi up` must run inside the VPC or a network routed to it: set runner "
+            "(in-vpc or connected-network) and runnerCidrs",
+        ),
+        (
+            {"mode": "private", "runner": "in-vpc"},
+            "dynamo-trtllm:cluster.endpointAccess: mode private: with no public endpoint",
+        ),
+        (
+            {"mode": "public-and-private"},
+            "dynamo-trtllm:cluster.endpointAccess: mode public-and-private needs "
+            "publicAccessCidrs: the networks `pulumi up` and kubectl come from (no silent "
+            "0.0.0.0/0; list it to mean the internet)",
+        ),
+        (None, "dynamo-trtllm:cluster.endpointAccess: required key missing"),
+    ],
+)
+def test_the_api_servers_access_path_is_stated(endpoint: dict | None, expected: str) -> None:
+    raw = values()
+    raw["cluster"].pop("endpointAccess")
+    if endpoint is not None:
+        raw["cluster"]["endpointAccess"] = endpoint
+    (found,) = [p for p in problems(raw) if "endpointAccess" in p]
+    assert found.startswith(f"stacks/Pulumi.test.yaml: {expected}")
+
+
+def test_the_old_endpoint_keys_are_unknown() -> None:
+    found = problems(with_cluster(endpointPublicAccess=False))
+    assert any("unknown key 'endpointPublicAccess'" in p for p in found)
+
+
+def test_stated_access_paths_are_accepted() -> None:
+    private = {"mode": "private", "runner": "connected-network", "runnerCidrs": ["10.8.0.0/16"]}
+    config = parse(with_cluster(endpointAccess=private))
+    assert config.cluster.endpoint_access.runner_cidrs == ["10.8.0.0/16"]
+    everywhere = {"mode": "public-and-private", "publicAccessCidrs": ["0.0.0.0/0"]}
+    assert parse(with_cluster(endpointAccess=everywhere))  # stated explicitly: a warning only
+
+
+def test_cidrs_are_networks() -> None:
+    access = {"mode": "public-and-private", "publicAccessCidrs": ["203.0.113.7/24"]}
+    (found,) = [p for p in problems(with_cluster(endpointAccess=access)) if "203.0" in p]
+    assert "'203.0.113.7/24' has host bits set: the network is 203.0.113.0/24" in found
+
+
+def test_an_unknown_kubernetes_version_is_refused() -> None:
+    (found,) = problems(with_cluster(kubernetesVersion="1.31"))
+    assert found.endswith(
+        "dynamo-trtllm:cluster.kubernetesVersion: EKS does not create clusters with Kubernetes "
+        "1.31: it offers 1.32, 1.33, 1.34, 1.35, 1.36"
+    )
+
+
+def test_the_default_kubernetes_version_is_in_standard_support_today() -> None:
+    config = parse(values())
+    assert config.cluster.kubernetes_version == DEFAULT_KUBERNETES_VERSION
+    assert EKS_KUBERNETES_VERSIONS[DEFAULT_KUBERNETES_VERSION].phase(date.today()) == "standard"
+
+
+def test_aws_region_must_equal_the_cluster_region(project: Project) -> None:
+    config = project.stack_config("dev")
+    config["aws:region"] = "eu-west-1"
+    project.write_stack("dev", config)
+    with pytest.raises(StackConfigError) as caught:
+        check_stack(project.root, "dev")
+    (found,) = [i for i in caught.value.issues if i.path == "aws:region"]
+    assert found.message.startswith("'eu-west-1' differs from dynamo-trtllm:cluster.region")

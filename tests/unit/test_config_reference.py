@@ -267,7 +267,7 @@ def test_reference_lists_the_vpc_and_gpu_fact_keys() -> None:
 
 
 DEFAULTS = {
-    "cluster.endpointPublicAccess": EksCluster.model_fields["endpoint_public_access"],
+    "cluster.protect": EksCluster.model_fields["protect"],
     "nodePools[].rootVolumeGib": NodePool.model_fields["root_volume_gib"],
     "platform.nats.jetstreamStorage": NatsSpec.model_fields["jetstream_storage"],
     "models[].agg.sharedMemory": WorkerRole.model_fields["shared_memory"],

@@ -1,13 +1,15 @@
-"""AWS preflight checks against moto (EC2 offerings, S3) and botocore's Stubber.
+"""AWS preflight checks against moto (EC2 offerings, S3, STS, IAM) and botocore's Stubber.
 
-moto 5 implements DescribeInstanceTypeOfferings, DescribeInstanceTypes and S3 listing; it does
-not implement EC2 DescribeCapacityReservations, nor Service Quotas for the ec2 service code, so
-those answers come from a Stubber on the session's own client.
+moto 5 implements DescribeInstanceTypeOfferings, DescribeInstanceTypes, S3 listing, STS
+GetCallerIdentity and IAM GetRole; it does not implement EC2 DescribeCapacityReservations,
+Service Quotas for the ec2 service code, nor EKS DescribeAddonVersions and
+DescribeAddonConfiguration, so those answers come from a Stubber on the session's own client.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,16 +20,23 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from infra.live.preflight import (
-    PreflightCheck,
-    check_capacity_reservations,
     check_instance_offerings,
     check_model_sources,
     check_vcpu_quotas,
     format_preflight_table,
     run_preflight,
 )
+from infra.live.preflight_capacity import check_capacity_reservations
+from infra.live.preflight_cluster import (
+    caller_principal,
+    check_addon_versions,
+    check_caller_identity,
+)
+from infra.live.preflight_result import PreflightCheck
 from infra.stack.config import S3Source, StackConfig
-from tests.unit.helpers import BASE, parse, values
+from infra.stack.eks_versions import ADDONS, DEFAULT_ADDON_VERSIONS
+from tests.unit.eks_stack import BASE, EKS_ACCESS, values
+from tests.unit.helpers import parse
 
 REGION = "us-west-2"
 KIB = 1024
@@ -132,6 +141,7 @@ EXISTING_VPC = {
     "name": "test",
     "region": REGION,
     "vpc": {"id": "vpc-0abc", "privateSubnetIds": ["subnet-a", "subnet-b"]},
+    **EKS_ACCESS,
 }
 T4_POOL = {
     "name": "t4",
@@ -481,6 +491,204 @@ def test_s3_source_bucket_and_prefix() -> None:
     assert parts("s3://bucket") == ("bucket", "")
 
 
+# --- 3b. a reservation's placement group (Stubber) -------------------------------------------
+
+BLOCK_GROUP_ARN = "arn:aws:ec2:us-west-2:123456789012:placement-group/h100-block"
+
+
+def test_a_reservation_in_a_placement_group_needs_the_pool_to_name_it(session: Any) -> None:
+    (check,) = reservation_checks(
+        session, BLOCK_POOL, [reservation(PlacementGroupArn=BLOCK_GROUP_ARN)]
+    )
+    assert not check.ok
+    assert check.path == "nodePools[2].reservationPlacementGroup"
+    assert check.detail.endswith("set reservationPlacementGroup: h100-block")
+
+
+def test_a_pool_naming_its_reservations_placement_group_passes(session: Any) -> None:
+    pool = {**BLOCK_POOL, "reservationPlacementGroup": "h100-block"}
+    (check,) = reservation_checks(session, pool, [reservation(PlacementGroupArn=BLOCK_GROUP_ARN)])
+    assert check.ok
+    assert check.detail.endswith(", in placement group h100-block")
+
+
+@pytest.mark.parametrize(
+    ("reserved_in", "detail"),
+    [
+        (None, "the reservation is in no placement group, but the pool would launch into "),
+        (
+            "arn:aws:ec2:us-west-2:123456789012:placement-group/other",
+            "the reservation is in placement group other, the pool names h100-block",
+        ),
+    ],
+)
+def test_a_pool_naming_another_placement_group_fails(
+    session: Any, reserved_in: str | None, detail: str
+) -> None:
+    pool = {**BLOCK_POOL, "reservationPlacementGroup": "h100-block"}
+    answer = reservation() | ({"PlacementGroupArn": reserved_in} if reserved_in else {})
+    (check,) = reservation_checks(session, pool, [answer])
+    assert not check.ok and check.detail.startswith(detail)
+    assert check.path == "nodePools[2].reservationPlacementGroup"
+
+
+# --- 5. the caller is a cluster admin (moto STS and IAM, Stubber) ------------------------------
+
+ACCOUNT = "123456789012"  # moto's
+
+
+def caller_checks(session: Any, caller_arn: str, admins: list[str], iam: Any = None) -> Any:
+    sts = session.client("sts")
+    with Stubber(sts) as stub:
+        stub.add_response(
+            "get_caller_identity", {"Arn": caller_arn, "Account": ACCOUNT, "UserId": "AROAEXAMPLE"}
+        )
+        raw = values()
+        raw["cluster"]["adminPrincipalArns"] = admins
+        return check_caller_identity(parse(raw), sts, iam or session.client("iam"))
+
+
+def test_a_role_session_acts_as_its_role_with_its_path(session: Any) -> None:
+    session.client("iam").create_role(
+        RoleName="ops", Path="/platform/", AssumeRolePolicyDocument="{}"
+    )
+    admin = f"arn:aws:iam::{ACCOUNT}:role/platform/ops"
+    (check,) = caller_checks(session, f"arn:aws:sts::{ACCOUNT}:assumed-role/ops/ci-run-42", [admin])
+    assert check.ok
+    assert check.detail == (
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/ops/ci-run-42 (role {admin}) is in "
+        "cluster.adminPrincipalArns"
+    )
+
+
+def test_without_iam_get_role_the_role_is_matched_by_name(session: Any) -> None:
+    iam = session.client("iam")
+    with Stubber(iam) as stub:
+        stub.add_client_error("get_role", "AccessDenied", "no iam:GetRole")
+        principal, exact = caller_principal(
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/ops/ci-run-42", iam
+        )
+    assert (principal, exact) == (f"arn:aws:iam::{ACCOUNT}:role/ops", False)
+    with Stubber(iam) as stub:
+        stub.add_client_error("get_role", "AccessDenied", "no iam:GetRole")
+        (check,) = caller_checks(
+            session,
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/ops/ci-run-42",
+            [f"arn:aws:iam::{ACCOUNT}:role/platform/ops"],
+            iam,
+        )
+    assert check.ok
+
+
+def test_a_caller_outside_the_admins_is_told_it_will_have_no_access(session: Any) -> None:
+    # moto answers GetCallerIdentity as the IAM user "moto".
+    checks = check_caller_identity(stack(), session.client("sts"), session.client("iam"))
+    (check,) = checks
+    assert not check.ok
+    assert check.path == "cluster.adminPrincipalArns"
+    assert check.detail.startswith(
+        f"arn:aws:sts::{ACCOUNT}:user/moto is not in cluster.adminPrincipalArns: the cluster "
+        "gives its creator no access of its own, so this identity will have none"
+    )
+
+
+def test_the_callers_identity_unknown_is_a_failed_check(session: Any) -> None:
+    sts = session.client("sts")
+    with Stubber(sts) as stub:
+        stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token expired")
+        (check,) = check_caller_identity(stack(), sts, session.client("iam"))
+    assert (check.ok, check.detail) == (False, "ExpiredToken: The security token expired")
+
+
+# --- 6. add-on versions for the cluster's Kubernetes version (Stubber) -------------------------
+
+VPC_CNI_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "enableNetworkPolicy": {"type": "string", "enum": ["true", "false"]},
+        "env": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "NETWORK_POLICY_ENFORCING_MODE": {"type": "string", "enum": ["standard", "strict"]}
+            },
+        },
+    },
+}
+
+
+def addon_stub(
+    eks: Any, offered: dict[str, list[str]] | None = None, schema: dict | None = None
+) -> Stubber:
+    """DescribeAddonVersions answering the pinned default of every add-on (or `offered`), and
+    DescribeAddonConfiguration answering `schema` for the VPC CNI."""
+    pinned = DEFAULT_ADDON_VERSIONS["1.35"]
+    stub = Stubber(eks)
+    for addon in ADDONS:
+        versions = (offered or {}).get(addon, [pinned[addon]])
+        listed = [
+            {
+                "addonVersion": v,
+                "compatibilities": [{"clusterVersion": "1.35", "defaultVersion": i == 0}],
+            }
+            for i, v in enumerate(versions)
+        ]
+        stub.add_response(
+            "describe_addon_versions",
+            {"addons": [{"addonName": addon, "addonVersions": listed}]},
+            {"kubernetesVersion": "1.35", "addonName": addon},
+        )
+        if addon == "vpc-cni" and pinned[addon] in versions:
+            stub.add_response(
+                "describe_addon_configuration",
+                {
+                    "addonName": addon,
+                    "addonVersion": pinned[addon],
+                    "configurationSchema": json.dumps(schema or VPC_CNI_SCHEMA),
+                },
+                {"addonName": addon, "addonVersion": pinned[addon]},
+            )
+    return stub
+
+
+def test_pinned_addon_versions_are_offered_and_take_our_configuration(session: Any) -> None:
+    eks = session.client("eks")
+    with addon_stub(eks) as stub:
+        checks = check_addon_versions(stack(), eks)
+        stub.assert_no_pending_responses()
+    assert [c.name for c in checks] == [
+        f"add-on: {addon} {DEFAULT_ADDON_VERSIONS['1.35'][addon]} on Kubernetes 1.35"
+        for addon in ADDONS
+    ]
+    assert all(c.ok for c in checks)
+    assert checks[0].detail == "offered (default v1.21.1-eksbuild.3)"
+
+
+def test_an_addon_version_eks_does_not_offer_fails_with_its_default(session: Any) -> None:
+    eks = session.client("eks")
+    with addon_stub(eks, offered={"kube-proxy": ["v1.35.3-eksbuild.2"]}):
+        checks = check_addon_versions(stack(), eks)
+    (failed,) = [c for c in checks if not c.ok]
+    assert failed.path == "cluster.addons.kubeProxy"
+    assert failed.detail == (
+        "EKS offers no kube-proxy v1.35.0-eksbuild.2 for Kubernetes 1.35; its default is "
+        "v1.35.3-eksbuild.2"
+    )
+
+
+def test_configuration_the_addons_schema_refuses_fails(session: Any) -> None:
+    strict_less = copy.deepcopy(VPC_CNI_SCHEMA)
+    strict_less["properties"]["env"]["properties"] = {}
+    eks = session.client("eks")
+    with addon_stub(eks, schema=strict_less):
+        checks = check_addon_versions(stack(), eks)
+    (failed,) = [c for c in checks if not c.ok]
+    assert failed.path == "cluster.addons.vpcCni"
+    assert "NETWORK_POLICY_ENFORCING_MODE" in failed.detail
+
+
 # --- run_preflight and the table -------------------------------------------------------------
 
 
@@ -512,7 +720,16 @@ def test_run_preflight_end_to_end(session: Any) -> None:
             "describe_capacity_reservations", {"CapacityReservations": [reservation()]}
         )
         ec2 = Ec2WithReservations(session.client("ec2"), reservations)
-        checks = run_preflight(config, session, clients={"service-quotas": sq, "ec2": ec2})
+        session.client("iam").create_role(RoleName="deploy", AssumeRolePolicyDocument="{}")
+        sts = session.client("sts")
+        eks = session.client("eks")
+        with Stubber(sts) as caller, addon_stub(eks):
+            caller.add_response(
+                "get_caller_identity",
+                {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci", "Account": ACCOUNT},
+            )
+            clients = {"service-quotas": sq, "ec2": ec2, "sts": sts, "eks": eks}
+            checks = run_preflight(config, session, clients=clients)
     assert [(c.name.split(":")[0], c.ok) for c in checks] == [
         ("instance offered", True),
         ("instance offered", True),
@@ -521,11 +738,13 @@ def test_run_preflight_end_to_end(session: Any) -> None:
         ("vCPU quota", False),
         ("capacity reservation", True),
         ("s3 model", True),
+        ("cluster access", True),
+        *[("add-on", True)] * len(ADDONS),
     ]
     table = format_preflight_table(checks)
     lines = table.splitlines()
     assert lines[0].split() == ["STATUS", "CHECK", "DETAIL"]
-    assert lines[-1] == "7 checks, 1 failed"
+    assert lines[-1] == "13 checks, 1 failed"
     # Every detail starts in one column.
     column = lines[0].index("DETAIL")
     assert all(line[column - 2 : column] == "  " for line in lines[1:-1])
@@ -535,7 +754,8 @@ def test_run_preflight_end_to_end(session: Any) -> None:
 
 
 def test_run_preflight_makes_its_own_clients(session: Any) -> None:
-    # Only S3 is asked: no pool, so no offering, quota or reservation call.
+    # No pool, so no offering, quota or reservation call; S3, STS and EKS are asked (moto
+    # answers STS as the user "moto", and has no DescribeAddonVersions).
     s3 = make_bucket(session, "models")
     put(s3, "models", {"gpt/model.safetensors": MIB})
     raw = values(nodePools=[])
@@ -548,7 +768,12 @@ def test_run_preflight_makes_its_own_clients(session: Any) -> None:
         }
     ]
     checks = run_preflight(parse(raw), session)
-    assert [(c.name, c.ok) for c in checks] == [("s3 model: gpt (blue) s3://models/gpt", True)]
+    assert [(c.name.split(":")[0], c.ok) for c in checks] == [
+        ("s3 model", True),
+        ("cluster access", False),
+        *[("add-on", False)] * len(ADDONS),
+    ]
+    assert checks[-1].detail == "404: Not yet implemented"
 
 
 def test_run_preflight_skips_existing_clusters(session: Any) -> None:

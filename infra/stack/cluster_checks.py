@@ -1,0 +1,366 @@
+"""Cross-field checks of the cluster and its node pools: what EKS and EC2 would refuse at
+`pulumi up`, or accept and then leave unreachable, each located at the YAML path to edit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date
+
+from infra.stack.cluster_config import EksCluster, NodePool, addon_key, zone_in_region
+from infra.stack.config import StackConfig
+from infra.stack.eks_versions import (
+    DEFAULT_AL2023_RELEASES,
+    DEFAULT_KUBERNETES_VERSION,
+    EKS_KUBERNETES_VERSIONS,
+)
+from infra.stack.errors import ConfigIssue
+from infra.stack.instances import pool_gpus
+from infra.stack.names import dns1123_label_problem
+
+EVERYWHERE = "0.0.0.0/0"
+
+
+def cluster_issues(config: StackConfig, today: date | None = None) -> list[ConfigIssue]:
+    """Every cross-field problem of the cluster and node pools (`today`: for support dates)."""
+    issues = _check_pools(config)
+    issues += _check_high_availability(config)
+    issues += _check_access(config)
+    cluster = config.cluster
+    if isinstance(cluster, EksCluster):
+        issues += _check_kubernetes_support(cluster, today or date.today())
+        issues += _check_endpoint_access(cluster)
+        issues += _check_admins(cluster)
+        issues += _check_node_images(config, cluster)
+        issues += _check_addons(cluster)
+        issues += _check_network_policy_mode(config, cluster)
+    return issues
+
+
+def _check_kubernetes_support(cluster: EksCluster, today: date) -> list[ConfigIssue]:
+    """Standard support (14 months), then extended (12 more, billed higher), then none: the EKS
+    version lifecycle (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html)."""
+    lifecycle = EKS_KUBERNETES_VERSIONS[cluster.kubernetes_version]
+    phase = lifecycle.phase(today)
+    version, path = cluster.kubernetes_version, "cluster.kubernetesVersion"
+    if phase == "ended":
+        return [
+            ConfigIssue(
+                path,
+                f"EKS ended support for Kubernetes {version} on "
+                f"{lifecycle.end_of_extended_support}: upgrade, one minor version at a time",
+            )
+        ]
+    if phase == "standard":
+        return []
+    issues = [
+        ConfigIssue(
+            path,
+            f"Kubernetes {version} left EKS standard support on "
+            f"{lifecycle.end_of_standard_support}: the cluster pays the extended-support rate "
+            f"until {lifecycle.end_of_extended_support}; upgrade towards "
+            f"{DEFAULT_KUBERNETES_VERSION} (one minor version at a time)",
+            severity="warning",
+        )
+    ]
+    if cluster.upgrade_policy.support_type == "STANDARD":
+        # "You cannot disable extended support once your cluster has entered it"
+        # (docs.aws.amazon.com/eks/latest/userguide/disable-extended-support.html).
+        issues.append(
+            ConfigIssue(
+                "cluster.upgradePolicy.supportType",
+                f"Kubernetes {version} is in extended support: EKS takes only EXTENDED for it",
+            )
+        )
+    return issues
+
+
+def _check_endpoint_access(cluster: EksCluster) -> list[ConfigIssue]:
+    access = cluster.endpoint_access
+    issues = []
+    if EVERYWHERE in access.public_access_cidrs:
+        issues.append(
+            ConfigIssue(
+                "cluster.endpointAccess.publicAccessCidrs",
+                "the public API endpoint answers the whole internet (0.0.0.0/0; IAM "
+                "authentication still applies): list the runner's and your networks instead",
+                severity="warning",
+            )
+        )
+    if access.runner == "in-vpc" and not cluster.vpc.existing:
+        vpc = ipaddress.IPv4Network(cluster.vpc.cidr)
+        issues += [
+            ConfigIssue(
+                f"cluster.endpointAccess.runnerCidrs[{index}]",
+                f"{cidr} is outside vpc.cidr {vpc}, where an in-vpc runner's addresses come from",
+            )
+            for index, cidr in enumerate(access.runner_cidrs)
+            if not ipaddress.IPv4Network(cidr).subnet_of(vpc)
+        ]
+    if access.mode == "private" and not cluster.vpc.existing:
+        issues.append(
+            ConfigIssue(
+                "cluster.endpointAccess.mode",
+                "a private endpoint in a VPC this stack creates: the first `pulumi up` runs "
+                "before any runner can be in (or routed to) that VPC, so its Kubernetes "
+                "resources cannot be created; deploy first with public-and-private, or use an "
+                "existing VPC (vpc.id)",
+                severity="warning",
+            )
+        )
+    return issues
+
+
+def _check_admins(cluster: EksCluster) -> list[ConfigIssue]:
+    """The creator gets no access entry of its own (bootstrapClusterCreatorAdminPermissions off,
+    as terraform-aws-eks main.tf does): admins are the listed principals only."""
+    admins = cluster.admin_principal_arns
+    if not admins:
+        return [
+            ConfigIssue(
+                "cluster.adminPrincipalArns",
+                "no cluster admin: the identity running `pulumi up` gets no access of its own, "
+                "and would be locked out of the cluster it creates; list its role ARN",
+            )
+        ]
+    return [
+        ConfigIssue(
+            f"cluster.adminPrincipalArns[{index}]",
+            f"{arn} is listed twice (EKS keeps one access entry per principal)",
+        )
+        for index, arn in enumerate(admins)
+        if admins.index(arn) != index
+    ]
+
+
+def _check_node_images(config: StackConfig, cluster: EksCluster) -> list[ConfigIssue]:
+    """An AL2023 node group's releaseVersion is <Kubernetes version>.<patch>-<date>: EKS refuses
+    a release of another minor than the group's Kubernetes version (CreateNodegroup)."""
+    version = cluster.kubernetes_version
+    releases = [
+        ("cluster.systemNodeGroup.amiReleaseVersion", cluster.system_node_group.ami_release_version)
+    ]
+    releases += [
+        (f"nodePools[{i}].amiReleaseVersion", pool.ami_release_version)
+        for i, pool in enumerate(config.node_pools)
+        if pool.ami_type == "al2023-nvidia"
+    ]
+    issues = [
+        ConfigIssue(
+            path,
+            f"{release} is not an AMI release for Kubernetes {version}, which the cluster runs "
+            f"(e.g. {DEFAULT_AL2023_RELEASES[version]}, or leave it unset for that one)",
+        )
+        for path, release in releases
+        if release is not None and not release.startswith(f"{version}.")
+    ]
+    for index, pool in enumerate(config.node_pools):
+        if pool.ami_type == "bottlerocket-nvidia" and pool.ami_release_version is None:
+            issues.append(
+                ConfigIssue(
+                    f"nodePools[{index}].amiReleaseVersion",
+                    "unpinned Bottlerocket release: new nodes take whatever is latest when they "
+                    "start; pin amiReleaseVersion",
+                    severity="warning",
+                )
+            )
+    return issues
+
+
+def _check_addons(cluster: EksCluster) -> list[ConfigIssue]:
+    missing = [
+        name for name, v in cluster.addons.pinned(cluster.kubernetes_version).items() if not v
+    ]
+    if not missing:
+        return []
+    keys = ", ".join(addon_key(name) for name in missing)
+    return [
+        ConfigIssue(
+            "cluster.addons",
+            f"no add-on versions are pinned for Kubernetes {cluster.kubernetes_version}: set "
+            f"{keys} (`aws eks describe-addon-versions --kubernetes-version "
+            f"{cluster.kubernetes_version} --addon-name <name>`)",
+        )
+    ]
+
+
+def _check_network_policy_mode(config: StackConfig, cluster: EksCluster) -> list[ConfigIssue]:
+    """Strict mode: "you must have a network policy defined for every pod in your cluster. Host
+    Networking pods are exempted" (aws/amazon-vpc-cni-k8s README, NETWORK_POLICY_ENFORCING_MODE)."""
+    if cluster.network_policy_enforcing_mode != "strict":
+        return []
+    path = "cluster.networkPolicyEnforcingMode"
+    if not config.security.network_policies:
+        return [
+            ConfigIssue(
+                path,
+                "strict mode gives a pod no network until NetworkPolicies allow it, and "
+                "security.networkPolicies is off: set that on, or use standard",
+            )
+        ]
+    gateway = config.traffic.gateway.namespace if config.traffic.gateway else None
+    foreign = {*config.security.client_namespaces, config.security.gateway_namespace, gateway}
+    observability = config.observability
+    if observability.enabled and not observability.install_kube_prometheus_stack:
+        foreign.add(observability.namespace)
+    named = sorted(n for n in foreign if n)
+    if not named:
+        return []
+    return [
+        ConfigIssue(
+            path,
+            f"strict mode: pods in namespaces this stack does not own ({', '.join(named)}) get "
+            "no network until they have NetworkPolicies of their own",
+            severity="warning",
+        )
+    ]
+
+
+def _check_access(config: StackConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    cluster = config.cluster
+    for level, grant in config.security.access.grants().items():
+        for index, arn in enumerate(grant.principal_arns):
+            path = f"security.access.{level}.principalArns[{index}]"
+            if not isinstance(cluster, EksCluster):
+                issues.append(
+                    ConfigIssue(
+                        path,
+                        "IAM principals join through EKS access entries, which need cluster.mode "
+                        "eks; on an existing cluster bind groups your identity provider asserts",
+                    )
+                )
+            elif arn in cluster.admin_principal_arns:
+                issues.append(
+                    ConfigIssue(
+                        path,
+                        f"{arn} is already in cluster.adminPrincipalArns: EKS allows one access "
+                        "entry per principal, and cluster admin covers this level",
+                    )
+                )
+    return issues
+
+
+def _check_pools(config: StackConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    names = [p.name for p in config.node_pools]
+    for index, pool in enumerate(config.node_pools):
+        path = f"nodePools[{index}]"
+        if problem := dns1123_label_problem(pool.name):
+            issues.append(ConfigIssue(f"{path}.name", problem))
+        if names.index(pool.name) != index:
+            issues.append(
+                ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice")
+            )
+        facts = pool_gpus(pool)
+        if facts is None:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.instanceType",
+                    f"{pool.instance_type!r} is not in the GPU instance catalog; "
+                    "state its GPUs under `gpu:` (gpuProduct, gpusPerNode, gpuMemoryGib)",
+                )
+            )
+        elif pool.efa and not facts.supports_efa:
+            issues.append(
+                ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
+            )
+        if not pool.min_size <= pool.desired_size <= pool.max_size:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.desiredSize",
+                    f"{pool.desired_size} is outside [minSize {pool.min_size}, "
+                    f"maxSize {pool.max_size}]",
+                )
+            )
+        issues += _check_reservation(pool, path)
+        issues += _check_pool_placement(config, pool, path)
+    return issues
+
+
+def _check_reservation(pool: NodePool, path: str) -> list[ConfigIssue]:
+    issues = []
+    if pool.capacity_block and not pool.capacity_reservation_id:
+        issues.append(
+            ConfigIssue(
+                f"{path}.capacityReservationId",
+                "capacityType capacity-block needs the capacity reservation id",
+            )
+        )
+    if pool.reservation_placement_group and not pool.capacity_reservation_id:
+        issues.append(
+            ConfigIssue(
+                f"{path}.reservationPlacementGroup",
+                "the placement group of a capacity reservation: set capacityReservationId too",
+            )
+        )
+    if pool.capacity_block:
+        # A roll replaces nodes with updateStrategy MINIMAL (old instances go before new ones
+        # launch: docs.aws.amazon.com/eks/latest/APIReference/API_NodegroupUpdateConfig.html).
+        issues.append(
+            ConfigIssue(
+                f"{path}.capacityType",
+                f"capacity-block pool {pool.name!r}: a launch-template or AMI change replaces "
+                f"its nodes {pool.max_unavailable} at a time, each stopped before its successor "
+                "starts (the block has no spare instance): scale its models down first",
+                severity="warning",
+            )
+        )
+    return issues
+
+
+def _check_high_availability(config: StackConfig) -> list[ConfigIssue]:
+    """HA NATS (and etcd) spread one server per node over the untainted system nodes."""
+    cluster = config.cluster
+    if not (config.platform.high_availability and isinstance(cluster, EksCluster)):
+        return []
+    if cluster.system_node_group.min_size >= 3:
+        return []
+    return [
+        ConfigIssue(
+            "cluster.systemNodeGroup.minSize",
+            f"platform.highAvailability runs 3 NATS servers, one per node, on the system nodes: "
+            f"minSize must be at least 3 (is {cluster.system_node_group.min_size})",
+        )
+    ]
+
+
+def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:
+    """EFA and capacity-block pools live in one zone, so they need that zone's subnet."""
+    cluster = config.cluster
+    if not isinstance(cluster, EksCluster):
+        return []
+    issues: list[ConfigIssue] = []
+    single_zone = {
+        "EFA pools sit in one cluster placement group": pool.efa,
+        "a capacity block is reserved in one zone": pool.capacity_block,
+    }
+    for reason, applies in single_zone.items():
+        if applies and not pool.availability_zone:
+            issues.append(
+                ConfigIssue(f"{path}.availabilityZone", f"{reason}: name its availability zone")
+            )
+    zone = pool.availability_zone
+    if zone and not zone_in_region(zone, cluster.region):
+        issues.append(
+            ConfigIssue(
+                f"{path}.availabilityZone",
+                f"{zone} is not a zone of region {cluster.region} (cluster.region)",
+            )
+        )
+    elif zone and not cluster.vpc.existing and zone not in cluster.vpc.availability_zones:
+        issues.append(
+            ConfigIssue(
+                f"{path}.availabilityZone",
+                f"{zone} is not one of the VPC's availability zones "
+                f"({', '.join(cluster.vpc.availability_zones)})",
+            )
+        )
+    if zone and cluster.vpc.existing and not pool.subnet_ids:
+        issues.append(
+            ConfigIssue(
+                f"{path}.subnetIds",
+                f"on an existing VPC, give the private subnet(s) of {zone} for this pool",
+            )
+        )
+    return issues
