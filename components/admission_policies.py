@@ -15,6 +15,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import pulumi
+import pulumi_kubernetes as k8s
+
 ADMISSION_API = "admissionregistration.k8s.io/v1"
 MANAGED_NAMESPACES = {"matchLabels": {"app.kubernetes.io/managed-by": "pulumi"}}
 
@@ -264,3 +267,33 @@ def binding(policy: dict) -> dict:
             "matchResources": {"namespaceSelector": MANAGED_NAMESPACES},
         },
     }
+
+
+COMPONENT_TYPE = "dynamo-trtllm:security:AdmissionPolicies"
+
+
+class AdmissionPolicies(pulumi.ComponentResource):
+    """The policies and their Deny bindings, cluster-scoped."""
+
+    def __init__(
+        self,
+        name: str,
+        rules: AdmissionRules,
+        fluid: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        for policy in admission_policies(rules, fluid):
+            policy_name = policy["metadata"]["name"]
+            created = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                policy_name, metadata=policy["metadata"], spec=policy["spec"], opts=child
+            )
+            bound = binding(policy)
+            k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"{policy_name}-binding",
+                metadata=bound["metadata"],
+                spec=bound["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[created]),
+            )
+        self.register_outputs({})

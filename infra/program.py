@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access import Access, AccessArgs, ServingNamespace
+from components.admission_policies import AdmissionPolicies
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import Cluster, ClusterArgs
@@ -44,6 +45,7 @@ from infra.runtime_config import (
     read_secrets,
 )
 from infra.specs import (
+    admission_rules,
     autoscaler_namespace,
     aws_default_tags,
     cache_selector,
@@ -146,6 +148,8 @@ def build(deployment: Deployment, secrets: StackSecrets) -> None:
     k8s_and_aws_opts = pulumi.ResourceOptions(providers=[cluster.provider, *aws_providers])
     pools = _node_pools(config, cluster, aws_providers, node_tags)
     security = _security(config, secrets, k8s_opts)
+    if config.security.admission_policies:
+        AdmissionPolicies("admission", admission_rules(config), config.platform.fluid, k8s_opts)
     platform = _platform(config, security, pools, k8s_opts)
     access = _access(config, cluster, security, k8s_and_aws_opts)
     built = _Built(cluster, k8s_opts, k8s_and_aws_opts, pools, security, platform, access)

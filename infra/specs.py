@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from components.access import OWN_SECRETS
+from components.admission_policies import AdmissionRules, Exemptions
 from components.network_policies import (
     ETCD_PORT,
     NATS_PORT,
@@ -173,3 +175,40 @@ def aws_default_tags(cluster: EksCluster, project: str, stack: str) -> dict[str,
         "cost-centre": tags.cost_centre,
     }
     return {**tags.extra, **{key: value for key, value in own.items() if value}}
+
+
+def admission_exemptions(config: StackConfig) -> Exemptions:
+    """The stack's own identities: its admins (an IAM role signs in as
+    `arn:<partition>:sts::<account>:assumed-role/<name>/<session>`, the EKS default for an access
+    entry of a role), the controllers that write our objects back, and any the stack names."""
+    usernames = list(config.security.admission_exempt_usernames)
+    prefixes = [
+        f"system:serviceaccount:{config.platform.namespace}:",  # the Dynamo operator
+        f"system:serviceaccount:{FLUID_NAMESPACE}:",  # Fluid's controllers
+    ]
+    if isinstance(config.cluster, EksCluster):
+        for arn in config.cluster.admin_principal_arns:
+            _, partition, _, _, account, resource = arn.split(":", 5)
+            kind, _, name = resource.partition("/")
+            if kind == "role":
+                role = name.rsplit("/", 1)[-1]
+                prefixes.append(f"arn:{partition}:sts::{account}:assumed-role/{role}/")
+            else:
+                usernames.append(arn)
+    return Exemptions(tuple(sorted(set(usernames))), tuple(sorted(set(prefixes))))
+
+
+def admission_rules(config: StackConfig) -> AdmissionRules:
+    """What the stack's own objects need, so the admission policies allow exactly that."""
+    cached = [
+        (model, color, model.source_for(color).s3)
+        for model in config.models
+        for color in sorted(model.slots)
+        if model.source_for(color).s3 is not None
+    ]
+    return AdmissionRules(
+        exemptions=admission_exemptions(config),
+        cache_paths=tuple(sorted({cache_tier_path(config, model) for model, _, _ in cached})),
+        weight_sources=tuple(sorted({s3.uri for _, _, s3 in cached if s3 is not None})),
+        secret_names=tuple(OWN_SECRETS),
+    )

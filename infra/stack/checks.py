@@ -23,7 +23,7 @@ from infra.stack.names import (
     SYSTEM_NAMESPACES,
     dns1123_label_problem,
 )
-from infra.stack.release_checks import runtime_release_issues
+from infra.stack.release_checks import admission_policy_issues, runtime_release_issues
 
 # Fluid's cache node label `fluid.io/s-alluxio-<ns>-<name>` is only predictable up to this length.
 FLUID_NAME_BUDGET = 42
@@ -39,6 +39,7 @@ def cross_check(config: StackConfig, model_indexes: list[int] | None = None) -> 
     issues = cluster_issues(config)
     issues += _check_names(config, indexes)
     issues += runtime_release_issues(config, indexes)
+    issues += admission_policy_issues(config)
     for index, model in zip(indexes, config.models, strict=True):
         issues += _check_model(config, model, f"models[{index}]")
     return issues

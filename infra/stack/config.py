@@ -426,6 +426,12 @@ class SecuritySpec(Spec):
     # the gateway's.
     client_namespaces: list[str] = []
     access: AccessSpec = AccessSpec()
+    # ValidatingAdmissionPolicies that refuse privileged graph pods, host-path caches, external
+    # Services and foreign Secrets from everyone but the stack's own identities.
+    admission_policies: bool = True
+    # Who else may bypass them (usernames as the API server sees them), e.g. an existing
+    # cluster's deploy identity; on EKS the admin principals are exempt already.
+    admission_exempt_usernames: list[str] = []
 
 
 def url_port(url: str) -> int:

@@ -1,4 +1,4 @@
-"""Checks between the Dynamo release a stack picks and what it runs on it."""
+"""Checks between the releases a stack picks (Dynamo, Kubernetes) and what it runs on them."""
 
 from __future__ import annotations
 
@@ -45,3 +45,22 @@ def runtime_release_issues(config: StackConfig, indexes: list[int]) -> list[Conf
                     )
                 )
     return issues
+
+
+# ValidatingAdmissionPolicy is served as admissionregistration.k8s.io/v1 from Kubernetes 1.30
+# (KEP-3488, GA in 1.30).
+ADMISSION_POLICY_MINOR = 30
+
+
+def admission_policy_issues(config: StackConfig) -> list[ConfigIssue]:
+    minor = int(config.cluster.kubernetes_version.split(".")[1])
+    if not config.security.admission_policies or minor >= ADMISSION_POLICY_MINOR:
+        return []
+    return [
+        ConfigIssue(
+            "security.admissionPolicies",
+            f"Kubernetes {config.cluster.kubernetes_version} has no ValidatingAdmissionPolicy "
+            "v1 (1.30 and later): upgrade the cluster, or set security.admissionPolicies: false "
+            "and accept that only the policy pack guards what the deployer writes",
+        )
+    ]

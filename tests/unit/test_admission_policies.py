@@ -254,3 +254,54 @@ def test_the_deployer_writes_only_the_stacks_secrets_and_never_a_token() -> None
     token = {"metadata": {"name": "hf-token-secret"}, "type": "kubernetes.io/service-account-token"}
     assert refusals(policy, token) == ["service-account token Secrets are not allowed"]
     assert refusals(policy, {"metadata": {"generateName": "x-"}}) != []
+
+
+KIND_OF_RESOURCE = {
+    "dynamographdeployments": "DynamoGraphDeployment",
+    "services": "Service",
+    "secrets": "Secret",
+    "alluxioruntimes": "AlluxioRuntime",
+    "datasets": "Dataset",
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_the_rendered_policies_let_the_stacks_own_objects_through(
+    stack: str, rendered: dict[str, Rendered]
+) -> None:
+    """The policies as `pulumi up` creates them (rules derived from the stack's config) accept
+    every object the stack itself writes, whoever writes it, and are each bound to Deny."""
+    render = rendered[stack]
+    policies = render.objects("ValidatingAdmissionPolicy")
+    bindings = {b["spec"]["policyName"] for b in render.objects("ValidatingAdmissionPolicyBinding")}
+    assert policies and bindings == {p["metadata"]["name"] for p in policies}
+    checked = 0
+    for policy in policies:
+        rule = policy["spec"]["matchConstraints"]["resourceRules"][0]
+        kind = KIND_OF_RESOURCE[rule["resources"][0]]
+        for obj in render.objects(kind):
+            if obj["apiVersion"].rpartition("/")[2] in rule["apiVersions"]:
+                assert refusals(policy, obj) == [], (policy["metadata"]["name"], obj["metadata"])
+                checked += 1
+    assert checked > 0
+
+
+def test_prods_admins_and_controllers_are_exempt(rendered: dict[str, Rendered]) -> None:
+    policy = rendered["prod"].objects("ValidatingAdmissionPolicy")[0]
+    condition = policy["spec"]["matchConditions"][0]["expression"]
+    assert "arn:aws:sts::111122223333:assumed-role/" in condition
+    assert '"system:serviceaccount:dynamo-system:"' in condition
+
+
+def test_a_cluster_without_admission_policies_v1_is_refused_with_the_choice() -> None:
+    from infra.stack.errors import StackConfigError
+    from tests.unit.helpers import parse, values
+
+    raw = values()
+    raw["cluster"] = {"mode": "existing", "kubernetesVersion": "1.29"}
+    with pytest.raises(StackConfigError) as caught:
+        parse(raw)
+    assert any(
+        i.path == "security.admissionPolicies" and "1.30 and later" in i.message
+        for i in caught.value.issues
+    )
