@@ -50,6 +50,11 @@ def build_stable_service(model: str, namespace: str, active: Color) -> dict:
     }
 
 
+def model_hostname(model: Model, gateway: GatewayRef) -> str:
+    """The one hostname a model's route answers (model names are unique in a stack)."""
+    return f"{model.name}.{gateway.domain}"
+
+
 def build_http_route(model: Model, gateway: GatewayRef) -> dict:
     """Both slots' frontends behind one route; promotion changes only the weights."""
     backends = [
@@ -70,6 +75,7 @@ def build_http_route(model: Model, gateway: GatewayRef) -> dict:
         },
         "spec": {
             "parentRefs": [{"name": gateway.name, "namespace": gateway.namespace}],
+            "hostnames": [model_hostname(model, gateway)],
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],

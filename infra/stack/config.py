@@ -465,6 +465,13 @@ class GatewayRef(Spec):
 
     name: str
     namespace: str
+    # Each model's route answers `<model>.<domain>` only: a route without hostnames matches
+    # every request, so the oldest would take all models' traffic (Gateway API precedence) and
+    # any route with a narrower match, in any namespace, another tenant's prompts.
+    domain: str = Field(
+        max_length=190,  # leaves a 63-character model label within DNS's 253
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$",
+    )
 
 
 class TrafficSpec(Spec):

@@ -26,7 +26,7 @@ def test_traffic_stack_as_shipped_points_at_the_one_environment_that_exists(
         rendered["prod-traffic"].load(r)
         for r in rendered["prod-traffic"].of_type("aws:route53/record:Record")
     ]
-    assert record["name"] == "inference.example.com" and record["setIdentifier"] == "blue"
+    assert record["name"] == "*.inference.example.com" and record["setIdentifier"] == "blue"
     assert [p["weight"] for p in record["weightedRoutingPolicies"]] == [100]
     assert record["records"] == ["prod.public.mock.invalid"]
     assert rendered["prod-traffic"].of_type("kubernetes:") == []
@@ -43,7 +43,7 @@ def test_traffic_stack_weights_dns_between_referenced_environments(
     records = {r["name"]: traffic.load(r) for r in traffic.of_type("aws:route53/record:Record")}
     assert set(records) == {"public-entry-blue", "public-entry-green"}
     blue, green = records["public-entry-blue"], records["public-entry-green"]
-    assert blue["name"] == green["name"] == "inference.example.com"
+    assert blue["name"] == green["name"] == "*.inference.example.com"
     assert (blue["setIdentifier"], green["setIdentifier"]) == ("blue", "green")
     assert [p["weight"] for p in blue["weightedRoutingPolicies"]] == [100]
     assert [p["weight"] for p in green["weightedRoutingPolicies"]] == [0]

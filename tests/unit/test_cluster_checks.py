@@ -247,7 +247,9 @@ def test_strict_mode_needs_network_policies() -> None:
 def test_strict_mode_warns_about_pods_in_namespaces_we_do_not_own() -> None:
     config = config_with(
         security={"clientNamespaces": ["batch"]},
-        traffic={"gateway": {"name": "public", "namespace": "gateway"}},
+        traffic={
+            "gateway": {"name": "public", "namespace": "gateway", "domain": "inference.example.com"}
+        },
     )
     warning = issues(config)["cluster.networkPolicyEnforcingMode"]
     assert warning.severity == "warning"

@@ -320,7 +320,9 @@ def test_a_weighted_split_needs_a_gateway_and_workers_on_both_sides() -> None:
         "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].weights: a weighted split needs a "
         "Gateway API HTTPRoute: set traffic.gateway (the stable Service can only select one slot)",
     ]
-    raw["traffic"] = {"gateway": {"name": "inference", "namespace": "gateway"}}
+    raw["traffic"] = {
+        "gateway": {"name": "inference", "namespace": "gateway", "domain": "inference.example.com"}
+    }
     raw["models"][0]["slots"]["green"] = {}
     assert parse(raw).models[0].traffic_weights() == {"blue": 90, "green": 10}
 

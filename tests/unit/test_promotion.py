@@ -25,7 +25,13 @@ def stack_values(gateway: bool = False) -> dict[str, Any]:
     values["nodePools"][0]["maxSize"] = 2
     values["models"][0]["slots"] = {"blue": {}, "green": {"image": "img:new"}}
     if gateway:
-        values["traffic"] = {"gateway": {"name": "inference", "namespace": "gateway"}}
+        values["traffic"] = {
+            "gateway": {
+                "name": "inference",
+                "namespace": "gateway",
+                "domain": "inference.example.com",
+            }
+        }
     return values
 
 
