@@ -211,14 +211,9 @@ def scan_command(args: argparse.Namespace, root: Path) -> int:
 
 
 def diff_command(args: argparse.Namespace, root: Path) -> int:
-    from infra.offline.diff import (
-        DiffError,
-        diff_against_ref,
-        diff_renders,
-        format_json,
-        format_markdown,
-        format_text,
-    )
+    from infra.offline.diff import DiffError, diff_renders
+    from infra.offline.diff_format import format_json, format_markdown, format_text
+    from infra.offline.diff_git import diff_against_ref
     from infra.offline.render import RenderError
     from infra.stack.errors import StackConfigError
 

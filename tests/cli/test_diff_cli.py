@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from infra.cli import main
-from infra.offline.diff import ROLLS, UPDATES_IN_PLACE
+from infra.offline.diff_format import ROLLS, UPDATES_IN_PLACE
 from tests.conftest import PROJECT_ROOT, Rendered
 from tests.dgd_layouts import container_path
 

@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.offline.diff import (
-    SECRET_CHANGE,
-    RenderDiff,
-    diff_documents,
-    diff_renders,
-    format_json,
-    format_markdown,
-    format_text,
-)
+from infra.offline.diff import RenderDiff, diff_documents, diff_renders
+from infra.offline.diff_format import SECRET_CHANGE, format_json, format_markdown, format_text
 from infra.offline.render import render_stack
 from infra.stack.dynamo_versions import PROFILES
 from tests.conftest import Project
