@@ -63,6 +63,8 @@ class SecurityArgs:
     # (access key id, secret key) for the model cache, copied only where S3 weights are cached
     s3_keys: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
     s3_namespaces: set[str] = field(default_factory=set)
+    # The namespaces whose workers download from Hugging Face: only they get the token.
+    hf_namespaces: set[str] = field(default_factory=set)
 
 
 class Security(pulumi.ComponentResource):
@@ -86,8 +88,9 @@ class Security(pulumi.ComponentResource):
         for ns in args.namespaces:
             in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns.name]])
             # Pods read Secrets only from their own namespace: each model namespace gets a copy.
+            hf_token = args.hf_token if ns.name in args.hf_namespaces else None
             secrets: list[tuple[str, str, dict | None]] = [
-                (HF_TOKEN_SECRET, "Opaque", {"HF_TOKEN": args.hf_token} if args.hf_token else None),
+                (HF_TOKEN_SECRET, "Opaque", {"HF_TOKEN": hf_token} if hf_token else None),
                 (
                     IMAGE_PULL_SECRET,
                     "kubernetes.io/dockerconfigjson",

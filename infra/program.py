@@ -50,6 +50,7 @@ from infra.specs import (
     aws_default_tags,
     cache_selector,
     cache_tier_path,
+    downloads_from_hugging_face,
     network_plan,
     owned_namespaces,
     s3_sources,
@@ -222,6 +223,9 @@ def _security(
             image_pull_secret=secrets.image_pull_secret,
             s3_keys=secrets.s3_keys,
             s3_namespaces={m.k8s_namespace for m in config.models if s3_sources(m)},
+            hf_namespaces={
+                m.k8s_namespace for m in config.models if downloads_from_hugging_face(m)
+            },
         ),
         opts=k8s_opts,
     )
@@ -370,7 +374,10 @@ def _slot(
                 namespace=model.k8s_namespace,
                 placements=resolved.placements(),
                 parallelism=resolved.parallelism(color),
-                hf_token_secret=built.security.hf_token_secret,
+                # Only a slot that downloads reads the token (a cached one never needs it).
+                hf_token_secret=built.security.hf_token_secret
+                if model.source_for(color).hugging_face is not None
+                else None,
                 image_pull_secret=built.security.image_pull_secret,
                 model_pvc=cache.pvc_name if cache else None,
                 cache_node_label=cache.node_label if cache else None,

@@ -149,6 +149,13 @@ def s3_sources(model: Model) -> list[S3Source]:
     return [s.s3 for c in model.slots if (s := model.source_for(c)).s3 is not None]
 
 
+def downloads_from_hugging_face(model: Model) -> bool:
+    """A slot of the model downloads its weights from the Hub (and needs the token there)."""
+    return model.engine == "trtllm" and any(
+        model.source_for(color).hugging_face is not None for color in model.slots
+    )
+
+
 def cache_selector(config: StackConfig, model: Model) -> dict[str, str]:
     """Cache on the nodes of the model's cache pool."""
     pool = config.cache_pool(model)
