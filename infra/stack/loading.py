@@ -181,6 +181,16 @@ def read_stack_file(path: Path, source: str) -> StackFile:
             secrets[name] = secure_placeholder(name)
             fingerprints[name] = _fingerprint(value)
         else:
+            for where in _secure_paths(value, name):
+                issues.append(
+                    ConfigIssue(
+                        where,
+                        "a `secure:` value on a key that is not a secret: the program takes it "
+                        "as plain configuration, so the decrypted value would land in manifests "
+                        "and in Pulumi's state in clear; write it in plain text (the secret "
+                        f"keys are {', '.join(sorted(SECRET_KEYS))})",
+                    )
+                )
             values[name] = _strip_secure(value)
     issues += _region_issues(values, other)
     imported = top.get("environment") or []
@@ -236,6 +246,17 @@ def _file_problem(problem: YamlProblem) -> ConfigIssue:
 
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _secure_paths(value: Any, path: str) -> list[str]:
+    """Where `secure:` values sit inside a value, as YAML paths."""
+    if _is_secure(value):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _secure_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _secure_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def _strip_secure(value: Any) -> Any:

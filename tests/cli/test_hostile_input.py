@@ -362,3 +362,15 @@ def test_render_json_reports_problems_as_objects(
     line = next(n for n, text in enumerate(lines, 1) if "instanceTyp:" in text)
     assert problem["line"] == line and problem["column"] == 7
     assert not out.exists()
+
+
+def test_a_secure_value_on_a_key_that_is_not_a_secret_is_refused(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pulumi would decrypt it and the program would write it in plain manifests."""
+    _edit(project, "dev", "nodePool: l4\n", "nodePool:\n        secure: AAABAHsecret\n")
+    assert _run(project, "validate", "dev") == 1
+    err = capsys.readouterr().err
+    assert (
+        "dynamo-trtllm:models[0].nodePool: a `secure:` value on a key that is not a secret" in err
+    )
