@@ -9,6 +9,7 @@ resource registration of the real program happens in it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +34,13 @@ def _clean_copy(target: Path) -> None:
             (target / name.decode()).write_bytes(source.read_bytes())
 
 
+# What the toolchain's processes see: the caller's environment without a PYTHONPATH, which would
+# let another copy of the project stand in for the installed one.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _run(command: list[str], cwd: Path) -> None:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=_ENV)
     assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
 
 
@@ -59,5 +65,6 @@ def test_pulumi_install_makes_a_virtualenv_that_runs_the_program(tmp_path: Path)
         capture_output=True,
         text=True,
         check=True,
+        env=_ENV,
     ).stdout.split()
     assert all(Path(path).is_relative_to(project) for path in located), located
