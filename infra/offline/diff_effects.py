@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from components.cluster import ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE
+from components.gpu_node_pool import rolls_without_spare_capacity
 from infra.offline.replace_fields import kubernetes_replacing_fields
 from infra.offline.replace_fields import replacing_fields as aws_replacing_fields
 from infra.offline.rollouts import graph_services, rolled_services
@@ -37,6 +38,11 @@ def upgrade_notes(
             "a Dynamo platform upgrade: the operator and its webhook restart and re-reconcile "
             "every graph; for a production environment prefer a whole new environment behind "
             'the traffic stack (README "Upgrading Dynamo")'
+        )
+    if isinstance(new.document, dict) and rolls_without_spare_capacity(new.type, new.document):
+        notes.append(
+            "a capacity-block pool: this change replaces its nodes, and the block has no spare "
+            "instance to start a new one on; scale the pool's models down first"
         )
     return tuple(notes)
 

@@ -97,3 +97,21 @@ def test_a_graph_is_aliased_to_its_type_under_every_other_api_version(
             "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment"
         ],
     }
+
+
+def test_diff_warns_that_a_capacity_block_pool_has_no_spare_instance(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    head = tmp_path / "head"
+    shutil.copytree(rendered["prod"].out, head)
+    (entry,) = [
+        e
+        for e in json.loads((head / "index.json").read_text())["resources"]
+        if e["name"] == "pool-h100"
+    ]
+    document = head / entry["file"]
+    text = document.read_text()
+    assert "CAPACITY_BLOCK" in text  # prod's H100 pool runs on a capacity block
+    document.write_text(text.replace("releaseVersion: ", "releaseVersion: 9", 1))
+    (change,) = diff_renders(rendered["prod"].out, head).resources
+    assert any("capacity-block pool" in note for note in change.notes)
