@@ -27,6 +27,7 @@ from components.dgd_parts import (  # noqa: F401  (the names components import f
     graph_envs,
     graph_metadata,
     pod_labels,
+    pod_scheduling,
     service_plans,
     workload_service_account,
 )
@@ -88,14 +89,7 @@ def _service(plan: ServicePlan) -> dict:
         pod["volumes"] = [
             {"name": ENGINE_CONFIG_VOLUME, "configMap": {"name": plan.engine_config_map}}
         ]
-    if plan.image_pull_secret:
-        pod["imagePullSecrets"] = [{"name": plan.image_pull_secret}]
-    if plan.tolerations:
-        pod["tolerations"] = plan.tolerations
-    if plan.node_selector:
-        pod["nodeSelector"] = plan.node_selector
-    if plan.affinity is not None:
-        pod["affinity"] = plan.affinity
+    pod |= pod_scheduling(plan)
 
     service: dict = {"componentType": "frontend" if plan.role == "frontend" else "worker"}
     if plan.shared_memory is not None:

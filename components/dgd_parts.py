@@ -197,6 +197,20 @@ def efa_resources(placement: WorkerPlacement | None) -> dict[str, str]:
     return resources
 
 
+def pod_scheduling(plan: ServicePlan) -> dict:
+    """The pod fields both layouts take as they are: pull secret and where the pod may run."""
+    fields: dict = {}
+    if plan.image_pull_secret:
+        fields["imagePullSecrets"] = [{"name": plan.image_pull_secret}]
+    if plan.tolerations:
+        fields["tolerations"] = plan.tolerations
+    if plan.node_selector:
+        fields["nodeSelector"] = plan.node_selector
+    if plan.affinity is not None:
+        fields["affinity"] = plan.affinity
+    return fields
+
+
 def frontend_plan(model: Model, color: Color, inputs: GraphInputs) -> ServicePlan:
     return ServicePlan(
         key=FRONTEND_SERVICE,

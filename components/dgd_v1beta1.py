@@ -19,6 +19,7 @@ from components.dgd_parts import (
     graph_envs,
     graph_metadata,
     pod_labels,
+    pod_scheduling,
     service_plans,
 )
 from infra.stack.config import Color, Model
@@ -93,14 +94,7 @@ def _component(plan: ServicePlan) -> dict:
     }
     if volumes:
         pod["volumes"] = volumes
-    if plan.image_pull_secret:
-        pod["imagePullSecrets"] = [{"name": plan.image_pull_secret}]
-    if plan.tolerations:
-        pod["tolerations"] = plan.tolerations
-    if plan.node_selector:
-        pod["nodeSelector"] = plan.node_selector
-    if plan.affinity is not None:
-        pod["affinity"] = plan.affinity
+    pod |= pod_scheduling(plan)
 
     component: dict = {"name": plan.key, "type": _component_type(plan)}
     if plan.replicas is None:
