@@ -24,14 +24,12 @@ def register(commands: Any) -> None:
         "(and every version the reference data holds): structural schemas, prose stripped, "
         "with a PROVENANCE.json per upstream release.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = crds.add_subparsers(dest="crds_action", required=True, metavar="ACTION")
     build = actions.add_parser(
         "build",
         help="from local copies of the upstream CRDs",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
         "--reference",
@@ -44,7 +42,6 @@ def register(commands: Any) -> None:
         "fetch",
         help="from the pinned releases on GitHub (needs network)",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fetch.add_argument(
         "--dry-run", action="store_true", help="print the URLs it would read and stop"

@@ -92,7 +92,6 @@ def register(commands: Any) -> None:
         "(Enter takes the default in brackets), otherwise the defaults apply. The result\n"
         "passes the checks of `validate` and `plan` before anything is written.",
         epilog=INIT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     init.add_argument("stack", help="the new stack: writes stacks/Pulumi.<stack>.yaml")
     init.add_argument(
@@ -147,7 +146,6 @@ def register(commands: Any) -> None:
         "to the GPUs of the pool it lands on. The stack must pass its checks before, and the\n"
         "result after; otherwise nothing is written.",
         epilog=ADD_MODEL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     add.add_argument(
