@@ -34,17 +34,35 @@ def test_diff_reports_a_changed_lifecycle_option(
     assert [f.path for f in change.fields] == ["(pulumi options).ignoreChanges"]
 
 
+def _edited_copy(
+    render: Rendered, tmp_path: Path, pick: Any, old: str, new: str, **entry_changes: str
+) -> Path:
+    """A copy of a render with one resource's file edited (`old` -> `new`, once) and its
+    index entry changed as given; `pick` selects the entry."""
+    head = tmp_path / "head"
+    shutil.copytree(render.out, head)
+    index = json.loads((head / "index.json").read_text())
+    (entry,) = [e for e in index["resources"] if pick(e)]
+    entry.update(entry_changes)
+    document = head / entry["file"]
+    text = document.read_text()
+    assert old in text, old
+    document.write_text(text.replace(old, new, 1))
+    (head / "index.json").write_text(json.dumps(index))
+    return head
+
+
+def _is_graph(entry: dict) -> bool:
+    return entry.get("kind") == "DynamoGraphDeployment"
+
+
 def test_diff_says_when_a_change_forces_a_replace(
     rendered: dict[str, Rendered], tmp_path: Path
 ) -> None:
-    head = tmp_path / "head"
-    shutil.copytree(rendered["dev"].out, head)
-    index = json.loads((head / "index.json").read_text())
-    (entry,) = [e for e in index["resources"] if e.get("kind") == "DynamoGraphDeployment"]
-    entry["k8sName"] = "renamed"
-    document = head / entry["file"]
-    document.write_text(document.read_text().replace("name: qwen3-0-6b-blue", "name: renamed", 1))
-    (head / "index.json").write_text(json.dumps(index))
+    head = _edited_copy(
+        rendered["dev"], tmp_path, _is_graph, "name: qwen3-0-6b-blue", "name: renamed",
+        k8sName="renamed",
+    )  # fmt: skip
     (change,) = diff_renders(rendered["dev"].out, head).resources
     assert change.replaces
 
@@ -53,16 +71,11 @@ def test_diff_pairs_an_api_version_move_of_the_same_object(
     rendered: dict[str, Rendered], tmp_path: Path
 ) -> None:
     """A profile change re-emits each DGD under the new API version: the same object, updated."""
-    head = tmp_path / "head"
-    shutil.copytree(rendered["dev"].out, head)
-    index = json.loads((head / "index.json").read_text())
-    (entry,) = [e for e in index["resources"] if e.get("kind") == "DynamoGraphDeployment"]
-    old_api = entry["apiVersion"]
-    entry["apiVersion"] = "nvidia.com/v9"
-    entry["type"] = "kubernetes:nvidia.com/v9:DynamoGraphDeployment"
-    document = head / entry["file"]
-    document.write_text(document.read_text().replace(old_api, "nvidia.com/v9", 1))
-    (head / "index.json").write_text(json.dumps(index))
+    (old_api,) = {e["apiVersion"] for e in rendered["dev"].index if _is_graph(e)}
+    head = _edited_copy(
+        rendered["dev"], tmp_path, _is_graph, old_api, "nvidia.com/v9",
+        apiVersion="nvidia.com/v9", type="kubernetes:nvidia.com/v9:DynamoGraphDeployment",
+    )  # fmt: skip
     (change,) = diff_renders(rendered["dev"].out, head).resources
     assert change.status == "changed" and not change.replaces
     assert [f.path for f in change.fields] == ["apiVersion"]
@@ -102,16 +115,13 @@ def test_a_graph_is_aliased_to_its_type_under_every_other_api_version(
 def test_diff_warns_that_a_capacity_block_pool_has_no_spare_instance(
     rendered: dict[str, Rendered], tmp_path: Path
 ) -> None:
-    head = tmp_path / "head"
-    shutil.copytree(rendered["prod"].out, head)
-    (entry,) = [
-        e
-        for e in json.loads((head / "index.json").read_text())["resources"]
-        if e["name"] == "pool-h100"
-    ]
-    document = head / entry["file"]
-    text = document.read_text()
-    assert "CAPACITY_BLOCK" in text  # prod's H100 pool runs on a capacity block
-    document.write_text(text.replace("releaseVersion: ", "releaseVersion: 9", 1))
+    def is_h100_pool(entry: dict) -> bool:
+        return entry["name"] == "pool-h100"
+
+    (pool,) = [e for e in rendered["prod"].index if is_h100_pool(e)]
+    assert "CAPACITY_BLOCK" in (rendered["prod"].out / pool["file"]).read_text()  # prod's block
+    head = _edited_copy(
+        rendered["prod"], tmp_path, is_h100_pool, "releaseVersion: ", "releaseVersion: 9"
+    )
     (change,) = diff_renders(rendered["prod"].out, head).resources
     assert any("capacity-block pool" in note for note in change.notes)
