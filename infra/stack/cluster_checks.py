@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import date
 
-from infra.stack.cluster_config import EksCluster, NodePool, addon_key, zone_in_region
+from infra.stack.cluster_config import EksCluster, addon_key
 from infra.stack.config import StackConfig
 from infra.stack.eks_versions import (
     DEFAULT_AL2023_RELEASES,
@@ -15,15 +15,14 @@ from infra.stack.eks_versions import (
     EKS_KUBERNETES_VERSIONS,
 )
 from infra.stack.errors import ConfigIssue
-from infra.stack.instances import pool_gpus
-from infra.stack.names import dns1123_label_problem
+from infra.stack.pool_checks import pool_issues
 
 EVERYWHERE = "0.0.0.0/0"
 
 
 def cluster_issues(config: StackConfig, today: date | None = None) -> list[ConfigIssue]:
     """Every cross-field problem of the cluster and node pools (`today`: for support dates)."""
-    issues = _check_pools(config)
+    issues = pool_issues(config)
     issues += _check_high_availability(config)
     issues += _check_access(config)
     cluster = config.cluster
@@ -241,74 +240,6 @@ def _check_access(config: StackConfig) -> list[ConfigIssue]:
     return issues
 
 
-def _check_pools(config: StackConfig) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
-    names = [p.name for p in config.node_pools]
-    for index, pool in enumerate(config.node_pools):
-        path = f"nodePools[{index}]"
-        if problem := dns1123_label_problem(pool.name):
-            issues.append(ConfigIssue(f"{path}.name", problem))
-        if names.index(pool.name) != index:
-            issues.append(
-                ConfigIssue(f"{path}.name", f"node pool name {pool.name!r} is used twice")
-            )
-        facts = pool_gpus(pool)
-        if facts is None:
-            issues.append(
-                ConfigIssue(
-                    f"{path}.instanceType",
-                    f"{pool.instance_type!r} is not in the GPU instance catalog; "
-                    "state its GPUs under `gpu:` (gpuProduct, gpusPerNode, gpuMemoryGib)",
-                )
-            )
-        elif pool.efa and not facts.supports_efa:
-            issues.append(
-                ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
-            )
-        if not pool.min_size <= pool.desired_size <= pool.max_size:
-            issues.append(
-                ConfigIssue(
-                    f"{path}.desiredSize",
-                    f"{pool.desired_size} is outside [minSize {pool.min_size}, "
-                    f"maxSize {pool.max_size}]",
-                )
-            )
-        issues += _check_reservation(pool, path)
-        issues += _check_pool_placement(config, pool, path)
-    return issues
-
-
-def _check_reservation(pool: NodePool, path: str) -> list[ConfigIssue]:
-    issues = []
-    if pool.capacity_block and not pool.capacity_reservation_id:
-        issues.append(
-            ConfigIssue(
-                f"{path}.capacityReservationId",
-                "capacityType capacity-block needs the capacity reservation id",
-            )
-        )
-    if pool.reservation_placement_group and not pool.capacity_reservation_id:
-        issues.append(
-            ConfigIssue(
-                f"{path}.reservationPlacementGroup",
-                "the placement group of a capacity reservation: set capacityReservationId too",
-            )
-        )
-    if pool.capacity_block:
-        # A roll replaces nodes with updateStrategy MINIMAL (old instances go before new ones
-        # launch: docs.aws.amazon.com/eks/latest/APIReference/API_NodegroupUpdateConfig.html).
-        issues.append(
-            ConfigIssue(
-                f"{path}.capacityType",
-                f"capacity-block pool {pool.name!r}: a launch-template or AMI change replaces "
-                f"its nodes {pool.max_unavailable} at a time, each stopped before its successor "
-                "starts (the block has no spare instance): scale its models down first",
-                severity="warning",
-            )
-        )
-    return issues
-
-
 def _check_high_availability(config: StackConfig) -> list[ConfigIssue]:
     """HA NATS (and etcd) spread one server per node over the untainted system nodes."""
     cluster = config.cluster
@@ -323,44 +254,3 @@ def _check_high_availability(config: StackConfig) -> list[ConfigIssue]:
             f"minSize must be at least 3 (is {cluster.system_node_group.min_size})",
         )
     ]
-
-
-def _check_pool_placement(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:
-    """EFA and capacity-block pools live in one zone, so they need that zone's subnet."""
-    cluster = config.cluster
-    if not isinstance(cluster, EksCluster):
-        return []
-    issues: list[ConfigIssue] = []
-    single_zone = {
-        "EFA pools sit in one cluster placement group": pool.efa,
-        "a capacity block is reserved in one zone": pool.capacity_block,
-    }
-    for reason, applies in single_zone.items():
-        if applies and not pool.availability_zone:
-            issues.append(
-                ConfigIssue(f"{path}.availabilityZone", f"{reason}: name its availability zone")
-            )
-    zone = pool.availability_zone
-    if zone and not zone_in_region(zone, cluster.region):
-        issues.append(
-            ConfigIssue(
-                f"{path}.availabilityZone",
-                f"{zone} is not a zone of region {cluster.region} (cluster.region)",
-            )
-        )
-    elif zone and not cluster.vpc.existing and zone not in cluster.vpc.availability_zones:
-        issues.append(
-            ConfigIssue(
-                f"{path}.availabilityZone",
-                f"{zone} is not one of the VPC's availability zones "
-                f"({', '.join(cluster.vpc.availability_zones)})",
-            )
-        )
-    if zone and cluster.vpc.existing and not pool.subnet_ids:
-        issues.append(
-            ConfigIssue(
-                f"{path}.subnetIds",
-                f"on an existing VPC, give the private subnet(s) of {zone} for this pool",
-            )
-        )
-    return issues

@@ -14,14 +14,15 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-# The cluster and node-pool models live in infra.stack.cluster_config; the ones named `as`
-# themselves are re-exported for code that takes the whole stack schema from here.
-from infra.stack.cluster_config import ClusterSpec, IamPrincipalArn, NodePool
+# The cluster and node-pool models live in infra.stack.cluster_config and pool_config; the ones
+# named `as` themselves are re-exported for code that takes the whole stack schema from here.
+from infra.stack.cluster_config import ClusterSpec, IamPrincipalArn
 from infra.stack.cluster_config import EksCluster as EksCluster
 from infra.stack.cluster_config import ExistingCluster as ExistingCluster
-from infra.stack.cluster_config import GpuFacts as GpuFacts
 from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION, DynamoProfile, profile
 from infra.stack.eks_versions import DEFAULT_KUBERNETES_VERSION as DEFAULT_KUBERNETES_VERSION
+from infra.stack.pool_config import GpuFacts as GpuFacts
+from infra.stack.pool_config import NodePool
 from infra.stack.spec import Quantity, Spec
 
 Color = Literal["blue", "green"]

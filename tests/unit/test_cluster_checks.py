@@ -17,9 +17,10 @@ from components.gpu_node_pool import (
 )
 from infra.specs import aws_default_tags
 from infra.stack.cluster_checks import cluster_issues
-from infra.stack.cluster_config import EksCluster, NodePool
+from infra.stack.cluster_config import EksCluster
 from infra.stack.config import StackConfig
 from infra.stack.errors import ConfigIssue, StackConfigError
+from infra.stack.pool_config import NodePool
 
 from .eks_stack import DEPLOY_ROLE, values
 from .helpers import parse
