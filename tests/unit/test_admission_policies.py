@@ -7,9 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import celpy
 import pytest
-from celpy import celtypes
 
 from components.admission_policies import (
     AdmissionRules,
@@ -21,6 +19,7 @@ from components.admission_policies import (
     secret_policy,
     service_policy,
 )
+from tests.cel_eval import evaluate
 from tests.conftest import Rendered
 
 DEPLOYER = "arn:aws:sts::111122223333:assumed-role/ml-deployers/alice"
@@ -33,44 +32,18 @@ EXEMPT = Exemptions(
 )
 
 
-def _cel(value: Any) -> Any:
-    """JSON as CEL values; booleans first (a Python bool is also an int, as is a CEL bool)."""
-    if isinstance(value, celtypes.BoolType):
-        return value
-    if isinstance(value, bool):
-        return celtypes.BoolType(value)
-    if isinstance(value, dict):
-        return celtypes.MapType({celtypes.StringType(k): _cel(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return celtypes.ListType([_cel(v) for v in value])
-    if isinstance(value, str):
-        return celtypes.StringType(value)
-    if isinstance(value, int):
-        return celtypes.IntType(value)
-    if isinstance(value, float):
-        return celtypes.DoubleType(value)
-    return value
-
-
-def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
-    env = celpy.Environment()
-    return env.program(env.compile(expression)).evaluate(
-        {name: _cel(value) for name, value in activation.items()}
-    )
-
-
 def refusals(policy: dict, obj: dict, username: str = DEPLOYER) -> list[str]:
     """The messages of the policy's failed validations, as the API server would apply them."""
     spec = policy["spec"]
     request = {"userInfo": {"username": username}}
-    if not all(_evaluate(c["expression"], {"request": request}) for c in spec["matchConditions"]):
+    if not all(evaluate(c["expression"], {"request": request}) for c in spec["matchConditions"]):
         return []
     variables: dict[str, Any] = {}
     for variable in spec.get("variables", []):
-        value = _evaluate(variable["expression"], {"object": obj, "variables": variables})
+        value = evaluate(variable["expression"], {"object": obj, "variables": variables})
         variables[variable["name"]] = value
     activation = {"object": obj, "variables": variables, "request": request}
-    return [v["message"] for v in spec["validations"] if not _evaluate(v["expression"], activation)]
+    return [v["message"] for v in spec["validations"] if not evaluate(v["expression"], activation)]
 
 
 def _rules(render: Rendered) -> AdmissionRules:
