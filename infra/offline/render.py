@@ -7,6 +7,7 @@ can diff it and `validate` can check it, without cloud credentials or a cluster.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import threading
@@ -76,7 +77,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         if not args.custom:  # ComponentResources hold no state of their own
             return None, {}
         self.recorded.append(Recorded(args.typ, args.name, dict(args.inputs), self.lifecycle))
-        return f"{args.name}-id", {**args.inputs, **_computed_outputs(args, self.stack)}
+        return mock_id(args.typ, args.name), {**args.inputs, **_computed_outputs(args, self.stack)}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return {}, None
@@ -110,6 +111,24 @@ def _referenced_outputs(stack_name: str | None) -> dict[str, Any]:
     """Plausible outputs of an environment stack a traffic stack reads."""
     short = str(stack_name or "stack").rsplit("/", 1)[-1]
     return {"publicHostname": f"{short}.public.mock.invalid"}
+
+
+# EC2's ID prefixes, so IDs read by patterns downstream (Karpenter's selector terms) look real.
+EC2_ID_PREFIXES = {
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/placementGroup:PlacementGroup": "pg",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+}
+
+
+def mock_id(resource_type: str, name: str) -> str:
+    """The ID a render gives a resource (EC2's shape for EC2 kinds)."""
+    prefix = EC2_ID_PREFIXES.get(resource_type)
+    if prefix is None:
+        return f"{name}-id"
+    return f"{prefix}-{hashlib.sha256(name.encode()).hexdigest()[:17]}"
 
 
 def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 
 from infra.offline import render
 from infra.offline.network_reach import External, NetworkPolicies, Pod
-from infra.offline.render import render_stack
+from infra.offline.render import mock_id, render_stack
 from infra.stack.eks_versions import DEFAULT_ADDON_VERSIONS
 from tests.conftest import PROJECT_ROOT, Project, Rendered
 
@@ -169,7 +169,9 @@ def test_addons_are_pinned_overwrite_and_networking_comes_before_nodes(
 
 def test_the_system_nodes_have_a_launch_template_and_a_pinned_release(prod: Registrations) -> None:
     group = prod.inputs(NODE_GROUP, "cluster-system")
-    assert group["launchTemplate"]["id"] == "cluster-system-template-id"
+    assert group["launchTemplate"]["id"] == mock_id(
+        "aws:ec2/launchTemplate:LaunchTemplate", "cluster-system-template"
+    )
     assert group["releaseVersion"] == "1.35.6-20260714"
     assert group["nodeGroupNamePrefix"] == "system-"
     template = prod.inputs("aws:ec2/launchTemplate:LaunchTemplate", "cluster-system-template")
@@ -212,18 +214,20 @@ def test_dev_keeps_its_single_nat_gateway_under_its_old_name(rendered: dict[str,
 def test_removing_an_admin_leaves_the_other_entries_as_they_are(
     prod: Registrations, project: Project, tmp_path: Path
 ) -> None:
-    before = {
-        r.name: prod.inputs(ACCESS_ENTRY, r.name)["principalArn"]
-        for r in prod.of_type(ACCESS_ENTRY)
-    }
+    before = admin_entries(prod.render)
     assert len(before) == 2
     config = project.stack_config("prod")
     first, *others = config["dynamo-trtllm:cluster"]["adminPrincipalArns"]
     config["dynamo-trtllm:cluster"]["adminPrincipalArns"] = others
     project.write_stack("prod", config)
     after = Rendered(_render(project, tmp_path))
-    remaining = {r["name"]: after.load(r)["principalArn"] for r in after.of_type(ACCESS_ENTRY)}
-    assert remaining == {name: arn for name, arn in before.items() if arn != first}
+    assert admin_entries(after) == {name: arn for name, arn in before.items() if arn != first}
+
+
+def admin_entries(render: Rendered) -> dict[str, str]:
+    """The STANDARD access entries (the admins'; Karpenter's nodes have an EC2_LINUX one)."""
+    entries = {r["name"]: render.load(r) for r in render.of_type(ACCESS_ENTRY)}
+    return {name: e["principalArn"] for name, e in entries.items() if e["type"] == "STANDARD"}
 
 
 def _render(project: Project, tmp_path: Path) -> Path:
@@ -239,6 +243,7 @@ EBS_CSI = Pod(
     "kube-system",
     {"app": "ebs-csi-controller", "app.kubernetes.io/name": "aws-ebs-csi-driver"},
 )
+KARPENTER = Pod("karpenter", "kube-system", {"app.kubernetes.io/name": "karpenter"})
 API_SERVER = External("10.0.0.10", "api-server")
 VPC_RESOLVER = External("10.0.0.2", "vpc-resolver")
 
@@ -248,7 +253,11 @@ def test_kube_system_pods_have_policies_that_let_them_work(rendered: dict[str, R
     policies = [
         p for p in prod.objects("NetworkPolicy") if p["metadata"]["namespace"] == "kube-system"
     ]
-    assert sorted(p["metadata"]["name"] for p in policies) == ["aws-ebs-csi-driver", "coredns"]
+    assert sorted(p["metadata"]["name"] for p in policies) == [
+        "aws-ebs-csi-driver",
+        "coredns",
+        "karpenter",
+    ]
     net = NetworkPolicies(prod.objects("NetworkPolicy"))
     worker = Pod("worker", "gpt-oss-120b", {"app": "x"})
     assert net.allows(worker, COREDNS, 53, "UDP") and net.allows(worker, COREDNS, 53, "TCP")
@@ -256,8 +265,10 @@ def test_kube_system_pods_have_policies_that_let_them_work(rendered: dict[str, R
     assert net.allows(COREDNS, API_SERVER, 443) and not net.allows(COREDNS, API_SERVER, 80)
     assert net.allows(EBS_CSI, API_SERVER, 443) and not net.allows(EBS_CSI, API_SERVER, 22)
     assert not net.allows(worker, EBS_CSI, 443)
-    # strict mode denies a pod no policy selects: both are selected, both ways
-    for pod in (COREDNS, EBS_CSI):
+    assert net.allows(KARPENTER, API_SERVER, 443) and net.allows(KARPENTER, COREDNS, 53, "UDP")
+    assert not net.allows(worker, KARPENTER, 8080)  # metrics only from where scrapes come
+    # strict mode denies a pod no policy selects: all are selected, both ways
+    for pod in (COREDNS, EBS_CSI, KARPENTER):
         reason = net.check(pod, API_SERVER, 80).reason
         assert "isolated by" in reason, reason
 
