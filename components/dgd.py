@@ -112,6 +112,8 @@ def _service(plan: ServicePlan) -> dict:
         service["volumeMounts"] = [{"name": plan.model_pvc, "mountPoint": MODEL_MOUNT}]
     if plan.envs:
         service["envs"] = plan.envs
+    if plan.pod_annotations:
+        service["extraPodMetadata"] = {"annotations": dict(plan.pod_annotations)}
     if resources := _resources(plan):
         service["resources"] = resources
     service["extraPodSpec"] = pod

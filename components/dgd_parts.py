@@ -43,6 +43,9 @@ MULTINODE_ENVS = [
 MODEL_LABEL = "dynamo-trtllm.io/model"
 COLOR_LABEL = "dynamo-trtllm.io/color"
 ENGINE_HASH_ANNOTATION = "dynamo-trtllm.io/engine-config-hash"
+# Karpenter leaves a node alone while a pod on it carries this: "true" for good, a duration for
+# that long after the pod starts (Karpenter v1.14 concepts/disruption.md).
+DO_NOT_DISRUPT_ANNOTATION = "karpenter.sh/do-not-disrupt"
 # The Pulumi Kubernetes provider's await annotations (pulumi-kubernetes >= 4.18).
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
@@ -98,6 +101,7 @@ class ServicePlan:
     affinity: dict | None = None
     engine_config_map: str | None = None  # mounted read-only at ENGINE_CONFIG_DIR
     model_pvc: str | None = None  # an existing claim, mounted at MODEL_MOUNT
+    pod_annotations: dict[str, str] = field(default_factory=dict)  # this service's pods only
 
     @property
     def sub_role(self) -> str | None:
@@ -197,6 +201,17 @@ def efa_resources(placement: WorkerPlacement | None) -> dict[str, str]:
     return resources
 
 
+def disruption_hold(placement: WorkerPlacement | None, nodes: int, inputs: GraphInputs) -> dict:
+    """On a Karpenter pool: a multinode group is never taken apart (one lost pod stops them
+    all); a single-node worker is left alone while it may still be loading its weights (its
+    cold-start budget), then may move like any pod."""
+    if placement is None or not placement.karpenter:
+        return {}
+    if nodes > 1 or not inputs.ready_timeout_seconds:
+        return {DO_NOT_DISRUPT_ANNOTATION: "true"}
+    return {DO_NOT_DISRUPT_ANNOTATION: f"{inputs.ready_timeout_seconds}s"}
+
+
 def pod_scheduling(plan: ServicePlan) -> dict:
     """The pod fields both layouts take as they are: pull secret and where the pod may run."""
     fields: dict = {}
@@ -253,6 +268,7 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         affinity=cache_affinity(inputs.cache_node_label) if inputs.cache_node_label else None,
         engine_config_map=inputs.engine_config_map if trtllm else None,
         model_pvc=inputs.model_pvc,
+        pod_annotations=disruption_hold(placement, spec.nodes, inputs),
     )
 
 

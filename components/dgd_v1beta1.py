@@ -108,6 +108,8 @@ def _component(plan: ServicePlan) -> dict:
     if plan.shared_memory is not None:
         component["sharedMemorySize"] = plan.shared_memory
     component["podTemplate"] = {"spec": pod}
+    if plan.pod_annotations:
+        component["podTemplate"]["metadata"] = {"annotations": dict(plan.pod_annotations)}
     return component
 
 

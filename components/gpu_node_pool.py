@@ -133,6 +133,29 @@ def efa_self_rules() -> list[dict]:
     return [{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True}]
 
 
+def efa_security_group(
+    name: str, pool: NodePool, vpc_id: pulumi.Input[str], child: pulumi.ResourceOptions
+) -> aws.ec2.SecurityGroup:
+    return aws.ec2.SecurityGroup(
+        f"{name}-efa",
+        description=f"EFA traffic between the nodes of GPU pool {pool.name}",
+        vpc_id=vpc_id,
+        ingress=[aws.ec2.SecurityGroupIngressArgs(**r) for r in efa_self_rules()],
+        egress=[aws.ec2.SecurityGroupEgressArgs(**r) for r in efa_self_rules()],
+        opts=child,
+    )
+
+
+def placement_group_name(
+    name: str, pool: NodePool, child: pulumi.ResourceOptions
+) -> pulumi.Input[str] | None:
+    """The pool's placement group: its own cluster group (see own_placement_group), its
+    reservation's, or none."""
+    if own_placement_group(pool):
+        return aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child).name
+    return pool.reservation_placement_group
+
+
 @dataclass(frozen=True)
 class GpuNodePoolArgs:
     pool: NodePool
@@ -151,6 +174,7 @@ class GpuNodePoolArgs:
 
 class GpuNodePool(pulumi.ComponentResource):
     node_group: aws.eks.NodeGroup
+    nodes: pulumi.Resource  # what provides the pool's nodes: the node group
     instance_type: str
     gpus_per_node: int
     max_gpus: int
@@ -200,6 +224,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 parent=self, ignore_changes=ignore, depends_on=list(args.depends_on)
             ),
         )
+        self.nodes = self.node_group
         self.instance_type = pool.instance_type
         self.gpus_per_node = args.gpus.gpu_count
         self.max_gpus = pool.max_size * args.gpus.gpu_count
@@ -228,6 +253,8 @@ class GpuNodePool(pulumi.ComponentResource):
             template["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
                 market_type=CAPACITY_BLOCK_MARKET
             )
+        if pool.capacity_reservation_id:
+            # A capacity block's, or an On-Demand Capacity Reservation the pool launches into.
             template["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
                     capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
@@ -237,25 +264,13 @@ class GpuNodePool(pulumi.ComponentResource):
             )
         if pool.efa:
             assert args.vpc_id is not None and args.cluster_security_group_id is not None
-            efa_group = aws.ec2.SecurityGroup(
-                f"{name}-efa",
-                description=f"EFA traffic between the nodes of GPU pool {pool.name}",
-                vpc_id=args.vpc_id,
-                ingress=[aws.ec2.SecurityGroupIngressArgs(**r) for r in efa_self_rules()],
-                egress=[aws.ec2.SecurityGroupEgressArgs(**r) for r in efa_self_rules()],
-                opts=child,
-            )
+            efa_group = efa_security_group(name, pool, args.vpc_id, child)
             template["network_interfaces"] = [
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(**nic)
                 for nic in efa_network_interfaces(
                     gpus.efa_interfaces, args.cluster_security_group_id, efa_group.id
                 )
             ]
-        if own_placement_group(pool):
-            own = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child)
-            template["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=own.name)
-        elif pool.reservation_placement_group:
-            template["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
-                group_name=pool.reservation_placement_group
-            )
+        if (group := placement_group_name(name, pool, child)) is not None:
+            template["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group)
         return template

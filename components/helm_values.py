@@ -224,3 +224,39 @@ class AdapterRules(HelmValues):
 class PrometheusAdapterValues(HelmValues):
     prometheus: AdapterPrometheus
     rules: AdapterRules
+
+
+# --- karpenter (charts/karpenter/values.yaml, v1.14.1) --------------------------------------
+
+
+class KarpenterSettings(HelmValues):
+    cluster_name: str = Field(alias="clusterName")
+    # The SQS queue's name; empty would turn interruption handling off.
+    interruption_queue: str = Field(alias="interruptionQueue")
+
+
+class KarpenterServiceAccount(HelmValues):
+    name: str
+    annotations: dict[str, str]
+
+
+class ResourceAmounts(HelmValues):
+    cpu: str
+    memory: str
+
+
+class ContainerResources(HelmValues):
+    requests: ResourceAmounts
+    limits: ResourceAmounts
+
+
+class KarpenterController(HelmValues):
+    resources: ContainerResources
+
+
+class KarpenterValues(HelmValues):
+    settings: KarpenterSettings
+    service_account: KarpenterServiceAccount = Field(alias="serviceAccount")
+    replicas: int = Field(ge=1)
+    node_selector: dict[str, str] = Field(alias="nodeSelector")
+    controller: KarpenterController

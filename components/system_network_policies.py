@@ -49,3 +49,19 @@ def kube_system_policies() -> list[dict]:
             egress=[{"ports": DNS}, {"ports": HTTPS}],
         ),
     ]
+
+
+# Karpenter's controller: metrics on 8080, health probes on 8081 (charts/karpenter values,
+# controller.metrics.port and controller.healthProbe.port, v1.14.1).
+KARPENTER_PORTS = [{"protocol": "TCP", "port": port} for port in (8080, 8081)]
+
+
+def karpenter_policy() -> dict:
+    """Karpenter calls the EC2, IAM, SQS, SSM, pricing and Kubernetes APIs (HTTPS) and resolves
+    their names; it answers metrics scrapes and the kubelet's probes."""
+    return _policy(
+        "karpenter",
+        {"app.kubernetes.io/name": "karpenter"},
+        ingress=[{"ports": KARPENTER_PORTS}],
+        egress=[{"ports": DNS}, {"ports": HTTPS}],
+    )

@@ -19,9 +19,11 @@ from components.access import Access, AccessArgs, ServingNamespace
 from components.admission_policies import AdmissionPolicies
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
-from components.cluster import Cluster, ClusterArgs
+from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs
 from components.dgd import GraphInputs, frontend_service_name
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.karpenter import Karpenter, KarpenterArgs
+from components.karpenter_pool import KarpenterNodePool, KarpenterNodePoolArgs
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
 from components.observability import Observability, ObservabilityArgs
@@ -67,6 +69,9 @@ from infra.stack.instances import pool_gpus
 from infra.stack.loading import read_stack_file, source_label, stack_file
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE
 from infra.traffic_program import build_traffic
+
+# A GPU pool of either provisioner; both expose nodes, instance_type, gpus_per_node, max_gpus.
+NodePoolComponent = GpuNodePool | KarpenterNodePool
 
 
 def project_root() -> Path:
@@ -130,7 +135,7 @@ class _Built:
     k8s_opts: pulumi.ResourceOptions
     # For components making AWS resources beside Kubernetes ones (access entries, IRSA roles).
     k8s_and_aws_opts: pulumi.ResourceOptions
-    pools: dict[str, GpuNodePool]
+    pools: dict[str, NodePoolComponent]
     security: Security
     platform: Platform
     access: Access
@@ -147,7 +152,7 @@ def build(deployment: Deployment, secrets: StackSecrets) -> None:
     )
     k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
     k8s_and_aws_opts = pulumi.ResourceOptions(providers=[cluster.provider, *aws_providers])
-    pools = _node_pools(config, cluster, aws_providers, node_tags)
+    pools = _node_pools(config, cluster, aws_providers, k8s_and_aws_opts, node_tags)
     security = _security(config, secrets, k8s_opts)
     if config.security.admission_policies:
         AdmissionPolicies("admission", admission_rules(config), config.platform.fluid, k8s_opts)
@@ -180,22 +185,44 @@ def _node_pools(
     config: StackConfig,
     cluster: Cluster,
     aws_providers: list[pulumi.ProviderResource],
+    k8s_and_aws_opts: pulumi.ResourceOptions,
     node_tags: dict[str, str],
-) -> dict[str, GpuNodePool]:
-    pools: dict[str, GpuNodePool] = {}
-    if not isinstance(config.cluster, EksCluster):
+) -> dict[str, NodePoolComponent]:
+    """Each GPU pool: a managed node group, or a Karpenter NodePool (with Karpenter itself)."""
+    pools: dict[str, NodePoolComponent] = {}
+    eks = config.cluster
+    if not isinstance(eks, EksCluster):
         return pools
     assert cluster.eks_cluster is not None and cluster.node_role_arn is not None
-    assert cluster.private_subnet_ids is not None
+    assert cluster.vpc_id is not None and cluster.cluster_security_group_id is not None
+    karpenter = _karpenter(config, eks, cluster, k8s_and_aws_opts)
     for pool in config.node_pools:
         gpus = pool_gpus(pool)
         assert gpus is not None  # guaranteed by the cross-checks
+        if pool.karpenter_managed:
+            assert karpenter is not None
+            pools[pool.name] = KarpenterNodePool(
+                f"pool-{pool.name}",
+                KarpenterNodePoolArgs(
+                    pool=pool,
+                    gpus=gpus,
+                    kubernetes_version=eks.kubernetes_version,
+                    node_role_name=karpenter.node_role.name,
+                    subnet_ids=_pool_subnets(cluster, pool),
+                    vpc_id=cluster.vpc_id,
+                    cluster_security_group_id=cluster.cluster_security_group_id,
+                    tags=node_tags,
+                    depends_on=[karpenter.controller],
+                ),
+                opts=k8s_and_aws_opts,
+            )
+            continue
         pools[pool.name] = GpuNodePool(
             f"pool-{pool.name}",
             GpuNodePoolArgs(
                 pool=pool,
                 gpus=gpus,
-                kubernetes_version=config.cluster.kubernetes_version,
+                kubernetes_version=eks.kubernetes_version,
                 cluster_name=cluster.eks_cluster.name,
                 node_role_arn=cluster.node_role_arn,
                 subnet_ids=_pool_subnets(cluster, pool),
@@ -207,6 +234,34 @@ def _node_pools(
             opts=pulumi.ResourceOptions(providers=aws_providers),
         )
     return pools
+
+
+def _karpenter(
+    config: StackConfig,
+    eks: EksCluster,
+    cluster: Cluster,
+    k8s_and_aws_opts: pulumi.ResourceOptions,
+) -> Karpenter | None:
+    """Karpenter, when a pool asks for it."""
+    if not any(pool.karpenter_managed for pool in config.node_pools):
+        return None
+    assert cluster.eks_cluster is not None and cluster.oidc_provider_arn is not None
+    assert cluster.oidc_issuer_url is not None
+    return Karpenter(
+        "karpenter",
+        KarpenterArgs(
+            cluster_name=eks.name,
+            region=eks.region,
+            cluster=cluster.eks_cluster,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            chart_version=config.platform.chart_pins()["karpenter"],
+            system_nodes=eks.system_node_group.min_size,
+            system_node_selector=SYSTEM_NODE_LABELS,
+            network_policy=eks.network_policy_enforcing_mode == "strict",
+        ),
+        opts=k8s_and_aws_opts,
+    )
 
 
 def _security(
@@ -234,7 +289,7 @@ def _security(
 def _platform(
     config: StackConfig,
     security: Security,
-    pools: dict[str, GpuNodePool],
+    pools: dict[str, NodePoolComponent],
     k8s_opts: pulumi.ResourceOptions,
 ) -> Platform:
     return Platform(
@@ -251,7 +306,7 @@ def _platform(
                 autoscaler_namespace=autoscaler_namespace(config),
             ),
             charts=config.platform.chart_pins(),
-            depends_on=[*security.namespaces.values(), *[p.node_group for p in pools.values()]],
+            depends_on=[*security.namespaces.values(), *[p.nodes for p in pools.values()]],
         ),
         opts=k8s_opts,
     )

@@ -94,6 +94,7 @@ class ServiceView:
     container: Container
     pod: PodSpec
     pod_labels: dict[str, str]
+    pod_annotations: dict[str, str]  # the graph's spec.annotations, then the service's own
     replicas: int | None  # None: absent (the scaling adapter owns it)
     scaling_adapter: bool
     nodes: int  # the multinode node count; 1 for a single-node service
@@ -224,6 +225,8 @@ def _v1alpha1(dgd: Mapping[str, Any], name: str, service: dict[str, Any]) -> Ser
         ),
         pod=_pod_spec(pod, volumes),
         pod_labels=_pod_labels(dgd, own_labels, component_type),
+        pod_annotations=spec.get("annotations", {})
+        | service.get("extraPodMetadata", {}).get("annotations", {}),
         replicas=service.get("replicas"),
         scaling_adapter=bool(service.get("scalingAdapter", {}).get("enabled", False)),
         nodes=service.get("multinode", {}).get("nodeCount", 1),
@@ -274,6 +277,8 @@ def _v1beta1(dgd: Mapping[str, Any], component: dict[str, Any]) -> ServiceView:
         ),
         pod=_pod_spec(pod, list(pod.get("volumes", []))),
         pod_labels=_pod_labels(dgd, template.get("metadata", {}).get("labels", {}), component_type),
+        pod_annotations=spec.get("annotations", {})
+        | template.get("metadata", {}).get("annotations", {}),
         replicas=component.get("replicas"),
         scaling_adapter="scalingAdapter" in component,  # present, even empty, means enabled
         nodes=component.get("multinode", {}).get("nodeCount", 1),

@@ -251,9 +251,11 @@ def format_placement(placements: list[PoolPlacement]) -> str:
     lines = []
     for placement in placements:
         pool = placement.pool
+        # A Karpenter pool's maxSize is its limit: its nodes exist only while pods need them.
+        kind = ", Karpenter: nodes on demand" if pool.karpenter_managed else ""
         lines.append(
-            f"pool {pool.name} ({pool.instance_type}): {placement.used} of {pool.max_size} nodes "
-            f"used, {placement.nodes_needed} needed"
+            f"pool {pool.name} ({pool.instance_type}{kind}): {placement.used} of {pool.max_size} "
+            f"nodes used, {placement.nodes_needed} needed"
         )
         for number, node in enumerate(placement.nodes, start=1):
             if not node.pods:

@@ -33,6 +33,7 @@ class WorkerPlacement:
     node_selector: dict[str, str]
     efa_interfaces: int = 0
     hugepages_mib: int = 0  # 2 MiB huge pages for EFA's libfabric
+    karpenter: bool = False  # the pool's nodes come and go with Karpenter
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def _placement(
         node_selector=pool_node_selector(pool),
         efa_interfaces=efa,
         hugepages_mib=efa_hugepages_mib(gpus, gpus_per_worker) if efa else 0,
+        karpenter=pool.karpenter_managed,
     )
 
 

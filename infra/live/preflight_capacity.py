@@ -14,7 +14,8 @@ def check_capacity_reservations(config: StackConfig, ec2: Any) -> list[Preflight
     """Each pool's capacityReservationId exists, is active, and fits the pool.
 
     Fits: same instance type, in the pool's availability zone, at least maxSize instances
-    (a Capacity Block is fixed-size; a targeted reservation launches no more than it holds),
+    (a Capacity Block is fixed-size; a targeted reservation launches no more than it holds;
+    a Karpenter on-demand pool launches what does not fit as plain on-demand),
     and capacityType capacity-block exactly when the reservation is a Capacity Block.
 
     A reservation made in a placement group launches its instances only into that group
@@ -114,7 +115,9 @@ def _reservation_problems(index: int, pool: NodePool, r: dict[str, Any]) -> list
             )
         )
     total = int(r.get("TotalInstanceCount", 0))
-    if pool.max_size > total:
+    # Karpenter launches an on-demand pool's nodes past the reservation as plain on-demand.
+    overflows_to_on_demand = pool.karpenter_managed and not pool.capacity_block
+    if pool.max_size > total and not overflows_to_on_demand:
         problems.append(
             (
                 f"holds {total} instances, fewer than maxSize {pool.max_size}",

@@ -112,6 +112,18 @@ CRD_FAMILIES: tuple[CrdFamily, ...] = (
         note="The base CRD: the release build also bounds the HPA stabilization windows (0-3600).",
     ),
     CrdFamily(
+        name="karpenter",
+        chart_pin="karpenter",
+        repository="aws/karpenter-provider-aws",
+        ref="v{version}",
+        path="pkg/apis/crds",
+        files=(
+            CrdFile("karpenter.sh_nodepools.yaml"),
+            CrdFile("karpenter.k8s.aws_ec2nodeclasses.yaml"),
+        ),
+        reference_dirs={"1.14.1": "crds/karpenter"},
+    ),
+    CrdFamily(
         name="kube-prometheus-stack",
         chart_pin="kube_prometheus_stack",
         repository="prometheus-community/helm-charts",

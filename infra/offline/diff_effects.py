@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING
 
 from components.cluster import ENGINE_CONFIG_MAPS_UPDATE_IN_PLACE
 from components.gpu_node_pool import rolls_without_spare_capacity
+from components.karpenter_pool import NODE_CLASS_API, NODE_POOL_API, drifts_nodes
 from infra.offline.replace_fields import kubernetes_replacing_fields
 from infra.offline.replace_fields import replacing_fields as aws_replacing_fields
 from infra.offline.rollouts import graph_services, rolled_services
 
 if TYPE_CHECKING:
     from infra.offline.diff import FieldChange, RenderedResource
+
+
+KARPENTER_TYPES = (f"kubernetes:{NODE_POOL_API}:", f"kubernetes:{NODE_CLASS_API}:")
 
 
 def upgrade_notes(
@@ -38,6 +42,12 @@ def upgrade_notes(
             "a Dynamo platform upgrade: the operator and its webhook restart and re-reconcile "
             "every graph; for a production environment prefer a whole new environment behind "
             'the traffic stack (README "Upgrading Dynamo")'
+        )
+    if new.type.startswith(KARPENTER_TYPES) and drifts_nodes(new.kind, [f.path for f in fields]):
+        notes.append(
+            "Karpenter replaces this pool's nodes as they drift (karpenter.maxDisruptedNodes at "
+            "a time, each new node up before the old one drains); workers still loading their "
+            "weights, and multinode groups, hold their node until they may move"
         )
     if isinstance(new.document, dict) and rolls_without_spare_capacity(new.type, new.document):
         notes.append(

@@ -91,6 +91,8 @@ class ChartVersions(Spec):
     kube_prometheus_stack: str = "88.5.3"
     keda: str = "2.20.2"
     prometheus_adapter: str = "5.3.0"
+    # Installed when a node pool has provisioner karpenter (its CRD chart at the same version).
+    karpenter: str = "1.14.1"
 
 
 class NatsSpec(Spec):

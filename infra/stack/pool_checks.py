@@ -36,7 +36,11 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
             issues.append(
                 ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
             )
-        if not pool.min_size <= pool.desired_size <= pool.max_size:
+        if pool.karpenter_managed:
+            issues += _check_karpenter_pool(config, pool, path)
+        elif "karpenter" in pool.model_fields_set:
+            issues.append(ConfigIssue(f"{path}.karpenter", "for provisioner karpenter only"))
+        elif not pool.min_size <= pool.desired_size <= pool.max_size:
             issues.append(
                 ConfigIssue(
                     f"{path}.desiredSize",
@@ -46,6 +50,46 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
             )
         issues += _check_reservation(pool, path)
         issues += _check_pool_placement(config, pool, path)
+    return issues
+
+
+# What only a managed node group has: Karpenter starts nodes for pods that wait, from zero, and
+# rolls them by its own disruption rules.
+MANAGED_GROUP_ONLY = {
+    "min_size": "minSize",
+    "desired_size": "desiredSize",
+    "autoscaled": "autoscaled",
+    "max_unavailable": "maxUnavailable",
+    "auto_repair": "autoRepair",
+}
+
+
+def _check_karpenter_pool(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:
+    if not isinstance(config.cluster, EksCluster):
+        return [
+            ConfigIssue(
+                f"{path}.provisioner",
+                "karpenter pools need cluster.mode eks: the stack installs Karpenter with its "
+                "IAM and interruption queue; on an existing cluster use its own node pools",
+            )
+        ]
+    issues = [
+        ConfigIssue(
+            f"{path}.{key}",
+            "a managed-node-group setting: a karpenter pool starts nodes from zero when pods "
+            "wait for them, up to maxSize",
+        )
+        for field, key in MANAGED_GROUP_ONLY.items()
+        if field in pool.model_fields_set
+    ]
+    if "max_size" not in pool.model_fields_set:
+        issues.append(
+            ConfigIssue(
+                f"{path}.maxSize",
+                "a karpenter pool needs maxSize: its NodePool's GPU limit (maxSize x GPUs per "
+                "node); without one Karpenter launches nodes for every pending pod",
+            )
+        )
     return issues
 
 

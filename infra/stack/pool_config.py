@@ -5,7 +5,7 @@ Checks that need more than one key (sizes, reservations, zones) are in infra.sta
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -21,12 +21,41 @@ class GpuFacts(Spec):
     efa_interfaces: int = Field(default=0, ge=0)
 
 
+# Karpenter's duration syntax (karpenter.sh_nodepools.yaml v1.14.1: consolidateAfter, expireAfter).
+KarpenterDuration = Annotated[str, Field(pattern=r"^(([0-9]+(s|m|h))+|Never)$")]
+# The disruption budget's node count: a number or a percentage of the pool's nodes.
+NodeBudget = Annotated[str, Field(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$")]
+
+
+class KarpenterDisruption(Spec):
+    """When Karpenter may take a GPU node away (a karpenter pool's `karpenter:` block)."""
+
+    # How long a node stays empty of workers before Karpenter removes it (Never: kept).
+    # Consolidation is only ever of empty nodes: moving a worker costs its weight load.
+    consolidate_after: KarpenterDuration = "10m"
+    # A node's lifetime before Karpenter replaces it; Never by default, since a replacement
+    # reloads every worker on it. Capacity blocks end on their own date.
+    expire_after: KarpenterDuration = "Never"
+    # At most this many of the pool's nodes (or percent) disrupted at once, for any reason.
+    max_disrupted_nodes: NodeBudget = "1"
+    # The longest a node drains before its pods are deleted; unset: pods that ask not to be
+    # disrupted (multinode groups, workers still loading) hold a drifted node indefinitely.
+    termination_grace_period: Annotated[str, Field(pattern=r"^([0-9]+(s|m|h))+$")] | None = None
+
+
 class NodePool(Spec):
     name: str
     instance_type: str
     gpu: GpuFacts | None = None
+    # managed-node-group: an EKS managed node group of minSize..maxSize nodes. karpenter: nodes
+    # started when a pod waits for one and removed once empty, from zero to maxSize nodes (the
+    # NodePool's GPU limit); needs cluster.mode eks.
+    provisioner: Literal["managed-node-group", "karpenter"] = "managed-node-group"
+    karpenter: KarpenterDisruption = KarpenterDisruption()
     capacity_type: Literal["on-demand", "spot", "capacity-block"] = "on-demand"
-    capacity_reservation_id: str | None = None
+    # A capacity block's reservation, or an On-Demand Capacity Reservation an on-demand pool
+    # launches into first (karpenter: then falls back to on-demand).
+    capacity_reservation_id: Annotated[str, Field(pattern=r"^cr-[0-9a-z]+$")] | None = None
     # The placement group the capacity reservation was made in (EC2 launches its instances only
     # there; `preflight` reads it). Unset: a capacity-block pool gets no placement group, any
     # other EFA pool a cluster placement group of its own.
@@ -55,6 +84,10 @@ class NodePool(Spec):
     labels: dict[str, str] = {}
     # For existing clusters: how to find this pool's nodes (default: our pool label).
     node_selector: dict[str, str] = {}
+
+    @property
+    def karpenter_managed(self) -> bool:
+        return self.provisioner == "karpenter"
 
     @property
     def capacity_block(self) -> bool:

@@ -158,7 +158,7 @@ def test_render_index_follows_the_contract(
         for r in kinds
     )
     assert all((out / r["file"]).is_file() for r in index["resources"])
-    node_group = (out / "aws/eks/NodeGroup/pool-l4.yaml").read_text()
+    node_group = (out / "aws/eks/NodeGroup/cluster-system.yaml").read_text()
     assert "desiredSize: 1\n" in node_group  # integers stay integers
 
 

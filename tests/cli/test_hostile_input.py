@@ -69,16 +69,8 @@ def test_duplicate_keys_in_an_engine_config_and_a_config_json(
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        (
-            "desiredSize: 1\n      maxSize: 1",
-            "desiredSize: yes\n      maxSize: 1",
-            "`yes` is a boolean in YAML 1.1",
-        ),
-        (
-            "desiredSize: 1\n      maxSize: 1",
-            "desiredSize: true\n      maxSize: 1",
-            "expected a number, not a boolean",
-        ),
+        ("      maxSize: 1\n", "      maxSize: yes\n", "`yes` is a boolean in YAML 1.1"),
+        ("      maxSize: 1\n", "      maxSize: true\n", "expected a number, not a boolean"),
         ('kubernetesVersion: "1.35"', "kubernetesVersion: 1.30", 'quote it: "1.30"'),
         ("name: dynamo-dev", "name: no", "`no` is a boolean in YAML 1.1"),
     ],

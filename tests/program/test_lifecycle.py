@@ -14,8 +14,11 @@ from tests.conftest import Rendered
 
 
 def test_index_records_lifecycle_options(rendered: dict[str, Rendered]) -> None:
-    (pool,) = [r for r in rendered["prod"].index if r["name"] == "pool-l40s"]
-    assert pool["lifecycle"] == {"ignoreChanges": ["scalingConfig.desiredSize"]}
+    (cluster,) = [r for r in rendered["prod"].index if r["name"] == "cluster-eks"]
+    assert cluster["lifecycle"] == {
+        "protect": True,
+        "ignoreChanges": ["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+    }
     (fixed,) = [r for r in rendered["prod"].index if r["name"] == "pool-h100"]
     assert "lifecycle" not in fixed  # only what differs from Pulumi's defaults
 
@@ -27,8 +30,8 @@ def test_diff_reports_a_changed_lifecycle_option(
     shutil.copytree(rendered["prod"].out, head)
     index = json.loads((head / "index.json").read_text())
     for entry in index["resources"]:
-        if entry["name"] == "pool-l40s":
-            del entry["lifecycle"]
+        if entry["name"] == "cluster-eks":
+            del entry["lifecycle"]["ignoreChanges"]
     (head / "index.json").write_text(json.dumps(index))
     (change,) = diff_renders(rendered["prod"].out, head).resources
     assert [f.path for f in change.fields] == ["(pulumi options).ignoreChanges"]
@@ -125,3 +128,29 @@ def test_diff_warns_that_a_capacity_block_pool_has_no_spare_instance(
     )
     (change,) = diff_renders(rendered["prod"].out, head).resources
     assert any("capacity-block pool" in note for note in change.notes)
+
+
+def test_diff_says_a_node_class_change_replaces_a_karpenter_pools_nodes(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    def is_node_class(entry: dict) -> bool:
+        return entry.get("kind") == "EC2NodeClass"
+
+    head = _edited_copy(
+        rendered["dev"], tmp_path, is_node_class, "volumeSize: 200Gi", "volumeSize: 300Gi"
+    )
+    (change,) = diff_renders(rendered["dev"].out, head).resources
+    assert any("Karpenter replaces this pool's nodes" in note for note in change.notes)
+
+
+def test_a_karpenter_limit_change_replaces_no_node(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    def is_node_pool(entry: dict) -> bool:
+        return entry.get("kind") == "NodePool"
+
+    head = _edited_copy(
+        rendered["dev"], tmp_path, is_node_pool, "nvidia.com/gpu: '1'", "nvidia.com/gpu: '2'"
+    )
+    (change,) = diff_renders(rendered["dev"].out, head).resources
+    assert not any("Karpenter replaces" in note for note in change.notes)

@@ -290,7 +290,7 @@ def test_charts_that_make_monitors_wait_for_the_prometheus_operator_crds(
     real = platform.k8s.helm.v3.Release
 
     def recording(resource_name: str, **kwargs: Any) -> Any:
-        waits[resource_name] = {getattr(d, "_name", "") for d in kwargs["opts"].depends_on}
+        waits[resource_name] = {getattr(d, "_name", "") for d in kwargs["opts"].depends_on or []}
         return real(resource_name, **kwargs)
 
     monkeypatch.setattr(platform.k8s.helm.v3, "Release", recording)

@@ -356,6 +356,25 @@ def test_reservation_that_does_not_fit_the_pool(session: Any) -> None:
     assert checks[3].detail == "holds 2 instances, fewer than maxSize 8"
 
 
+def test_a_karpenter_on_demand_pool_may_outgrow_its_reservation(session: Any) -> None:
+    """Karpenter launches into the reservation first, then plain on-demand; a capacity block
+    on Karpenter has nothing to overflow into."""
+    on_demand = {
+        "name": "block",
+        "instanceType": "p5.48xlarge",
+        "capacityReservationId": "cr-0123456789abcdef0",
+        "availabilityZone": "us-west-2a",
+        "provisioner": "karpenter",
+        "maxSize": 8,
+    }
+    answer = [reservation(ReservationType="default")]
+    (check,) = reservation_checks(session, on_demand, answer)
+    assert check.ok, check.detail
+    block = on_demand | {"capacityType": "capacity-block"}
+    checks = reservation_checks(session, block, [reservation()])
+    assert [c.detail for c in checks if not c.ok] == ["holds 4 instances, fewer than maxSize 8"]
+
+
 def test_reservation_without_pool_zone_asks_to_pin_it(session: Any) -> None:
     pool = {**BLOCK_POOL, "capacityType": "on-demand", "availabilityZone": None}
     pool = {k: v for k, v in pool.items() if v is not None}

@@ -1,0 +1,117 @@
+"""The Karpenter objects we render pass the CEL rules Karpenter's CRDs carry (v1.14.1), which
+the API server evaluates on create and a structural schema check does not. The rules come from
+the shipped schema bundle (the drift test ties it to the upstream CRDs)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.offline.crd_bundle import BUNDLE_DIR
+from infra.offline.render import render_stack
+from tests.cel_eval import evaluate
+from tests.conftest import Project, Rendered
+
+BUNDLE = BUNDLE_DIR / "karpenter-1.14.1"
+KINDS = {
+    "NodePool": "karpenter.sh_nodepools.json",
+    "EC2NodeClass": "karpenter.k8s.aws_ec2nodeclasses.json",
+}
+
+
+def _schema(kind: str) -> dict[str, Any]:
+    return json.loads((BUNDLE / KINDS[kind]).read_text())["versions"]["v1"]
+
+
+def broken_rules(schema: dict[str, Any], value: Any, path: str = "") -> Iterator[str]:
+    """Every rule of `schema` (and below) that `value` breaks. Transition rules (oldSelf) apply
+    to updates only and are left out, as the API server does on create."""
+    for rule in schema.get("x-kubernetes-validations", []):
+        expression = rule["rule"]
+        if "oldSelf" not in expression and not evaluate(expression, {"self": value}):
+            yield f"{path or '.'}: {expression}"
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key in schema.get("properties", {}):
+                yield from broken_rules(schema["properties"][key], child, f"{path}.{key}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                yield from broken_rules(schema["additionalProperties"], child, f"{path}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            yield from broken_rules(schema["items"], item, f"{path}[{index}]")
+
+
+def rule_count(schema: dict[str, Any]) -> int:
+    nested = [*schema.get("properties", {}).values()]
+    nested += [
+        schema[k] for k in ("items", "additionalProperties") if isinstance(schema.get(k), dict)
+    ]
+    return len(schema.get("x-kubernetes-validations", [])) + sum(rule_count(n) for n in nested)
+
+
+def karpenter_objects(render: Rendered) -> list[dict]:
+    return [obj for kind in KINDS for obj in render.objects(kind)]
+
+
+@pytest.fixture(scope="module")
+def efa_capacity_block(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """prod with its capacity-block p5 pool on Karpenter: EFA, a reservation, one zone."""
+    root = tmp_path_factory.mktemp("project")
+    project = Project(root)
+    config = project.stack_config("prod")
+    (h100,) = [p for p in config["dynamo-trtllm:nodePools"] if p["name"] == "h100"]
+    for managed_only in ("minSize", "desiredSize"):
+        h100.pop(managed_only)
+    h100["provisioner"] = "karpenter"
+    project.write_stack("prod", config)
+    out = tmp_path_factory.mktemp("render") / "prod"
+    render_stack("prod", out, root)
+    return Rendered(out)
+
+
+def test_the_bundle_carries_the_rules_it_is_checked_against() -> None:
+    assert rule_count(_schema("EC2NodeClass")) > 40 and rule_count(_schema("NodePool")) > 15
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_rendered_karpenter_object_passes_its_crds_rules(
+    rendered: dict[str, Rendered], stack: str
+) -> None:
+    objects = karpenter_objects(rendered[stack])
+    assert {o["kind"] for o in objects} == set(KINDS)
+    for obj in objects:
+        assert list(broken_rules(_schema(obj["kind"]), obj)) == [], obj["metadata"]["name"]
+
+
+def test_an_efa_capacity_block_pool_on_karpenter_passes_too(efa_capacity_block: Rendered) -> None:
+    (node_class,) = [
+        o for o in efa_capacity_block.objects("EC2NodeClass") if o["metadata"]["name"] == "h100"
+    ]
+    assert node_class["spec"]["capacityReservationSelectorTerms"] == [
+        {"id": "cr-0123456789abcdef0"}
+    ]
+    assert len(node_class["spec"]["securityGroupSelectorTerms"]) == 2  # cluster and EFA groups
+    assert "placementGroupSelector" not in node_class["spec"]  # a block is colocated already
+    for obj in karpenter_objects(efa_capacity_block):
+        assert list(broken_rules(_schema(obj["kind"]), obj)) == [], obj["metadata"]["name"]
+
+
+def test_the_rules_catch_what_karpenter_would_refuse() -> None:
+    schema = _schema("EC2NodeClass")
+    bad = {
+        "spec": {
+            "role": "nodes",
+            "amiSelectorTerms": [{"alias": "al2023@v20260714"}, {"id": "ami-0abc"}],
+            "subnetSelectorTerms": [{"id": "subnet-0a"}],
+            "securityGroupSelectorTerms": [{"id": "sg-0a"}],
+            "tags": {"karpenter.sh/nodepool": "mine"},
+        }
+    }
+    broken = list(broken_rules(schema, bad))
+    assert any("alias" in rule for rule in broken)
+    assert any("karpenter.sh/nodepool" in rule for rule in broken)
+    labels = {"spec": {"template": {"metadata": {"labels": {"kubernetes.io/hostname": "x"}}}}}
+    assert list(broken_rules(_schema("NodePool"), labels))
