@@ -11,6 +11,10 @@ from infra.stack.instances import pool_gpus
 from infra.stack.names import dns1123_label_problem
 from infra.stack.pool_config import NodePool
 
+# SQS queue names: 1-80 characters (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/
+# API_CreateQueue.html, QueueName).
+MAX_QUEUE_NAME = 80
+
 
 def pool_issues(config: StackConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
@@ -50,6 +54,16 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
             )
         issues += _check_reservation(pool, path)
         issues += _check_pool_placement(config, pool, path)
+    cluster = config.cluster
+    karpenter = any(pool.karpenter_managed for pool in config.node_pools)
+    if karpenter and isinstance(cluster, EksCluster) and len(cluster.name) > MAX_QUEUE_NAME:
+        issues.append(
+            ConfigIssue(
+                "cluster.name",
+                f"Karpenter's interruption queue is named as the cluster, and SQS allows "
+                f"{MAX_QUEUE_NAME} characters: shorten the name to use karpenter pools",
+            )
+        )
     return issues
 
 

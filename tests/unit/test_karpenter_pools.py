@@ -212,3 +212,9 @@ def test_a_worker_autoscaled_past_a_managed_pool_is_refused_and_fits_a_karpenter
     _checked(_autoscaled_qwen(roomy, 4))  # packed at maxReplicas onto the pool's limit
     issues = _issues(_autoscaled_qwen(copy.deepcopy(KARPENTER_L4), 4))
     assert "nodes" in issues["nodePools[0].maxSize"]  # the limit binds a Karpenter pool too
+
+
+def test_a_cluster_name_too_long_for_the_interruption_queue_is_refused() -> None:
+    raw = _with_l4(KARPENTER_L4)
+    raw["cluster"]["name"] = "c" * 81
+    assert "80 characters" in _issues(raw)["cluster.name"]
