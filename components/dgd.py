@@ -28,6 +28,7 @@ from components.dgd_parts import (  # noqa: F401  (the names components import f
     graph_metadata,
     pod_labels,
     pod_scheduling,
+    pod_volumes,
     service_plans,
     workload_service_account,
 )
@@ -82,13 +83,10 @@ def _service(plan: ServicePlan) -> dict:
         container["workingDir"] = plan.working_dir
     container |= {"command": plan.command, "args": plan.args}
     pod: dict = {"mainContainer": container, "serviceAccountName": plan.service_account}
-    if plan.engine_config_map is not None:
-        container["volumeMounts"] = [
-            {"name": ENGINE_CONFIG_VOLUME, "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
-        ]
-        pod["volumes"] = [
-            {"name": ENGINE_CONFIG_VOLUME, "configMap": {"name": plan.engine_config_map}}
-        ]
+    volumes, mounts = pod_volumes(plan)
+    if volumes:
+        container["volumeMounts"] = mounts
+        pod["volumes"] = volumes
     pod |= pod_scheduling(plan)
 
     service: dict = {"componentType": "frontend" if plan.role == "frontend" else "worker"}

@@ -20,6 +20,11 @@ ENGINE_CONFIG_DIR = "/etc/dynamo-trtllm/engine"
 ENGINE_CONFIG_VOLUME = "engine-config"
 MODEL_MOUNT = "/models"
 WORKING_DIR = "/workspace"
+# Where Hugging Face downloads go (tokenizer files, a draft model, weights of a Hugging Face
+# source): a volume that lives as long as the pod, so a restarted container (a crash, an OOM
+# kill) finds them instead of downloading again. Upstream's recipes use the same path.
+HF_HOME = "/home/dynamo/.cache/huggingface"
+HF_HOME_VOLUME = "hf-home"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "true"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
@@ -102,6 +107,7 @@ class ServicePlan:
     engine_config_map: str | None = None  # mounted read-only at ENGINE_CONFIG_DIR
     model_pvc: str | None = None  # an existing claim, mounted at MODEL_MOUNT
     pod_annotations: dict[str, str] = field(default_factory=dict)  # this service's pods only
+    hf_home: bool = False  # HF_HOME on a pod-lifetime volume
 
     @property
     def sub_role(self) -> str | None:
@@ -212,6 +218,23 @@ def disruption_hold(placement: WorkerPlacement | None, nodes: int, inputs: Graph
     return {DO_NOT_DISRUPT_ANNOTATION: f"{inputs.ready_timeout_seconds}s"}
 
 
+def pod_volumes(plan: ServicePlan) -> tuple[list[dict], list[dict]]:
+    """The pod volumes both layouts declare in native form, and the main container's mounts."""
+    volumes: list[dict] = []
+    mounts: list[dict] = []
+    if plan.engine_config_map is not None:
+        volumes.append(
+            {"name": ENGINE_CONFIG_VOLUME, "configMap": {"name": plan.engine_config_map}}
+        )
+        mounts.append(
+            {"name": ENGINE_CONFIG_VOLUME, "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
+        )
+    if plan.hf_home:
+        volumes.append({"name": HF_HOME_VOLUME, "emptyDir": {}})
+        mounts.append({"name": HF_HOME_VOLUME, "mountPath": HF_HOME})
+    return volumes, mounts
+
+
 def pod_scheduling(plan: ServicePlan) -> dict:
     """The pod fields both layouts take as they are: pull secret and where the pod may run."""
     fields: dict = {}
@@ -255,7 +278,7 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         working_dir=WORKING_DIR,
         image_pull_secret=inputs.image_pull_secret,
         env_secret=inputs.hf_token_secret,
-        envs=list(EFA_ENVS) if efa else [],
+        envs=[*(EFA_ENVS if efa else []), {"name": "HF_HOME", "value": HF_HOME}],
         gpus=spec.gpus_per_worker if trtllm else 0,
         efa_resources=efa,
         cpu=spec.cpu
@@ -269,6 +292,7 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         engine_config_map=inputs.engine_config_map if trtllm else None,
         model_pvc=inputs.model_pvc,
         pod_annotations=disruption_hold(placement, spec.nodes, inputs),
+        hf_home=True,
     )
 
 

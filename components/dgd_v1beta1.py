@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from components.dgd_parts import (
     DGD_KIND,
-    ENGINE_CONFIG_DIR,
-    ENGINE_CONFIG_VOLUME,
     ENGINE_HASH_ANNOTATION,
     MODEL_MOUNT,
     GraphInputs,
@@ -20,6 +18,7 @@ from components.dgd_parts import (
     graph_metadata,
     pod_labels,
     pod_scheduling,
+    pod_volumes,
     service_plans,
 )
 from infra.stack.config import Color, Model
@@ -52,15 +51,7 @@ def _resources(plan: ServicePlan) -> dict:
 
 def _volumes(plan: ServicePlan) -> tuple[list[dict], list[dict]]:
     """The pod's volumes and the main container's mounts of them."""
-    volumes: list[dict] = []
-    mounts: list[dict] = []
-    if plan.engine_config_map is not None:
-        volumes.append(
-            {"name": ENGINE_CONFIG_VOLUME, "configMap": {"name": plan.engine_config_map}}
-        )
-        mounts.append(
-            {"name": ENGINE_CONFIG_VOLUME, "mountPath": ENGINE_CONFIG_DIR, "readOnly": True}
-        )
+    volumes, mounts = pod_volumes(plan)
     if plan.model_pvc is not None:
         # v1beta1 has no spec.pvcs: the cache's existing claim is a plain pod volume.
         volumes.append(

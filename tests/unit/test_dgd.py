@@ -8,13 +8,16 @@ from components.dgd import (
     COLOR_LABEL,
     EFA_RESOURCE,
     ENGINE_HASH_ANNOTATION,
+    GRAPH_BUILDERS,
     GraphInputs,
     WorkerParallelism,
     WorkerPlacement,
     build_dgd,
     engine_config_hash,
 )
+from components.dgd_parts import HF_HOME
 from infra.stack.config import Model
+from tests.dgd_layouts import services
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0"
 
@@ -160,3 +163,16 @@ def test_mocker_runs_without_gpus() -> None:
         "--model-name", "Qwen/Qwen3-0.6B",
     ]  # fmt: skip
     assert "resources" not in worker and "tolerations" not in worker["extraPodSpec"]
+
+
+@pytest.mark.parametrize("api_version", sorted(GRAPH_BUILDERS))
+def test_workers_keep_hugging_face_downloads_across_container_restarts(api_version: str) -> None:
+    """HF_HOME is on a volume of the pod: a crashed worker restarts without downloading again."""
+    dgd = GRAPH_BUILDERS[api_version](model(), "blue", inputs(dgd_api_version=api_version))
+    views = services(dgd)
+    worker, frontend = views["TRTLLMWorker"], views["Frontend"]
+    assert worker.container.env_values["HF_HOME"] == HF_HOME
+    (mount,) = [m for m in worker.container.volume_mounts if m["mountPath"] == HF_HOME]
+    (volume,) = [v for v in worker.pod.volumes if v["name"] == mount["name"]]
+    assert volume == {"name": mount["name"], "emptyDir": {}}
+    assert "HF_HOME" not in frontend.container.env_values  # the frontend downloads nothing
