@@ -385,6 +385,17 @@ def _check_efa(config: StackConfig, model: Model, role: str, model_path: str) ->
                 severity="warning",
             )
         )
+    if model.role(role).nodes > 1 and not pool.availability_zone:
+        # EFA pools name their zone already; a multinode group elsewhere may straddle zones.
+        issues.append(
+            ConfigIssue(
+                f"nodePools[{index}].availabilityZone",
+                f"{model.name}'s {role} workers span nodes, and pool {pool.name} spans zones: one "
+                "group may land in two, with NCCL over cross-zone links (slower, and billed); "
+                "set availabilityZone to keep each group in one zone",
+                severity="warning",
+            )
+        )
     if pool.efa:
         for color in sorted(model.slots):
             image = model.image_for(color) or ""

@@ -48,7 +48,8 @@ def test_prods_efa_pods_ask_their_share_and_set_libfabrics_environment(
     image = prefill["extraPodSpec"]["mainContainer"]["image"]
     assert image.endswith("-efa-amd64")
     qwen = graphs["qwen3-0-6b-blue"]["spec"]["services"]["TRTLLMWorker"]  # not an EFA pool
-    assert "custom" not in qwen.get("resources", {}).get("limits", {}) and "envs" not in qwen
+    assert "custom" not in qwen.get("resources", {}).get("limits", {})
+    assert not [e for e in qwen["envs"] if e["name"].startswith("FI_")]
 
 
 def test_multinode_workers_without_efa_are_refused_unless_tcp_is_accepted() -> None:
@@ -59,6 +60,13 @@ def test_multinode_workers_without_efa_are_refused_unless_tcp_is_accepted() -> N
     )
     accepted = check_stack_values(_multinode(False), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
     assert any("over TCP (efa: false)" in w.message for w in accepted.warnings)
+    assert not [w for w in accepted.warnings if w.path == "nodePools[1].availabilityZone"]
+    # ... and without a zone a group may straddle two
+    spread = _multinode(False)
+    del spread["nodePools"][1]["availabilityZone"]
+    accepted = check_stack_values(spread, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    zones = [w.message for w in accepted.warnings if w.path == "nodePools[1].availabilityZone"]
+    assert len(zones) == 2 and all("cross-zone" in z for z in zones)  # prefill and decode
 
 
 def test_the_plain_image_on_an_efa_pool_is_a_warning() -> None:
