@@ -49,6 +49,10 @@ DGD_API_VERSION = DGD_V1ALPHA1
 # Labels the operator puts on every pod it creates.
 OPERATOR_GRAPH_LABEL = "nvidia.com/dynamo-graph-deployment-name"
 OPERATOR_COMPONENT_TYPE_LABEL = "nvidia.com/dynamo-component-type"
+# The operator's component-type pod label of a worker: `worker` for every v1alpha1 worker (a
+# disaggregated one says prefill/decode in its sub-component type), the component's own `type`
+# in v1beta1 (worker, prefill or decode).
+WORKER_COMPONENT_TYPES = ("worker", "prefill", "decode")
 # The series label our PodMonitors copy the operator's graph label into: one slot's series.
 GRAPH_LABEL = "graph"
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from components.dgd import COLOR_LABEL, FRONTEND_PORT, MODEL_LABEL, OPERATOR_COMPONENT_TYPE_LABEL
+from components.dgd import (
+    COLOR_LABEL,
+    FRONTEND_PORT,
+    MODEL_LABEL,
+    OPERATOR_COMPONENT_TYPE_LABEL,
+    WORKER_COMPONENT_TYPES,
+)
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 NATS_PORT = 4222
@@ -79,6 +85,12 @@ class NetworkPlan:
     monitoring_namespace: str | None  # where Prometheus runs, when observability is on
     keda_namespace: str | None
     prometheus_adapter: bool = False  # the HPA's external metrics API, beside Prometheus
+    # The VPC's CIDR: nodes, pods (the VPC CNI) and the API server's private endpoint all have
+    # addresses in it. None (an existing VPC or cluster): not known, so model pods keep HTTPS
+    # to anywhere.
+    cluster_cidr: str | None = None
+    # (namespace, color) of each slot whose workers download from Hugging Face.
+    downloading: tuple[tuple[str, str], ...] = ()
 
 
 def _policy(namespace: str, name: str, spec: dict) -> dict:
@@ -128,13 +140,25 @@ def allow_dns(namespace: str) -> dict:
     )
 
 
-def allow_https_egress(namespace: str, pods: dict | None = None) -> dict:
-    """HTTPS anywhere: the Kubernetes API (its endpoints are not pods) and model downloads."""
+def allow_https_egress(
+    namespace: str, pods: dict | None = None, cluster_cidr: str | None = None
+) -> dict:
+    """HTTPS to the Kubernetes API (its endpoints are not pods): inside the VPC when its CIDR
+    is known (the private endpoint is there), else anywhere."""
     return _policy(
         namespace,
         "allow-https-egress",
-        {"podSelector": pods or {}, "policyTypes": ["Egress"], "egress": [{"ports": _tcp(443)}]},
+        {
+            "podSelector": pods or {},
+            "policyTypes": ["Egress"],
+            "egress": [_to_cluster({"ports": _tcp(443)}, cluster_cidr)],
+        },
     )
+
+
+def _to_cluster(rule: dict, cluster_cidr: str | None) -> dict:
+    """`rule` limited to the VPC's addresses when they are known."""
+    return {"to": [{"ipBlock": {"cidr": cluster_cidr}}], **rule} if cluster_cidr else rule
 
 
 def allow_within_namespace(namespace: str) -> dict:
@@ -216,7 +240,13 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
             },
         )
     )
-    policies.append(allow_https_egress(namespace, model_pods))
+    policies.append(allow_https_egress(namespace, model_pods, plan.cluster_cidr))
+    if plan.cluster_cidr:
+        policies += [
+            _download_egress(namespace, model, color)
+            for slot_namespace, color in plan.downloading
+            if slot_namespace == namespace
+        ]
     frontend = {"matchLabels": {MODEL_LABEL: model, OPERATOR_COMPONENT_TYPE_LABEL: "frontend"}}
     clients: list[dict] = [{"podSelector": {}}]
     if plan.client_namespaces:
@@ -242,11 +272,35 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
             {
                 "podSelector": loader,
                 "policyTypes": ["Egress"],
-                "egress": [{"ports": [{"protocol": "TCP", "port": low, "endPort": high}]}],
+                "egress": [
+                    _to_cluster(
+                        {"ports": [{"protocol": "TCP", "port": low, "endPort": high}]},
+                        plan.cluster_cidr,
+                    )
+                ],
             },
         )
     )
     return policies + _metrics_ingress(namespace, plan, (FRONTEND_PORT, WORKER_SYSTEM_PORT))
+
+
+def _download_egress(namespace: str, model: str, color: str) -> dict:
+    """A slot whose workers download from Hugging Face: HTTPS to anywhere, for its workers."""
+    workers = {
+        "matchLabels": {MODEL_LABEL: model, COLOR_LABEL: color},
+        "matchExpressions": [
+            {
+                "key": OPERATOR_COMPONENT_TYPE_LABEL,
+                "operator": "In",
+                "values": list(WORKER_COMPONENT_TYPES),
+            }
+        ],
+    }
+    return _policy(
+        namespace,
+        f"allow-download-egress-{color}",
+        {"podSelector": workers, "policyTypes": ["Egress"], "egress": [{"ports": _tcp(443)}]},
+    )
 
 
 def platform_policies(namespace: str, plan: NetworkPlan) -> list[dict]:

@@ -15,6 +15,7 @@ from components.dgd import (
     MODEL_LABEL,
     OPERATOR_COMPONENT_TYPE_LABEL,
     OPERATOR_GRAPH_LABEL,
+    WORKER_COMPONENT_TYPES,
 )
 from components.k8s_objects import custom_resource
 from components.monitoring_content import (
@@ -29,10 +30,6 @@ COMPONENT_TYPE = "dynamo-trtllm:observability:Observability"
 WORKER_SYSTEM_PORT = 9090
 # The label Grove puts on each pod: its PodClique's name.
 GROVE_CLIQUE_LABEL = "grove.io/podclique"
-# The operator's component-type pod label of a worker: `worker` for every v1alpha1 worker (a
-# disaggregated one says prefill/decode in its sub-component type), the component's own `type`
-# in v1beta1 (worker, prefill or decode).
-WORKER_COMPONENT_TYPES = ("worker", "prefill", "decode")
 
 
 def _pod_monitor(name: str, namespace: str, selector: dict, endpoint: dict) -> dict:

@@ -129,7 +129,22 @@ def network_plan(config: StackConfig) -> NetworkPlan:
         else None,
         keda_namespace=KEDA_NAMESPACE if autoscaler_namespace(config) == KEDA_NAMESPACE else None,
         prometheus_adapter=autoscaler_namespace(config) == config.observability.namespace,
+        cluster_cidr=_vpc_cidr(config),
+        downloading=tuple(
+            (m.k8s_namespace, color)
+            for m in config.models
+            for color in sorted(m.slots)
+            if m.source_for(color).hugging_face is not None
+        ),
     )
+
+
+def _vpc_cidr(config: StackConfig) -> str | None:
+    """The CIDR of a VPC the stack creates (an existing VPC's is not in the config)."""
+    cluster = config.cluster
+    if isinstance(cluster, EksCluster) and not cluster.vpc.existing:
+        return cluster.vpc.cidr
+    return None
 
 
 def autoscaled(config: StackConfig) -> bool:

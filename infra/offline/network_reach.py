@@ -1,10 +1,11 @@
 """Which flows a set of NetworkPolicies allows, with networking.k8s.io/v1 semantics.
 
 Tests use it to prove what rendered policies permit and deny, instead of matching strings.
-Two things Kubernetes leaves to the network plugin are fixed here: pod IPs are not modelled, so
-a pod-network pod never matches an ipBlock; and a hostNetwork pod is what most plugins make of
-it, its node's IP: never isolated, and matched only by ipBlock peers covering `node_ip`.
-Nodes are not modelled either: traffic between a pod and its own node gets no exemption here.
+What Kubernetes leaves to the network plugin is fixed as the VPC CNI does it: a pod-network pod
+with an `ip` (the VPC CNI gives pods VPC addresses) is matched by ipBlock peers covering it, one
+without an `ip` by none; a hostNetwork pod is its node's IP: never isolated, and matched only by
+ipBlock peers covering `node_ip`. Traffic between a pod and its own node (a `Node`, or a
+hostNetwork pod on it: the kubelet's probes) is always allowed, as the NetworkPolicy API says.
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ class Pod:
     ports: Mapping[str, int] = field(default_factory=dict)
     host_network: bool = False
     node_ip: str | None = None  # the address a hostNetwork pod's traffic carries
+    ip: str | None = None  # a pod-network pod's own address (None: matched by no ipBlock)
+    node: str | None = None  # the node it runs on
 
     def __post_init__(self) -> None:
         if self.host_network != (self.node_ip is not None):
             raise ValueError(f"pod {self}: node_ip is required with host_network, and only then")
-        if self.node_ip is not None:
-            ipaddress.ip_address(self.node_ip)
+        if self.host_network and self.ip is not None:
+            raise ValueError(f"pod {self}: a hostNetwork pod has its node's address, not an ip")
+        for address in (self.node_ip, self.ip):
+            if address is not None:
+                ipaddress.ip_address(address)
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -59,7 +65,30 @@ class External:
         return f"{self.name} ({self.ip})" if self.name else self.ip
 
 
-Endpoint = Pod | External
+@dataclass(frozen=True)
+class Node:
+    """A node itself (the kubelet, host processes), at its address."""
+
+    name: str
+    ip: str
+
+    def __post_init__(self) -> None:
+        ipaddress.ip_address(self.ip)
+
+    def __str__(self) -> str:
+        return f"node {self.name} ({self.ip})"
+
+
+Endpoint = Pod | External | Node
+
+
+def _node_of(endpoint: Endpoint) -> str | None:
+    """The node an endpoint is on, when it is the node itself or shares its network."""
+    if isinstance(endpoint, Node):
+        return endpoint.name
+    if isinstance(endpoint, Pod) and endpoint.host_network:
+        return endpoint.node
+    return None
 
 
 @dataclass(frozen=True)
@@ -270,8 +299,10 @@ class NetworkPolicies:
         self, direction: Direction, subject: Endpoint, peer: Endpoint, flow: _Flow
     ) -> tuple[bool, str]:
         side = f"{direction.lower()} of {subject}"
-        if isinstance(subject, External) or subject.host_network:
+        if isinstance(subject, External | Node) or subject.host_network:
             return True, f"{side} is not subject to NetworkPolicy"
+        if subject.node is not None and _node_of(peer) == subject.node:
+            return True, f"{side} is with its own node, always allowed"
         isolating = {
             policy.name: rules
             for policy in self._policies
@@ -296,11 +327,11 @@ class NetworkPolicies:
         return not rule.peers or any(self._matches(p, namespace, peer) for p in rule.peers)
 
     def _matches(self, peer: _Peer, policy_namespace: str, endpoint: Endpoint) -> bool:
-        if isinstance(endpoint, External) or endpoint.host_network:
-            ip = endpoint.ip if isinstance(endpoint, External) else str(endpoint.node_ip)
+        if isinstance(endpoint, External | Node) or endpoint.host_network:
+            ip = endpoint.ip if isinstance(endpoint, External | Node) else str(endpoint.node_ip)
             return peer.ip_block is not None and peer.ip_block.contains(ip)
         if peer.ip_block is not None:
-            return False  # pod IPs are not modelled
+            return endpoint.ip is not None and peer.ip_block.contains(endpoint.ip)
         if peer.namespace_selector is None:
             in_namespace = endpoint.namespace == policy_namespace
         else:

@@ -8,6 +8,7 @@ stack as rendered.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 import pytest
@@ -33,7 +34,8 @@ KEDA = Pod("keda-operator", "keda", {"app": "keda-operator"})
 
 
 class Cluster:
-    """A rendered stack's policies plus the pods its graphs would run."""
+    """A rendered stack's policies plus the pods its graphs would run, each with an address in
+    the stack's VPC as the VPC CNI gives them (no address when the stack creates no VPC)."""
 
     def __init__(self, rendered: Rendered) -> None:
         labels = {
@@ -41,20 +43,30 @@ class Cluster:
         }
         self.namespaces = set(labels)
         self.net = NetworkPolicies(rendered.objects("NetworkPolicy"), labels)
+        vpcs = [rendered.load(r)["cidrBlock"] for r in rendered.of_type("aws:ec2/vpc:Vpc")]
+        self.vpc = ipaddress.ip_network(vpcs[0]) if vpcs else None
+        addresses = self.vpc.hosts() if self.vpc else iter(())
+        next(addresses, None)  # skip the network's first host (the VPC router's neighbourhood)
         self.pods: dict[tuple[str, str], Pod] = {}
         self.frontends: list[Pod] = []
+        self.downloading: set[str] = set()  # pod names
         for dgd in rendered.objects("DynamoGraphDeployment"):
             name = dgd["metadata"]["name"]
             for key, service in services(dgd).items():
+                address = next(addresses, None)
                 pod = Pod(
                     f"{name}-{key.lower()}",
                     dgd["metadata"]["namespace"],
                     service.pod_labels,
                     {"http": 8000} if service.is_frontend else {"system": 9090},
+                    ip=str(address) if address else None,
                 )
                 self.pods[(name, key)] = pod
                 if service.is_frontend:
                     self.frontends.append(pod)
+                args = service.container.args
+                if service.is_worker and not args[args.index("--model-path") + 1].startswith("/"):
+                    self.downloading.add(pod.name)  # a Hugging Face id, fetched at start
         # the gateways the HTTPRoutes hang off, and the namespaces whose frontends they route to
         self.routes = {
             (
@@ -64,6 +76,10 @@ class Cluster:
             for route in rendered.objects("HTTPRoute")
             for parent in route["spec"]["parentRefs"]
         }
+
+    def internet_open(self, pod: Pod) -> bool:
+        """HTTPS to the internet: for workers that download, or everyone when the VPC is not ours."""
+        return self.vpc is None or pod.name in self.downloading
 
     def frontend(self, dgd: str) -> Pod:
         return self.pods[(dgd, "Frontend")]
@@ -130,7 +146,9 @@ def test_every_graph_pod_reaches_nats_dns_and_https_only(
         cluster.assert_open(pod, NATS, 4222)
         cluster.assert_closed(pod, NATS, 6222)  # cluster routes stay among NATS pods
         cluster.assert_open(pod, KUBE_DNS, 53, "UDP")
-        cluster.assert_open(pod, INTERNET, 443)  # model downloads, the Kubernetes API
+        cluster.assert_open(pod, API_SERVER, 443)  # the private endpoint, in the VPC
+        verdict = cluster.net.check(pod, INTERNET, 443)
+        assert verdict.allowed == cluster.internet_open(pod), verdict.reason
         cluster.assert_closed(pod, INTERNET, 80)
         cluster.assert_closed(pod, STRANGER, 8000)
 
@@ -235,10 +253,14 @@ def test_graphs_reach_nats_and_nothing_else_does(prod: Cluster) -> None:
 
 
 def test_dns_and_https_egress(prod: Cluster) -> None:
-    worker = prod.worker("deepseek-r1-blue", "decode")
+    worker = prod.worker("deepseek-r1-blue", "decode")  # weights from the S3-backed cache
     prod.assert_open(worker, KUBE_DNS, 53, "UDP")
-    prod.assert_open(worker, INTERNET, 443)  # model downloads, the Kubernetes API
+    prod.assert_open(worker, API_SERVER, 443)  # the Kubernetes API, inside the VPC
+    prod.assert_closed(worker, INTERNET, 443)  # nothing to download: no way out
     prod.assert_closed(worker, INTERNET, 80)
+    downloader = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")  # Qwen from Hugging Face
+    prod.assert_open(downloader, INTERNET, 443)
+    prod.assert_closed(prod.frontend("qwen3-0-6b-blue"), INTERNET, 443)  # it downloads nothing
     # the HTTPS allow is egress only: another model's namespace still denies the ingress
     prod.assert_closed(worker, prod.frontend("qwen3-0-6b-blue"), 443)
 

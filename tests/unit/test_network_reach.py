@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from infra.offline.network_reach import NAMESPACE_NAME_LABEL, External, NetworkPolicies, Pod
+from infra.offline.network_reach import (
+    NAMESPACE_NAME_LABEL,
+    External,
+    NetworkPolicies,
+    Node,
+    Pod,
+)
 
 NS = "serving"
 CLIENT = Pod("client", NS, {"app": "client"})
@@ -243,10 +250,25 @@ def test_an_ip_block_matches_external_addresses_outside_its_exceptions() -> None
     assert not policies.allows(CLIENT, External("2001:db8::1"), 443)
 
 
-def test_pods_never_match_an_ip_block() -> None:
-    policies = admitting([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])
-    assert policies.allows(INTERNET, SERVER, 8000)
-    assert not policies.allows(CLIENT, SERVER, 8000)
+def test_an_ip_block_matches_a_pod_by_its_vpc_address() -> None:
+    """On the VPC CNI pods have VPC addresses, so a block covering the VPC covers its pods."""
+    policies = admitting([{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]}])
+    assert policies.allows(replace(CLIENT, ip="10.0.3.7"), SERVER, 8000)
+    assert not policies.allows(replace(CLIENT, ip="10.1.3.7"), SERVER, 8000)
+    assert not policies.allows(CLIENT, SERVER, 8000)  # an address not modelled matches no block
+
+
+def test_a_pod_and_its_own_node_always_reach_each_other() -> None:
+    """The NetworkPolicy API: traffic to and from the pod's node is always allowed (kubelet
+    probes), whatever the policies say; another node gets no such pass."""
+    isolated = NetworkPolicies([policy(DENY_ALL, name="deny-all")])
+    server = replace(SERVER, node="node-a")
+    own, other = Node("node-a", "10.0.1.5"), Node("node-b", "10.0.2.5")
+    assert isolated.allows(own, server, 8000) and isolated.allows(server, own, 10250)
+    assert not isolated.allows(other, server, 8000)
+    kubelet_proxy = Pod("agent", NS, host_network=True, node_ip="10.0.1.5", node="node-a")
+    assert isolated.allows(kubelet_proxy, server, 8000)
+    assert "own node" in isolated.check(own, server, 8000).reason
 
 
 def test_a_host_network_pod_is_its_node_ip_and_never_isolated() -> None:
@@ -347,3 +369,7 @@ def test_endpoints_reject_bad_addresses() -> None:
         External("not-an-ip")
     with pytest.raises(ValueError, match="node_ip"):
         Pod("agent", NS, host_network=True)
+    with pytest.raises(ValueError, match="not an ip"):
+        Pod("agent", NS, host_network=True, node_ip="10.0.1.5", ip="10.0.1.6")
+    with pytest.raises(ValueError):
+        Node("n", "nowhere")
