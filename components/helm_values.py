@@ -167,6 +167,14 @@ class FluidValues(HelmValues):
 # --- kube-prometheus-stack ------------------------------------------------------------------
 
 
+class MonitorReference(HelmValues):
+    """prometheus-operator's ObjectReference: every object of `resource` in `namespace`."""
+
+    group: str = "monitoring.coreos.com"
+    resource: str
+    namespace: str
+
+
 class PrometheusSpec(HelmValues):
     # False: select every PodMonitor / ServiceMonitor / PrometheusRule, not only the chart's own.
     pod_monitor_selector_nil_uses_helm_values: bool = Field(
@@ -176,14 +184,30 @@ class PrometheusSpec(HelmValues):
         alias="serviceMonitorSelectorNilUsesHelmValues"
     )
     rule_selector_nil_uses_helm_values: bool = Field(alias="ruleSelectorNilUsesHelmValues")
+    # Series from a monitor get its namespace as this label, whatever the target says.
+    enforced_namespace_label: str | None = Field(default=None, alias="enforcedNamespaceLabel")
+    excluded_from_enforcement: list[MonitorReference] = Field(
+        default=[], alias="excludedFromEnforcement"
+    )
 
 
 class PrometheusValues(HelmValues):
     prometheus_spec: PrometheusSpec = Field(alias="prometheusSpec")
 
 
+class GrafanaAdmin(HelmValues):
+    existing_secret: str = Field(alias="existingSecret")
+    user_key: str = Field(alias="userKey")
+    password_key: str = Field(alias="passwordKey")
+
+
+class GrafanaValues(HelmValues):
+    admin: GrafanaAdmin
+
+
 class KubePrometheusStackValues(HelmValues):
     prometheus: PrometheusValues
+    grafana: GrafanaValues
 
 
 # --- prometheus-adapter ---------------------------------------------------------------------

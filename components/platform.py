@@ -24,8 +24,11 @@ from components.helm_values import (
     FluidValues,
     GpuOperatorDcgmExporter,
     GpuOperatorValues,
+    GrafanaAdmin,
+    GrafanaValues,
     HelmValues,
     KubePrometheusStackValues,
+    MonitorReference,
     NatsCluster,
     NatsConfig,
     NatsFileStore,
@@ -45,7 +48,9 @@ from components.helm_values import (
     Toggle,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
+from components.security import GRAFANA_PASSWORD_KEY, GRAFANA_USER_KEY
 from infra.stack.config import Autoscaler, ObservabilitySpec, PlatformSpec
+from infra.stack.names import GRAFANA_ADMIN_SECRET
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.
@@ -203,6 +208,41 @@ def dcgm_service_monitor(metrics: bool) -> ServiceMonitorValues:
     )
 
 
+# Series of a monitor in a model namespace carry that namespace, whatever the target claims, so
+# one model's pods cannot feed another's autoscaler or alerts. The chart's own monitors (the
+# cluster's kube-state-metrics, kubelet, ...), our alert rules, which read every namespace, and
+# DCGM's, whose series name the GPU's pod, keep theirs.
+ENFORCED_NAMESPACE_LABEL = "namespace"
+
+
+def build_kube_prometheus_stack_values(
+    monitoring_namespace: str, gpu_namespace: str
+) -> KubePrometheusStackValues:
+    excluded = [
+        MonitorReference(resource=kind, namespace=monitoring_namespace)
+        for kind in ("servicemonitors", "podmonitors", "prometheusrules")
+    ]
+    excluded.append(MonitorReference(resource="servicemonitors", namespace=gpu_namespace))
+    return KubePrometheusStackValues(
+        prometheus=PrometheusValues(
+            prometheus_spec=PrometheusSpec(
+                pod_monitor_selector_nil_uses_helm_values=False,
+                service_monitor_selector_nil_uses_helm_values=False,
+                rule_selector_nil_uses_helm_values=False,
+                enforced_namespace_label=ENFORCED_NAMESPACE_LABEL,
+                excluded_from_enforcement=excluded,
+            )
+        ),
+        grafana=GrafanaValues(
+            admin=GrafanaAdmin(
+                existing_secret=GRAFANA_ADMIN_SECRET,
+                user_key=GRAFANA_USER_KEY,
+                password_key=GRAFANA_PASSWORD_KEY,
+            )
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class HelmRelease:
     """One chart install as the composition root wants it; `key` picks the pinned version."""
@@ -244,15 +284,7 @@ def platform_releases(
                 "kube_prometheus_stack",
                 "kube-prometheus-stack",
                 observability.namespace,
-                KubePrometheusStackValues(
-                    prometheus=PrometheusValues(
-                        prometheus_spec=PrometheusSpec(
-                            pod_monitor_selector_nil_uses_helm_values=False,
-                            service_monitor_selector_nil_uses_helm_values=False,
-                            rule_selector_nil_uses_helm_values=False,
-                        )
-                    )
-                ),
+                build_kube_prometheus_stack_values(observability.namespace, gpu_namespace),
             )
         )
     if gpus and spec.gpu_stack == "device-plugin":

@@ -9,10 +9,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.network_policies import NamespaceKind, NetworkPlan, namespace_policies
+from infra.stack.names import GRAFANA_ADMIN_SECRET
 
 COMPONENT_TYPE = "dynamo-trtllm:security:Security"
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 HF_TOKEN_SECRET = "hf-token-secret"
+# The Grafana chart's defaults for admin.existingSecret's keys; the user is Grafana's own.
+GRAFANA_USER_KEY = "admin-user"
+GRAFANA_PASSWORD_KEY = "admin-password"
+GRAFANA_ADMIN_USER = "admin"
 IMAGE_PULL_SECRET = "image-pull-secret"
 S3_CREDENTIALS_SECRET = "s3-credentials"
 S3_KEY_ID_FIELD = "aws.accessKeyId"
@@ -65,10 +70,14 @@ class SecurityArgs:
     s3_namespaces: set[str] = field(default_factory=set)
     # The namespaces whose workers download from Hugging Face: only they get the token.
     hf_namespaces: set[str] = field(default_factory=set)
+    # Grafana's admin password and the namespace kube-prometheus-stack runs in, when installed.
+    grafana_admin_password: pulumi.Output[str] | None = None
+    monitoring_namespace: str | None = None
 
 
 class Security(pulumi.ComponentResource):
     namespaces: dict[str, k8s.core.v1.Namespace]
+    grafana_admin: k8s.core.v1.Secret | None
     hf_token_secret: str | None
     image_pull_secret: str | None
     s3_credentials_secret: str | None
@@ -127,4 +136,17 @@ class Security(pulumi.ComponentResource):
                     spec=policy["spec"],
                     opts=in_ns,
                 )
+        self.grafana_admin = None
+        if args.grafana_admin_password is not None and args.monitoring_namespace is not None:
+            # Keys the Grafana chart reads with admin.existingSecret (its userKey/passwordKey).
+            self.grafana_admin = k8s.core.v1.Secret(
+                GRAFANA_ADMIN_SECRET,
+                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": args.monitoring_namespace},
+                type="Opaque",
+                string_data={
+                    GRAFANA_USER_KEY: GRAFANA_ADMIN_USER,
+                    GRAFANA_PASSWORD_KEY: args.grafana_admin_password,
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.namespaces.values())),
+            )
         self.register_outputs({"namespaces": list(self.namespaces)})

@@ -67,7 +67,7 @@ from infra.stack.config import (
 from infra.stack.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.stack.instances import pool_gpus
 from infra.stack.loading import read_stack_file, source_label, stack_file
-from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE
+from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_KEY
 from infra.traffic_program import build_traffic
 
 # A GPU pool of either provisioner; both expose nodes, instance_type, gpus_per_node, max_gpus.
@@ -267,6 +267,15 @@ def _karpenter(
 def _security(
     config: StackConfig, secrets: StackSecrets, k8s_opts: pulumi.ResourceOptions
 ) -> Security:
+    installs_grafana = (
+        config.observability.enabled and config.observability.install_kube_prometheus_stack
+    )
+    if installs_grafana and secrets.grafana_admin_password is None:
+        # validate says so from the stack file; here an imported environment did not set it.
+        raise pulumi.RunError(
+            f"{CONFIG_NAMESPACE}:{GRAFANA_ADMIN_KEY} is not set: Grafana would keep its chart's "
+            "default admin password"
+        )
     return Security(
         "security",
         SecurityArgs(
@@ -281,6 +290,8 @@ def _security(
             hf_namespaces={
                 m.k8s_namespace for m in config.models if downloads_from_hugging_face(m)
             },
+            grafana_admin_password=secrets.grafana_admin_password,
+            monitoring_namespace=config.observability.namespace if installs_grafana else None,
         ),
         opts=k8s_opts,
     )
@@ -306,7 +317,11 @@ def _platform(
                 autoscaler_namespace=autoscaler_namespace(config),
             ),
             charts=config.platform.chart_pins(),
-            depends_on=[*security.namespaces.values(), *[p.nodes for p in pools.values()]],
+            depends_on=[
+                *security.namespaces.values(),
+                *([security.grafana_admin] if security.grafana_admin else []),
+                *[p.nodes for p in pools.values()],
+            ],
         ),
         opts=k8s_opts,
     )

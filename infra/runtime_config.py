@@ -22,6 +22,8 @@ class StackSecrets:
     # Static S3 keys for the model cache, when IAM roles are not an option (existing clusters).
     s3_access_key_id: pulumi.Output[str] | None = None
     s3_secret_access_key: pulumi.Output[str] | None = None
+    # Grafana's admin password, when the stack installs kube-prometheus-stack.
+    grafana_admin_password: pulumi.Output[str] | None = None
 
     @property
     def s3_keys(self) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
@@ -31,12 +33,13 @@ class StackSecrets:
 
 
 def read_secrets(pulumi_config: pulumi.Config) -> StackSecrets:
-    hf_key, pull_key, s3_id_key, s3_secret_key = SECRET_KEYS
+    hf_key, pull_key, s3_id_key, s3_secret_key, grafana_key = SECRET_KEYS
     return StackSecrets(
         hf_token=pulumi_config.get_secret(hf_key),
         image_pull_secret=pulumi_config.get_secret(pull_key),
         s3_access_key_id=pulumi_config.get_secret(s3_id_key),
         s3_secret_access_key=pulumi_config.get_secret(s3_secret_key),
+        grafana_admin_password=pulumi_config.get_secret(grafana_key),
     )
 
 

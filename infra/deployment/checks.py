@@ -11,6 +11,7 @@ from infra.deployment.placement import placement_issues
 from infra.deployment.planning import fit_issues
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.stack.names import GRAFANA_ADMIN_KEY
 from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
 from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
 from infra.trtllm.model_catalog import lookup_model
@@ -44,9 +45,37 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
         deployment, webhook_rules=deployment.config.platform.profile.webhook_rules
     )
     issues += placement_issues(deployment)
+    issues += _grafana_admin_issues(deployment)
     if fit_check:
         issues += fit_issues(deployment, fit_ready)
     return issues
+
+
+def _grafana_admin_issues(deployment: Deployment) -> list[ConfigIssue]:
+    """kube-prometheus-stack's Grafana keeps the chart's well-known admin password unless told
+    another: the stack installs it only with one of its own, from a Pulumi secret."""
+    observability = deployment.config.observability
+    installs = observability.enabled and observability.install_kube_prometheus_stack
+    if not installs or GRAFANA_ADMIN_KEY in deployment.secrets:
+        return []
+    where = GRAFANA_ADMIN_KEY
+    if deployment.environments:
+        imported = ", ".join(deployment.environments)
+        return [
+            ConfigIssue(
+                where,
+                f"the stack file sets no Grafana admin password: it must come from the imported "
+                f"ESC environment ({imported}), or `pulumi up` stops",
+                severity="warning",
+            )
+        ]
+    return [
+        ConfigIssue(
+            where,
+            "observability.installKubePrometheusStack: Grafana would keep its chart's default "
+            "admin password; `pulumi config set --secret dynamo-trtllm:grafanaAdminPassword ...`",
+        )
+    ]
 
 
 def _gated_issues(resolved: ResolvedModel, deployment: Deployment) -> list[ConfigIssue]:

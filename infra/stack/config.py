@@ -514,7 +514,13 @@ class StackConfig(Spec):
 
 
 # Keys under `dynamo-trtllm:` that hold secrets; read only through Pulumi's secret config.
-SECRET_KEYS = ("hfToken", "imagePullSecret", "s3AccessKeyId", "s3SecretAccessKey")
+SECRET_KEYS = (
+    "hfToken",
+    "imagePullSecret",
+    "s3AccessKeyId",
+    "s3SecretAccessKey",
+    "grafanaAdminPassword",
+)
 
 
 # --- traffic stacks ------------------------------------------------------------------------

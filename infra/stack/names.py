@@ -70,3 +70,8 @@ def parse_quantity_mib(quantity: str) -> int:
     if match is None:
         raise ValueError(f"not a memory quantity: {quantity!r}")
     return math.ceil(float(match.group(1)) * _QUANTITY_MIB[match.group(2) or ""])
+
+
+# The secret config key of Grafana's admin password, and the Secret the stack keeps it in.
+GRAFANA_ADMIN_KEY = "grafanaAdminPassword"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
