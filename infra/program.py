@@ -53,6 +53,7 @@ from infra.specs import (
     cache_selector,
     cache_tier_path,
     downloads_from_hugging_face,
+    installs_grafana,
     network_plan,
     owned_namespaces,
     s3_sources,
@@ -267,10 +268,8 @@ def _karpenter(
 def _security(
     config: StackConfig, secrets: StackSecrets, k8s_opts: pulumi.ResourceOptions
 ) -> Security:
-    installs_grafana = (
-        config.observability.enabled and config.observability.install_kube_prometheus_stack
-    )
-    if installs_grafana and secrets.grafana_admin_password is None:
+    grafana = installs_grafana(config)
+    if grafana and secrets.grafana_admin_password is None:
         # validate says so from the stack file; here an imported environment did not set it.
         raise pulumi.RunError(
             f"{CONFIG_NAMESPACE}:{GRAFANA_ADMIN_KEY} is not set: Grafana would keep its chart's "
@@ -291,7 +290,7 @@ def _security(
                 m.k8s_namespace for m in config.models if downloads_from_hugging_face(m)
             },
             grafana_admin_password=secrets.grafana_admin_password,
-            monitoring_namespace=config.observability.namespace if installs_grafana else None,
+            monitoring_namespace=config.observability.namespace if grafana else None,
         ),
         opts=k8s_opts,
     )

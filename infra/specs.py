@@ -21,7 +21,7 @@ from components.security import OwnedNamespace
 from infra.stack.cluster_config import EksCluster
 from infra.stack.config import Model, S3Source, StackConfig, url_port
 from infra.stack.instances import RAID0_MOUNT, pool_node_selector, striped_nvme
-from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, KEDA_NAMESPACE
+from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_SECRET, KEDA_NAMESPACE
 
 # The SSD tier's directory when the nodes have no striped NVMe: on the root volume.
 DEFAULT_CACHE_PATH = "/opt/dynamo/model-cache"
@@ -232,5 +232,12 @@ def admission_rules(config: StackConfig) -> AdmissionRules:
         exemptions=admission_exemptions(config),
         cache_paths=tuple(sorted({cache_tier_path(config, model) for model, _, _ in cached})),
         weight_sources=tuple(sorted({s3.uri for _, _, s3 in cached if s3 is not None})),
-        secret_names=tuple(OWN_SECRETS),
+        secret_names=tuple(OWN_SECRETS)
+        + ((GRAFANA_ADMIN_SECRET,) if installs_grafana(config) else ()),
     )
+
+
+def installs_grafana(config: StackConfig) -> bool:
+    """The stack installs kube-prometheus-stack, whose Grafana needs the stack's admin password."""
+    observability = config.observability
+    return observability.enabled and observability.install_kube_prometheus_stack

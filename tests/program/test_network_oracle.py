@@ -11,9 +11,12 @@ where KEDA runs, and a stranger in an unpoliced namespace. Every ordered pair of
 handful of ports, must get the same verdict from both.
 
 Only pod-to-pod flows between pod-network pods are compared: no ipBlock peers, External
-endpoints or hostNetwork pods. The two tools model IPs differently (ours gives pods no IP and
-hostNetwork pods their node's; NCA has no hostNetwork pods and its own IP space), so there
-their verdicts are not comparable.
+endpoints or hostNetwork pods, and the pods get no `ip` or `node`. The two tools model addresses
+differently: ours matches a pod's `ip` (as the VPC CNI hands out VPC addresses) and a hostNetwork
+pod's node IP against ipBlocks, and lets a pod reach its own node; NCA keeps ipBlocks apart from
+the pods it knows and has neither hostNetwork pods nor nodes. So a pod here is matched by
+ipBlocks in neither tool (the VPC-only HTTPS rule admits no pod), and flows involving addresses
+are left to tests/program/test_network_flows.py.
 """
 
 from __future__ import annotations
@@ -104,18 +107,12 @@ class Oracle:
         namespaces: Mapping[str, Mapping[str, str]],
         pods: Iterable[Pod],
     ) -> None:
-        from nca.CoreDS.ConnectivityProperties import (  # type: ignore[import-untyped]
-            ConnectivityProperties,
-        )
-        from nca.CoreDS.Peer import BasePeerSet, PeerSet  # type: ignore[import-untyped]
-        from nca.CoreDS.PortSet import PortSet  # type: ignore[import-untyped]
-        from nca.CoreDS.ProtocolSet import ProtocolSet  # type: ignore[import-untyped]
-        from nca.NetworkConfig.ResourcesHandler import (  # type: ignore[import-untyped]
-            ResourcesHandler,
-        )
-        from nca.Resources.PolicyResources.NetworkPolicy import (  # type: ignore[import-untyped]
-            PolicyConnectionsFilter,
-        )
+        from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
+        from nca.CoreDS.Peer import BasePeerSet, PeerSet
+        from nca.CoreDS.PortSet import PortSet
+        from nca.CoreDS.ProtocolSet import ProtocolSet
+        from nca.NetworkConfig.ResourcesHandler import ResourcesHandler
+        from nca.Resources.PolicyResources.NetworkPolicy import PolicyConnectionsFilter
 
         pods = list(pods)
         files = {
@@ -187,7 +184,7 @@ def test_our_evaluator_agrees_with_network_config_analyzer(
     for src in pods:
         for dst in pods:
             if src == dst:
-                continue  # a pod reaching itself is not a policy question (NCA leaves it out)
+                continue  # a pod's traffic to itself: plugins differ, NCA's connectivity map omits it
             for port, protocol in FLOWS:
                 verdict = ours.check(src, dst, port, protocol)
                 expected = oracle.allows(src, dst, port, protocol)
@@ -195,7 +192,6 @@ def test_our_evaluator_agrees_with_network_config_analyzer(
                 if verdict.allowed != expected:
                     nca = "allowed" if expected else "denied"
                     disagreements.append(f"NCA: {nca}; ours: {verdict.reason}")
-    assert compared == len(pods) * (len(pods) - 1) * len(FLOWS)
     assert not disagreements, (
         f"{stack}: {len(disagreements)} of {compared} flows differ:\n" + "\n".join(disagreements)
     )

@@ -170,12 +170,14 @@ def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rend
     )
     [dgd] = dev.objects("DynamoGraphDeployment")
     worker = services(dgd)["TRTLLMWorker"]
-    assert worker.pod.volumes == [
-        {"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}}
-    ]
-    assert worker.container.volume_mounts == [
-        {"name": "engine-config", "mountPath": "/etc/dynamo-trtllm/engine", "readOnly": True}
-    ]
+    assert {"name": "engine-config", "configMap": {"name": config_map["metadata"]["name"]}} in (
+        worker.pod.volumes
+    )
+    assert {
+        "name": "engine-config",
+        "mountPath": "/etc/dynamo-trtllm/engine",
+        "readOnly": True,
+    } in worker.container.volume_mounts
     assert worker.container.arg("--extra-engine-args") == "/etc/dynamo-trtllm/engine/agg.yaml"
     # The content hash rolls the workers when a config changes: on the graph and its pods.
     digest = engine_config_hash(config_map["data"])
