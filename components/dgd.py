@@ -24,6 +24,7 @@ from components.dgd_parts import (  # noqa: F401  (the names components import f
     MODEL_MOUNT,
     GraphInputs,
     ServicePlan,
+    container_security,
     graph_envs,
     graph_metadata,
     pod_labels,
@@ -86,6 +87,7 @@ def _service(plan: ServicePlan) -> dict:
     if plan.working_dir:
         container["workingDir"] = plan.working_dir
     container |= {"command": plan.command, "args": plan.args}
+    container["securityContext"] = container_security(plan)
     pod: dict = {"mainContainer": container, "serviceAccountName": plan.service_account}
     volumes, mounts = pod_volumes(plan)
     if volumes:

@@ -20,6 +20,25 @@ ENGINE_CONFIG_DIR = "/etc/dynamo-trtllm/engine"
 ENGINE_CONFIG_VOLUME = "engine-config"
 MODEL_MOUNT = "/models"
 WORKING_DIR = "/workspace"
+# Every graph pod runs under the container runtime's default seccomp profile and may not gain
+# privileges; each drops the Linux capabilities its role has no use for (of the runtime's
+# default set). The frontend needs none. A TensorRT-LLM worker runs as root in the runtime image
+# and keeps what touching the image's files and starting its MPI ranks take (CHOWN,
+# DAC_OVERRIDE, FOWNER, FSETID, KILL, SETUID, SETGID); a multinode worker also runs sshd for
+# mpirun, which keeps SYS_CHROOT, AUDIT_WRITE and NET_BIND_SERVICE.
+SECCOMP_PROFILE = {"type": "RuntimeDefault"}
+CAPABILITIES_DROPPED = {
+    "frontend": ("ALL",),
+    "worker": (
+        "AUDIT_WRITE", "MKNOD", "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT",
+    ),
+    "multinode": ("MKNOD", "NET_RAW", "SETFCAP", "SETPCAP"),
+}  # fmt: skip
+# The runtime default seccomp profile refuses process_vm_readv (cross-memory attach) without
+# CAP_SYS_PTRACE: Open MPI's shared-memory transport then copies through shared memory instead.
+MPI_SINGLE_COPY_ENVS = [{"name": "OMPI_MCA_btl_vader_single_copy_mechanism", "value": "none"}]
+# A mocker worker (CPU only) is sized like a frontend.
+CPU_WORKER_MEMORY = "2Gi"
 # Where Hugging Face downloads go (tokenizer files, a draft model, weights of a Hugging Face
 # source): a volume that lives as long as the pod, so a restarted container (a crash, an OOM
 # kill) finds them instead of downloading again. Upstream's recipes use the same path.
@@ -108,6 +127,7 @@ class ServicePlan:
     model_pvc: str | None = None  # an existing claim, mounted at MODEL_MOUNT
     pod_annotations: dict[str, str] = field(default_factory=dict)  # this service's pods only
     hf_home: bool = False  # HF_HOME on a pod-lifetime volume
+    capabilities_dropped: tuple[str, ...] = ("ALL",)
 
     @property
     def sub_role(self) -> str | None:
@@ -235,9 +255,18 @@ def pod_volumes(plan: ServicePlan) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
+def container_security(plan: ServicePlan) -> dict:
+    """The main container's securityContext: no privilege gain, the role's capabilities only."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": list(plan.capabilities_dropped)},
+    }
+
+
 def pod_scheduling(plan: ServicePlan) -> dict:
-    """The pod fields both layouts take as they are: pull secret and where the pod may run."""
-    fields: dict = {}
+    """The pod fields both layouts take as they are: the pod's securityContext, pull secret and
+    where the pod may run."""
+    fields: dict = {"securityContext": {"seccompProfile": dict(SECCOMP_PROFILE)}}
     if plan.image_pull_secret:
         fields["imagePullSecrets"] = [{"name": plan.image_pull_secret}]
     if plan.tolerations:
@@ -259,6 +288,8 @@ def frontend_plan(model: Model, color: Color, inputs: GraphInputs) -> ServicePla
         service_account=workload_service_account("frontend"),
         replicas=model.frontend.replicas,
         image_pull_secret=inputs.image_pull_secret,
+        memory=model.frontend.memory,
+        capabilities_dropped=CAPABILITIES_DROPPED["frontend"],
     )
 
 
@@ -267,6 +298,16 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
     placement = inputs.placements.get(role)
     trtllm = model.engine == "trtllm"
     efa = efa_resources(placement) if trtllm else {}
+    memory = spec.memory or (
+        f"{placement.memory_mib}Mi"
+        if trtllm and placement is not None and placement.memory_mib
+        else None
+    )
+    if not trtllm:
+        memory = memory or CPU_WORKER_MEMORY
+        dropped = CAPABILITIES_DROPPED["frontend"]
+    else:
+        dropped = CAPABILITIES_DROPPED["multinode" if spec.nodes > 1 else "worker"]
     return ServicePlan(
         key=WORKER_SERVICES[role],
         role=role,
@@ -278,12 +319,16 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         working_dir=WORKING_DIR,
         image_pull_secret=inputs.image_pull_secret,
         env_secret=inputs.hf_token_secret,
-        envs=[*(EFA_ENVS if efa else []), {"name": "HF_HOME", "value": HF_HOME}],
+        envs=[
+            *(EFA_ENVS if efa else []),
+            *(MPI_SINGLE_COPY_ENVS if trtllm else []),
+            {"name": "HF_HOME", "value": HF_HOME},
+        ],
         gpus=spec.gpus_per_worker if trtllm else 0,
         efa_resources=efa,
         cpu=spec.cpu
-        or (HUGEPAGES_CPU_REQUEST if HUGEPAGES_RESOURCE in efa and not spec.memory else None),
-        memory=spec.memory,
+        or (HUGEPAGES_CPU_REQUEST if HUGEPAGES_RESOURCE in efa and not memory else None),
+        memory=memory,
         shared_memory=spec.shared_memory,
         nodes=spec.nodes,
         node_selector=dict(placement.node_selector) if placement is not None else {},
@@ -293,6 +338,7 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         model_pvc=inputs.model_pvc,
         pod_annotations=disruption_hold(placement, spec.nodes, inputs),
         hf_home=True,
+        capabilities_dropped=dropped,
     )
 
 

@@ -14,6 +14,7 @@ from components.dgd_parts import (
     MODEL_MOUNT,
     GraphInputs,
     ServicePlan,
+    container_security,
     graph_envs,
     graph_metadata,
     pod_labels,
@@ -74,6 +75,7 @@ def _container(plan: ServicePlan, mounts: list[dict]) -> dict:
         container["resources"] = resources
     if mounts:
         container["volumeMounts"] = mounts
+    container["securityContext"] = container_security(plan)
     return container
 
 

@@ -117,6 +117,8 @@ class PodView:
     spec: Mapping[str, Any]
     containers: list[tuple[str, Mapping[str, Any]]]  # (path, container)
     gpus: list[GpuAsk]
+    # (where the limit belongs, its value) per container whose memory the layout says
+    memory_limits: list[tuple[str, str | None]]
 
     @property
     def asks_for_gpus(self) -> bool:
@@ -142,7 +144,14 @@ def _pod(path: str, spec: Mapping[str, Any]) -> PodView:
         )
         for at, container in containers
     ]
-    return PodView(path, spec, containers, gpus)
+    memory = [
+        (
+            f"{at}.resources.limits.memory",
+            _quantity(_at(container, ("resources", "limits")).get("memory")),
+        )
+        for at, container in containers
+    ]
+    return PodView(path, spec, containers, gpus, memory)
 
 
 def _v1alpha1_pods(props: Mapping[str, Any]) -> Iterator[PodView]:
@@ -167,7 +176,14 @@ def _v1alpha1_pods(props: Mapping[str, Any]) -> Iterator[PodView]:
                 _gpus(service, "limits", "gpu"),
             )
         ]
-        yield PodView(f"{path}.extraPodSpec", spec, containers, gpus)
+        # Dynamo's own resource form: the service's limits are its main container's.
+        memory = [
+            (
+                f"{path}.resources.limits.memory",
+                _quantity(_at(service, ("resources", "limits")).get("memory")),
+            )
+        ]
+        yield PodView(f"{path}.extraPodSpec", spec, containers, gpus, memory)
 
 
 def _v1beta1_pods(props: Mapping[str, Any]) -> Iterator[PodView]:
@@ -380,6 +396,34 @@ def host_path_violations(resource_type: str, props: Mapping[str, Any]) -> list[s
     return [f"{label}: {path} mounts node path {node!r}" for path, node in found]
 
 
+CONFINED_SECCOMP = ("RuntimeDefault", "Localhost")
+
+
+def graph_pod_hardening_violations(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """A DynamoGraphDeployment's pods run under a seccomp profile, gain no privileges, and have a
+    memory limit (one runaway worker cannot take its node's memory from the others)."""
+    if resource_type not in DGD_LAYOUTS:
+        return []
+    label = describe(resource_type, props)
+    found = []
+    for pod in pod_views(resource_type, props):
+        seccomp = _at(pod.spec, ("securityContext", "seccompProfile")).get("type")
+        if seccomp not in CONFINED_SECCOMP:
+            found.append(
+                f"{label}: {pod.path}.securityContext.seccompProfile.type must be RuntimeDefault"
+            )
+        for path, container in pod.containers:
+            context = _at(container, ("securityContext",))
+            # A privileged container is no-privileged-containers' to report.
+            escalation = context.get("allowPrivilegeEscalation")
+            if context.get("privileged") is not True and escalation is not False:
+                found.append(
+                    f"{label}: {path}.securityContext.allowPrivilegeEscalation must be false"
+                )
+        found += [f"{label}: {path} must be set" for path, limit in pod.memory_limits if not limit]
+    return found
+
+
 # --- namespaces (whole stack) -------------------------------------------------------------------
 
 
@@ -488,6 +532,11 @@ POLICIES: list[Policy] = [
         "no-host-path-volumes",
         "No hostPath volumes; node paths only as Fluid runtimes' tiered stores.",
         host_path_violations,
+    ),
+    resource_policy(
+        "graph-pods-hardened",
+        "DynamoGraphDeployment pods: a seccomp profile, no privilege escalation, memory limits.",
+        graph_pod_hardening_violations,
     ),
     StackValidationPolicy(
         name="owned-namespaces-default-deny",

@@ -18,22 +18,10 @@ from infra.stack.errors import ConfigIssue
 from infra.stack.instances import (
     EFA_NODE_HUGEPAGES_MIB,
     GpuInstance,
+    allocatable_memory_mib,
     pool_gpus,
 )
 from infra.stack.names import parse_quantity_mib
-
-# kubelet reservations nodeadm sets on AL2023 EKS nodes (awslabs/amazon-eks-ami
-# nodeadm/internal/kubelet/config.go): memory 255Mi + 11Mi per pod of maxPods, eviction at
-# memory.available 100Mi, CPU a falling share of each core. maxPods comes from the instance's ENIs
-# (eni_max_pods.go), capped by managed node groups at 110 below 30 vCPUs and 250 above; p5 and
-# p5e give 100 (2 ENIs of 50 addresses), p5en 198.
-_MAX_PODS = {"p5.48xlarge": 100, "p5e.48xlarge": 100, "p5en.48xlarge": 198}
-EVICTION_MIB = 100
-
-
-def max_pods(instance: GpuInstance) -> int:
-    default = 110 if instance.vcpu < 30 else 250
-    return _MAX_PODS.get(instance.instance_type, default)
 
 
 @dataclass(frozen=True)
@@ -98,8 +86,7 @@ def node_allocatable(instance: GpuInstance, efa: bool = True) -> Demand:
     """What the scheduler may hand out on one node of `instance` (EFA only on EFA pools)."""
     cores = instance.vcpu
     reserved_cpu = _reserved_cpu_millis(cores)
-    reserved_mib = 255 + 11 * max_pods(instance) + EVICTION_MIB
-    memory = instance.memory_gib * 1024 - reserved_mib if instance.memory_gib else 10**9
+    memory = allocatable_memory_mib(instance, efa) or 10**9
     cpu = cores * 1000 - reserved_cpu if cores else 10**9  # facts given without a shape
     if not efa:
         return Demand(instance.gpu_count, 0, cpu, memory)
@@ -123,9 +110,11 @@ def pod_groups(deployment: Deployment) -> dict[str, list[PodGroup]]:
             if role.pool is None or role.placement is None:
                 continue
             spec = model.role(role.role)
-            memory = (parse_quantity_mib(spec.memory) if spec.memory else 0) + parse_quantity_mib(
-                spec.shared_memory
-            )
+            shm = parse_quantity_mib(spec.shared_memory)
+            if spec.memory:
+                memory = parse_quantity_mib(spec.memory) + shm
+            else:  # the default share of the node, /dev/shm inside it
+                memory = max(role.placement.memory_mib or 0, shm)
             demand = Demand(
                 gpus=spec.gpus_per_worker,
                 efa=role.placement.efa_interfaces,

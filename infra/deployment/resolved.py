@@ -19,6 +19,7 @@ from infra.stack.instances import (
     efa_per_pod,
     pool_gpus,
     pool_node_selector,
+    worker_memory_mib,
 )
 from infra.stack.project_paths import OutsideProject, project_file
 from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
@@ -34,6 +35,8 @@ class WorkerPlacement:
     efa_interfaces: int = 0
     hugepages_mib: int = 0  # 2 MiB huge pages for EFA's libfabric
     karpenter: bool = False  # the pool's nodes come and go with Karpenter
+    # A worker's memory when its role sets none: its GPUs' share of the node (None: unknown).
+    memory_mib: int | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,7 @@ def _placement(
         efa_interfaces=efa,
         hugepages_mib=efa_hugepages_mib(gpus, gpus_per_worker) if efa else 0,
         karpenter=pool.karpenter_managed,
+        memory_mib=worker_memory_mib(gpus, gpus_per_worker, bool(pool.efa)),
     )
 
 

@@ -272,6 +272,8 @@ class WorkerRole(Spec):
 
 class FrontendSpec(Spec):
     replicas: int = Field(default=1, ge=1)
+    # Requested and limited: the frontend's tokenizer, router state and request queues.
+    memory: Quantity = "2Gi"
 
 
 class SlotRole(Spec):

@@ -153,3 +153,43 @@ def efa_hugepages_mib(instance: GpuInstance | None, gpus: int) -> int:
     if instance is None or not instance.gpu_count:
         return 0
     return EFA_HUGEPAGES_PER_NODE_MIB * gpus // instance.gpu_count
+
+
+# kubelet reservations nodeadm sets on AL2023 EKS nodes (awslabs/amazon-eks-ami
+# nodeadm/internal/kubelet/config.go): memory 255Mi + 11Mi per pod of maxPods, eviction at
+# memory.available 100Mi, CPU a falling share of each core. maxPods comes from the instance's ENIs
+# (eni_max_pods.go), capped by managed node groups at 110 below 30 vCPUs and 250 above; p5 and
+# p5e give 100 (2 ENIs of 50 addresses), p5en 198.
+_MAX_PODS = {"p5.48xlarge": 100, "p5e.48xlarge": 100, "p5en.48xlarge": 198}
+EVICTION_MIB = 100
+# What a GPU node's DaemonSets ask for (VPC CNI, kube-proxy, the EBS CSI and Pod Identity
+# agents, device plugins, DCGM, Fluid's CSI plugin), kept out of the workers' default memory.
+NODE_DAEMONSET_RESERVE_MIB = 4096
+
+
+def max_pods(instance: GpuInstance) -> int:
+    default = 110 if instance.vcpu < 30 else 250
+    return _MAX_PODS.get(instance.instance_type, default)
+
+
+def allocatable_memory_mib(instance: GpuInstance, efa: bool = False) -> int | None:
+    """A node's memory the scheduler may hand out; None when the instance's memory is unknown.
+    Huge pages the EFA driver preallocates are not memory to the kubelet."""
+    if not instance.memory_gib:
+        return None
+    reserved = 255 + 11 * max_pods(instance) + EVICTION_MIB
+    hugepages = EFA_NODE_HUGEPAGES_MIB if efa and instance.supports_efa else 0
+    return instance.memory_gib * 1024 - reserved - hugepages
+
+
+def worker_memory_mib(instance: GpuInstance | None, gpus: int, efa: bool = False) -> int | None:
+    """A worker's default memory, requested and limited: its GPUs' share of what the node can
+    give once its DaemonSets have theirs (the /dev/shm it fills counts inside it)."""
+    allocatable = allocatable_memory_mib(instance, efa) if instance else None
+    if instance is None or allocatable is None:
+        return None
+    return (
+        (allocatable - NODE_DAEMONSET_RESERVE_MIB)
+        * min(gpus, instance.gpu_count)
+        // (instance.gpu_count)
+    )

@@ -57,8 +57,24 @@ def dgd(**services: dict) -> dict:
     }
 
 
+# What every graph pod of ours carries (graph-pods-hardened): other rules' cases start from it.
+MEMORY_LIMIT = {"memory": "2Gi"}
+
+
+def seccomp() -> dict:
+    return {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+
+
+def no_escalation() -> dict:
+    return {"securityContext": {"allowPrivilegeEscalation": False}}
+
+
 def frontend(**pod: Any) -> dict:
-    return {"componentType": "frontend", "extraPodSpec": {"mainContainer": {"image": IMAGE}, **pod}}
+    return {
+        "componentType": "frontend",
+        "resources": {"limits": dict(MEMORY_LIMIT)},
+        "extraPodSpec": {"mainContainer": {"image": IMAGE, **no_escalation()}, **seccomp(), **pod},
+    }
 
 
 def gpu_resources(key: str, requests: str | int | None, limits: str | int | None) -> dict:
@@ -72,18 +88,24 @@ def gpu_worker(
     tolerations: list | None = None,
     **pod: Any,
 ) -> dict:
-    resources = gpu_resources("gpu", requests, limits)
+    resources = _with_memory(gpu_resources("gpu", requests, limits))
     tolerations = [TOLERATE_GPU] if tolerations is None else tolerations
-    extra = {"mainContainer": {"image": IMAGE}, "tolerations": tolerations}
+    main = {"image": IMAGE, **no_escalation()}
+    extra = {"mainContainer": main, "tolerations": tolerations, **seccomp()}
     return {"componentType": "worker", "resources": resources, "extraPodSpec": extra | pod}
 
 
 def container(image: str = IMAGE, **fields: Any) -> dict:
-    return {"name": "c", "image": image, **fields}
+    hardened = {"resources": {"limits": dict(MEMORY_LIMIT)}, **no_escalation()}
+    return {"name": "c", "image": image, **hardened, **fields}
+
+
+def _with_memory(resources: dict) -> dict:
+    return resources | {"limits": resources.get("limits", {}) | MEMORY_LIMIT}
 
 
 def gpu_container(requests: int | None = 1, limits: int | None = 1) -> dict:
-    return container(resources=gpu_resources(rules.GPU_RESOURCE, requests, limits))
+    return container(resources=_with_memory(gpu_resources(rules.GPU_RESOURCE, requests, limits)))
 
 
 def dgd_v1beta1(*components: dict) -> dict:
@@ -97,7 +119,7 @@ def dgd_v1beta1(*components: dict) -> dict:
 
 def component(name: str, component_type: str, *containers: dict, **pod: Any) -> dict:
     """A v1beta1 component: a real pod template, whose main container is the one named `main`."""
-    spec = {"containers": list(containers) or [container(name="main")], **pod}
+    spec = {"containers": list(containers) or [container(name="main")], **seccomp(), **pod}
     return {"name": name, "type": component_type, "podTemplate": {"spec": spec}}
 
 
@@ -107,7 +129,8 @@ def gpu_component(
     tolerations: list | None = None,
     **pod: Any,
 ) -> dict:
-    main = container(name="main", resources=gpu_resources(rules.GPU_RESOURCE, requests, limits))
+    resources = _with_memory(gpu_resources(rules.GPU_RESOURCE, requests, limits))
+    main = container(name="main", resources=resources)
     tolerations = [TOLERATE_GPU] if tolerations is None else tolerations
     return component(WORKER, "worker", main, tolerations=tolerations, **pod)
 
@@ -429,6 +452,31 @@ def test_privileged_v1beta1_containers_are_found_in_the_template() -> None:
     ]
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_graph_pods_need_seccomp_no_escalation_and_memory_limits(layout: Layout) -> None:
+    assert rules.graph_pod_hardening_violations(layout.resource_type, layout.graph()) == []
+    [message] = rules.graph_pod_hardening_violations(
+        layout.resource_type, layout.graph(securityContext={})
+    )
+    assert message.endswith(
+        f"{layout.pod}.securityContext.seccompProfile.type must be RuntimeDefault"
+    )
+    escalating = layout.graph()
+    worker = rules.pod_views(layout.resource_type, escalating)[1]
+    for _, container in worker.containers:
+        container["securityContext"]["allowPrivilegeEscalation"] = True  # type: ignore[index]
+    [message] = rules.graph_pod_hardening_violations(layout.resource_type, escalating)
+    assert "allowPrivilegeEscalation must be false" in message
+
+
+def test_a_graph_without_memory_limits_is_named_at_the_limit() -> None:
+    graph = dgd(W=gpu_worker())
+    del graph["spec"]["services"]["W"]["resources"]["limits"]["memory"]
+    assert rules.graph_pod_hardening_violations(V1ALPHA1, graph) == [
+        "DynamoGraphDeployment m/m-blue: spec.services.W.resources.limits.memory must be set"
+    ]
+
+
 HOST_PATH_VOLUMES = [
     {"name": "cfg", "configMap": {"name": "c"}},
     {"name": "h", "hostPath": {"path": "/"}},
@@ -618,6 +666,12 @@ FAILING = [
         ALLUXIO_RUNTIME,
         alluxio_runtime(volumes=[{"name": "h", "hostPath": {"path": "/"}}]),
     ),
+    (
+        "graph-pods-hardened",
+        rules.graph_pod_hardening_violations,
+        V1ALPHA1,
+        dgd(F=frontend(securityContext={})),
+    ),
 ]
 
 
@@ -660,6 +714,12 @@ V1BETA1_FAILING = [
         rules.host_path_violations,
         V1BETA1,
         dgd_v1beta1(gpu_component(volumes=HOST_PATH_VOLUMES)),
+    ),
+    (
+        "graph-pods-hardened",
+        rules.graph_pod_hardening_violations,
+        V1BETA1,
+        dgd_v1beta1(component("Frontend", "frontend", container(name="main", resources={}))),
     ),
 ]
 
@@ -826,9 +886,14 @@ def test_the_rules_read_upstream_v1beta1_dgds(reference: Path) -> None:
     assert len(toleration_violations(graphs)) == len(gpu_pods)
     for pod in gpu_pods:
         pod["tolerations"] = [TOLERATE_GPU]
-    found = [
-        m for p in resource_policies() for g in graphs for m in resource_violations(p, V1BETA1, g)
-    ]
+    # Upstream's examples set no seccomp profile, escalation or memory limit: the one policy
+    # that speaks about what our emitter adds.
+    hardening = policy_named("graph-pods-hardened")
+    assert isinstance(hardening, ResourceValidationPolicy)
+    unhardened = [m for g in graphs for m in resource_violations(hardening, V1BETA1, g)]
+    assert any("seccompProfile" in m for m in unhardened)
+    others = [p for p in resource_policies() if p is not hardening]
+    found = [m for p in others for g in graphs for m in resource_violations(p, V1BETA1, g)]
     assert found == []
 
 

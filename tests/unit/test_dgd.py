@@ -17,7 +17,7 @@ from components.dgd import (
 )
 from components.dgd_parts import HF_HOME
 from infra.stack.config import Model
-from tests.dgd_layouts import services
+from tests.dgd_layouts import container_object, service_object, services
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0"
 
@@ -162,7 +162,8 @@ def test_mocker_runs_without_gpus() -> None:
         "--model-path", "Qwen/Qwen3-0.6B",
         "--model-name", "Qwen/Qwen3-0.6B",
     ]  # fmt: skip
-    assert "resources" not in worker and "tolerations" not in worker["extraPodSpec"]
+    assert "tolerations" not in worker["extraPodSpec"]
+    assert worker["resources"] == {"requests": {"memory": "2Gi"}, "limits": {"memory": "2Gi"}}
 
 
 @pytest.mark.parametrize("api_version", sorted(GRAPH_BUILDERS))
@@ -176,3 +177,50 @@ def test_workers_keep_hugging_face_downloads_across_container_restarts(api_versi
     (volume,) = [v for v in worker.pod.volumes if v["name"] == mount["name"]]
     assert volume == {"name": mount["name"], "emptyDir": {}}
     assert "HF_HOME" not in frontend.container.env_values  # the frontend downloads nothing
+
+
+def _pod_and_container(dgd: dict, name: str) -> tuple[dict, dict]:
+    service = service_object(dgd, name)
+    pod = service["extraPodSpec"] if "extraPodSpec" in service else service["podTemplate"]["spec"]
+    return pod, container_object(dgd, name)
+
+
+@pytest.mark.parametrize("api_version", sorted(GRAPH_BUILDERS))
+def test_graph_pods_are_confined_and_drop_what_their_role_does_not_use(api_version: str) -> None:
+    build = GRAPH_BUILDERS[api_version]
+    single = build(model(), "blue", inputs(dgd_api_version=api_version))
+    multinode = build(
+        model(topology="disagg-multinode", prefill={"nodes": 2}, decode={"nodes": 2}),
+        "blue",
+        inputs(dgd_api_version=api_version),
+    )
+    cases = [
+        (single, "Frontend", ["ALL"]),
+        (single, "TRTLLMWorker", None),
+        (multinode, "decode", None),
+    ]
+    dropped = {}
+    for dgd, name, expected in cases:
+        pod, container = _pod_and_container(dgd, name)
+        assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        dropped[name] = context["capabilities"]["drop"]
+        if expected is not None:
+            assert dropped[name] == expected
+    # sshd (multinode) keeps what a single-node worker gives up: chroot, audit, port 22
+    assert set(dropped["TRTLLMWorker"]) - set(dropped["decode"]) == {
+        "SYS_CHROOT", "AUDIT_WRITE", "NET_BIND_SERVICE",
+    }  # fmt: skip
+    assert "NET_RAW" in dropped["decode"]
+
+
+def test_every_container_has_a_memory_limit_a_worker_its_share_of_the_node() -> None:
+    p5 = WorkerPlacement({"pool": "h100"}, memory_mib=500_000)
+    dgd = build_dgd(model(), "blue", inputs(placements={"agg": p5}))
+    services = dgd["spec"]["services"]
+    assert services["Frontend"]["resources"]["limits"]["memory"] == "2Gi"
+    worker = services["TRTLLMWorker"]["resources"]
+    assert worker["limits"]["memory"] == worker["requests"]["memory"] == "500000Mi"
+    explicit = build_dgd(model(agg={"memory": "64Gi"}), "blue", inputs(placements={"agg": p5}))
+    assert explicit["spec"]["services"]["TRTLLMWorker"]["resources"]["limits"]["memory"] == "64Gi"
