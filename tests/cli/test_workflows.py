@@ -15,18 +15,21 @@ from tests.conftest import PROJECT_ROOT, STACKS, TRAFFIC_STACKS, stack_values
 GITHUB = PROJECT_ROOT / ".github"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 FILES = sorted([*GITHUB.glob("workflows/*.yml"), *GITHUB.glob("actions/*/action.yml")])
-# The current major of every action we use, each running on node24 (README "Pull-request flow").
-ACTION_MAJORS = {
-    "actions/checkout": "v7",
-    "actions/setup-python": "v7",
-    "aws-actions/configure-aws-credentials": "v6",
-    "pulumi/actions": "v7",
-    "pulumi/auth-actions": "v2",
-    "marocchino/sticky-pull-request-comment": "v3",
+# Every action we use, pinned to the commit of its current (node24) major's newest release: a
+# moved tag cannot change what runs. Each commit was read from the action's repository at that
+# release tag; a bump changes the commit and the release in the comment together.
+ACTION_PINS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+    "pulumi/auth-actions": ("141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0"),
+    "marocchino/sticky-pull-request-comment": (
+        "5770ad5eb8f42dd2c4f34da00c94c5381e49af88",
+        "v3.0.5",
+    ),
 }
-PULUMI_TOKEN_TYPES = tuple(
-    f"urn:pulumi:token-type:access_token:{kind}" for kind in ("organization", "team", "personal")
-)
+TEAM_TOKEN = "urn:pulumi:token-type:access_token:team"
 
 
 def load(relative: str) -> dict:
@@ -100,14 +103,17 @@ def test_offline_validation_uses_the_schemas_shipped_in_the_repository() -> None
     assert "env" not in workflow
 
 
-def test_every_action_is_at_its_current_node24_major() -> None:
+def test_every_action_is_pinned_to_a_commit_naming_its_release() -> None:
     for path in FILES:
-        for step in steps_of(yaml.safe_load(path.read_text())):
+        text = path.read_text()
+        for step in steps_of(yaml.safe_load(text)):
             if "uses" not in step or step["uses"].startswith("./"):
                 continue
-            action, _, version = step["uses"].partition("@")
-            assert action in ACTION_MAJORS, f"{path.name}: {action}: add its current major here"
-            assert version == ACTION_MAJORS[action], f"{path.name}: {step['uses']}"
+            action, _, commit = step["uses"].partition("@")
+            assert action in ACTION_PINS, f"{path.name}: {action}: pin it here"
+            pinned, release = ACTION_PINS[action]
+            assert commit == pinned, f"{path.name}: {step['uses']}"
+            assert f"uses: {action}@{pinned}  # {release}\n" in text, f"{path.name}: {action}"
 
 
 def test_pulumi_cloud_tokens_come_from_oidc_not_secrets() -> None:
@@ -127,7 +133,11 @@ def test_pulumi_cloud_tokens_come_from_oidc_not_secrets() -> None:
             assert auth is not None and auth < uses.index("pulumi/actions"), f"{workflow}: {name}"
             login = steps[auth]["with"]
             assert login["organization"] == "${{ vars.PULUMI_ORG }}"
-            assert login["requested-token-type"] in PULUMI_TOKEN_TYPES
+            # Never the organization's token: the deploy team of the job's environment (its own
+            # stack only) for `up`, the read-only preview team for previews and drift checks.
+            assert login["requested-token-type"] == TEAM_TOKEN, f"{workflow}: {name}"
+            team = "PULUMI_DEPLOY_TEAM" if workflow == "pulumi-up.yml" else "PULUMI_PREVIEW_TEAM"
+            assert login["scope"] == f"team:${{{{ vars.{team} }}}}", f"{workflow}: {name}"
             # The exchange needs GitHub's OIDC token; job permissions replace the workflow's.
             permissions = job.get("permissions", document.get("permissions", {}))
             assert permissions.get("id-token") == "write", f"{workflow}: {name}"
