@@ -10,6 +10,7 @@ from infra.deployment.operator_rules import operator_create_issues
 from infra.deployment.placement import placement_issues
 from infra.deployment.planning import fit_issues
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
+from infra.deployment.system_nodes import system_node_issues
 from infra.specs import installs_grafana
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.stack.names import GRAFANA_ADMIN_KEY
@@ -46,6 +47,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
         deployment, webhook_rules=deployment.config.platform.profile.webhook_rules
     )
     issues += placement_issues(deployment)
+    issues += system_node_issues(deployment)
     issues += _grafana_admin_issues(deployment)
     if fit_check:
         issues += fit_issues(deployment, fit_ready)

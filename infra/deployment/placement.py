@@ -153,8 +153,8 @@ def place(deployment: Deployment) -> list[PoolPlacement]:
             continue
         allocatable = node_allocatable(instance, bool(pool.efa))
         wanted = groups.get(pool.name, [])
-        nodes, unplaced = _pack(wanted, allocatable, pool.max_size)
-        needed, _ = _pack(wanted, allocatable, None)
+        nodes, unplaced = pack(wanted, allocatable, pool.max_size)
+        needed, _ = pack(wanted, allocatable, None)
         placements.append(
             PoolPlacement(
                 pool, index, allocatable, nodes, unplaced, sum(1 for n in needed if n.pods)
@@ -163,7 +163,7 @@ def place(deployment: Deployment) -> list[PoolPlacement]:
     return placements
 
 
-def _pack(
+def pack(
     groups: list[PodGroup], allocatable: Demand, limit: int | None
 ) -> tuple[list[Node], list[PodGroup]]:
     """First-fit decreasing; limit None adds nodes as needed (to count what it would take)."""

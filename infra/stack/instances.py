@@ -193,3 +193,23 @@ def worker_memory_mib(instance: GpuInstance | None, gpus: int, efa: bool = False
         * min(gpus, instance.gpu_count)
         // (instance.gpu_count)
     )
+
+
+# General-purpose (m), compute (c) and memory (r) families the system nodes run on: EC2 gives
+# each 2 vCPUs per `large` step and 4, 2 or 8 GiB per vCPU (docs.aws.amazon.com/ec2/latest/
+# instancetypes/gp.html, co.html, mo.html).
+_CPU_FAMILIES = {
+    **dict.fromkeys(("m5", "m5a", "m6i", "m6a", "m7i", "m7a"), 4),
+    **dict.fromkeys(("c5", "c5a", "c6i", "c6a", "c7i", "c7a"), 2),
+    **dict.fromkeys(("r5", "r5a", "r6i", "r6a", "r7i", "r7a"), 8),
+}
+_CPU_SIZES = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48}
+
+
+def cpu_instance(instance_type: str) -> GpuInstance | None:
+    """A system node's shape (no GPU), for the families above; None for any other type."""
+    family, _, size = instance_type.partition(".")
+    if family not in _CPU_FAMILIES or size not in _CPU_SIZES:
+        return None
+    vcpu = _CPU_SIZES[size]
+    return GpuInstance(instance_type, "", 0, 0, vcpu, vcpu * _CPU_FAMILIES[family], 0, False)

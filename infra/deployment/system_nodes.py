@@ -1,0 +1,69 @@
+"""The pods the stack itself puts on the system nodes, packed as the scheduler would.
+
+GPU nodes are tainted, so what tolerates no GPU taint lands on the system node group: every
+slot's frontends (their `frontend.memory`, requested and limited) and, with Karpenter pools, its
+controller (1 CPU and 1 GiB a replica). The platform charts' own pods (the Dynamo operator, NATS,
+Fluid's controllers, Prometheus, ...) keep their charts' requests, which are not counted here. A
+managed node group without an autoscaler runs `desiredSize` nodes: that is what they must fit.
+"""
+
+from __future__ import annotations
+
+from components.karpenter import CONTROLLER_RESOURCES, controller_replicas
+from infra.deployment.placement import Demand, PodGroup, node_allocatable, pack
+from infra.deployment.resolved import Deployment
+from infra.stack.config import EksCluster
+from infra.stack.errors import ConfigIssue
+from infra.stack.instances import cpu_instance
+from infra.stack.names import parse_quantity_mib
+
+WHERE = "cluster.systemNodeGroup"
+
+
+def system_pods(deployment: Deployment) -> list[PodGroup]:
+    config = deployment.config
+    pods = []
+    for resolved in deployment.models:
+        model = resolved.model
+        memory = parse_quantity_mib(model.frontend.memory)
+        for color in sorted(model.slots):
+            for replica in range(model.frontend.replicas):
+                label = f"{model.name}/{color} frontend #{replica + 1}"
+                pods.append(
+                    PodGroup(label, resolved.path, "frontend", 1, Demand(memory_mib=memory))
+                )
+    cluster = config.cluster
+    if isinstance(cluster, EksCluster) and any(p.karpenter_managed for p in config.node_pools):
+        controller = Demand(
+            cpu_millis=int(float(CONTROLLER_RESOURCES.cpu) * 1000),
+            memory_mib=parse_quantity_mib(CONTROLLER_RESOURCES.memory),
+        )
+        for replica in range(controller_replicas(cluster.system_node_group.min_size)):
+            pods.append(PodGroup(f"karpenter #{replica + 1}", WHERE, "karpenter", 1, controller))
+    return pods
+
+
+def system_node_issues(deployment: Deployment) -> list[ConfigIssue]:
+    cluster = deployment.config.cluster
+    if not isinstance(cluster, EksCluster):
+        return []
+    group = cluster.system_node_group
+    instance = cpu_instance(group.instance_type)
+    if instance is None:
+        return []  # a type outside the families we know the shape of
+    allocatable = node_allocatable(instance, efa=False)
+    pods = system_pods(deployment)
+    _, unplaced = pack(pods, allocatable, group.desired_size)
+    if not unplaced:
+        return []
+    needed, _ = pack(pods, allocatable, None)
+    names = ", ".join(g.label for g in unplaced[:4]) + (" ..." if len(unplaced) > 4 else "")
+    return [
+        ConfigIssue(
+            f"{WHERE}.desiredSize",
+            f"the stack's own pods on the system nodes ({len(pods)}: frontends, Karpenter) need "
+            f"{sum(1 for n in needed if n.pods)} {group.instance_type} nodes, desiredSize is "
+            f"{group.desired_size}: {names} would stay Pending (and the platform's own pods "
+            "need room beside them)",
+        )
+    ]
