@@ -35,6 +35,11 @@ from components.karpenter_iam import (
     queue_policy,
 )
 from components.system_network_policies import karpenter_policy
+from infra.stack.pool_config import (
+    KARPENTER_CONTROLLER_CPU,
+    KARPENTER_CONTROLLER_MEMORY,
+    karpenter_controller_replicas,
+)
 
 COMPONENT_TYPE = "dynamo-trtllm:nodes:Karpenter"
 # Karpenter's documented install namespace and service account (getting-started guide).
@@ -42,16 +47,10 @@ NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
 CONTROLLER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
-# The getting-started guide's controller size: 1 CPU and 1 GiB, requested and limited.
-CONTROLLER_RESOURCES = ResourceAmounts(cpu="1", memory="1Gi")
-# The chart runs 2 replicas on different hosts (required anti-affinity): never more replicas
-# than system nodes, or one stays Pending.
-MAX_REPLICAS = 2
+CONTROLLER_RESOURCES = ResourceAmounts(
+    cpu=KARPENTER_CONTROLLER_CPU, memory=KARPENTER_CONTROLLER_MEMORY
+)
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
-
-
-def controller_replicas(system_nodes: int) -> int:
-    return max(1, min(MAX_REPLICAS, system_nodes))
 
 
 def build_karpenter_values(
@@ -67,7 +66,7 @@ def build_karpenter_values(
         service_account=KarpenterServiceAccount(
             name=SERVICE_ACCOUNT, annotations={IRSA_ANNOTATION: role_arn}
         ),
-        replicas=controller_replicas(system_nodes),
+        replicas=karpenter_controller_replicas(system_nodes),
         node_selector=node_selector,
         controller=KarpenterController(
             resources=ContainerResources(requests=CONTROLLER_RESOURCES, limits=CONTROLLER_RESOURCES)

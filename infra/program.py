@@ -53,7 +53,6 @@ from infra.specs import (
     cache_selector,
     cache_tier_path,
     downloads_from_hugging_face,
-    installs_grafana,
     network_plan,
     owned_namespaces,
     s3_sources,
@@ -268,7 +267,7 @@ def _karpenter(
 def _security(
     config: StackConfig, secrets: StackSecrets, k8s_opts: pulumi.ResourceOptions
 ) -> Security:
-    grafana = installs_grafana(config)
+    grafana = config.observability.installs_grafana
     if grafana and secrets.grafana_admin_password is None:
         # validate says so from the stack file; here an imported environment did not set it.
         raise pulumi.RunError(

@@ -233,11 +233,5 @@ def admission_rules(config: StackConfig) -> AdmissionRules:
         cache_paths=tuple(sorted({cache_tier_path(config, model) for model, _, _ in cached})),
         weight_sources=tuple(sorted({s3.uri for _, _, s3 in cached if s3 is not None})),
         secret_names=tuple(OWN_SECRETS)
-        + ((GRAFANA_ADMIN_SECRET,) if installs_grafana(config) else ()),
+        + ((GRAFANA_ADMIN_SECRET,) if config.observability.installs_grafana else ()),
     )
-
-
-def installs_grafana(config: StackConfig) -> bool:
-    """The stack installs kube-prometheus-stack, whose Grafana needs the stack's admin password."""
-    observability = config.observability
-    return observability.enabled and observability.install_kube_prometheus_stack

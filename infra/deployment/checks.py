@@ -11,7 +11,6 @@ from infra.deployment.placement import placement_issues
 from infra.deployment.planning import fit_issues
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
 from infra.deployment.system_nodes import system_node_issues
-from infra.specs import installs_grafana
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.stack.names import GRAFANA_ADMIN_KEY
 from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
@@ -57,7 +56,10 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
 def _grafana_admin_issues(deployment: Deployment) -> list[ConfigIssue]:
     """kube-prometheus-stack's Grafana keeps the chart's well-known admin password unless told
     another: the stack installs it only with one of its own, from a Pulumi secret."""
-    if not installs_grafana(deployment.config) or GRAFANA_ADMIN_KEY in deployment.secrets:
+    if (
+        not deployment.config.observability.installs_grafana
+        or GRAFANA_ADMIN_KEY in deployment.secrets
+    ):
         return []
     where = GRAFANA_ADMIN_KEY
     if deployment.environments:

@@ -9,13 +9,17 @@ managed node group without an autoscaler runs `desiredSize` nodes: that is what 
 
 from __future__ import annotations
 
-from components.karpenter import CONTROLLER_RESOURCES, controller_replicas
 from infra.deployment.placement import Demand, PodGroup, node_allocatable, pack
 from infra.deployment.resolved import Deployment
 from infra.stack.config import EksCluster
 from infra.stack.errors import ConfigIssue
 from infra.stack.instances import cpu_instance
 from infra.stack.names import parse_quantity_mib
+from infra.stack.pool_config import (
+    KARPENTER_CONTROLLER_CPU,
+    KARPENTER_CONTROLLER_MEMORY,
+    karpenter_controller_replicas,
+)
 
 WHERE = "cluster.systemNodeGroup"
 
@@ -35,10 +39,10 @@ def system_pods(deployment: Deployment) -> list[PodGroup]:
     cluster = config.cluster
     if isinstance(cluster, EksCluster) and any(p.karpenter_managed for p in config.node_pools):
         controller = Demand(
-            cpu_millis=int(float(CONTROLLER_RESOURCES.cpu) * 1000),
-            memory_mib=parse_quantity_mib(CONTROLLER_RESOURCES.memory),
+            cpu_millis=int(float(KARPENTER_CONTROLLER_CPU) * 1000),
+            memory_mib=parse_quantity_mib(KARPENTER_CONTROLLER_MEMORY),
         )
-        for replica in range(controller_replicas(cluster.system_node_group.min_size)):
+        for replica in range(karpenter_controller_replicas(cluster.system_node_group.min_size)):
             pods.append(PodGroup(f"karpenter #{replica + 1}", WHERE, "karpenter", 1, controller))
     return pods
 

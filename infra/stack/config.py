@@ -456,6 +456,11 @@ class ObservabilitySpec(Spec):
         default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$"
     )
 
+    @property
+    def installs_grafana(self) -> bool:
+        """The stack installs kube-prometheus-stack, whose Grafana needs the stack's password."""
+        return self.enabled and self.install_kube_prometheus_stack
+
     def prometheus(self) -> str:
         return self.prometheus_url or (
             f"http://kube-prometheus-stack-prometheus.{self.namespace}.svc:9090"

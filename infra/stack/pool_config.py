@@ -21,6 +21,18 @@ class GpuFacts(Spec):
     efa_interfaces: int = Field(default=0, ge=0)
 
 
+# Karpenter's controller as the stack installs it: the getting-started guide's 1 CPU and 1 GiB,
+# requested and limited; its chart's 2 replicas on different hosts (required anti-affinity), never
+# more than there are system nodes, or one stays Pending.
+KARPENTER_CONTROLLER_CPU = "1"
+KARPENTER_CONTROLLER_MEMORY = "1Gi"
+KARPENTER_MAX_REPLICAS = 2
+
+
+def karpenter_controller_replicas(system_nodes: int) -> int:
+    return max(1, min(KARPENTER_MAX_REPLICAS, system_nodes))
+
+
 # Karpenter's duration syntax (karpenter.sh_nodepools.yaml v1.14.1: consolidateAfter, expireAfter).
 KarpenterDuration = Annotated[str, Field(pattern=r"^(([0-9]+(s|m|h))+|Never)$")]
 # The disruption budget's node count: a number or a percentage of the pool's nodes.

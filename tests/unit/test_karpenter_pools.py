@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from components.karpenter import build_karpenter_values, controller_replicas
+from components.karpenter import build_karpenter_values
 from components.karpenter_iam import INTERRUPTION_EVENTS, controller_policy
 from components.karpenter_pool import ami_alias, build_ec2_node_class, build_node_pool
 from infra.deployment.checked import check_stack_values
 from infra.stack.errors import StackConfigError
 from infra.stack.instances import CATALOG
-from infra.stack.pool_config import NodePool
+from infra.stack.pool_config import NodePool, karpenter_controller_replicas
 from tests.conftest import PROJECT_ROOT
 
 from .helpers import values
@@ -187,7 +187,7 @@ def test_the_interruption_queue_hears_spot_rebalance_health_state_and_reservatio
 
 
 def test_the_controller_never_runs_more_replicas_than_system_nodes() -> None:
-    assert [controller_replicas(n) for n in (1, 2, 5)] == [1, 2, 2]
+    assert [karpenter_controller_replicas(n) for n in (1, 2, 5)] == [1, 2, 2]
     dumped = build_karpenter_values("dev", "dev", "arn:role", 1, {"role": "system"}).dump()
     assert dumped["replicas"] == 1 and dumped["nodeSelector"] == {"role": "system"}
     assert dumped["settings"] == {"clusterName": "dev", "interruptionQueue": "dev"}
