@@ -136,6 +136,11 @@ def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
     }
     if envs := graph_envs(model):
         spec["envs"] = envs
+    if model.pack_domain and inputs.cluster_topology:
+        spec["topologyConstraint"] = {
+            "topologyProfile": inputs.cluster_topology,
+            "packDomain": model.pack_domain,
+        }
     if inputs.model_pvc is not None:
         # An existing claim (the cache's): the operator only mounts it, never creates it.
         spec["pvcs"] = [{"name": inputs.model_pvc, "create": False}]

@@ -95,6 +95,7 @@ class GraphInputs:
     reasoning_parser: str | None = None
     tool_call_parser: str | None = None
     ready_timeout_seconds: int = 0  # how long `pulumi up` waits for Ready (0: not at all)
+    cluster_topology: str | None = None  # the ClusterTopology a model's packDomain names a level of
     dgd_api_version: str = DGD_V1ALPHA1  # the Dynamo profile's; picks the emitter
 
 

@@ -117,6 +117,11 @@ def build_dgd_v1beta1(model: Model, color: Color, inputs: GraphInputs) -> dict:
     }
     if envs := graph_envs(model):
         spec["env"] = envs
+    if model.pack_domain and inputs.cluster_topology:
+        spec["topologyConstraint"] = {
+            "clusterTopologyName": inputs.cluster_topology,
+            "packDomain": model.pack_domain,
+        }
     return {
         "apiVersion": DGD_V1BETA1,
         "kind": DGD_KIND,

@@ -93,9 +93,10 @@ AUTOSCALER_RELEASE: dict[Autoscaler, str] = {"keda": "keda", "hpa": "prometheus_
 
 
 def build_dynamo_platform_values(
-    spec: PlatformSpec, multinode: bool = False, metrics: bool = False
+    spec: PlatformSpec, grove: bool = False, metrics: bool = False
 ) -> DynamoPlatformValues:
-    """multinode: some worker spans nodes, which the operator runs as a Grove PodCliqueSet.
+    """grove: some worker spans nodes (the operator runs it as a Grove PodCliqueSet) or a model
+    packs its graph into a topology domain: Grove and the KAI scheduler place it.
     metrics: Prometheus scrapes the platform, so NATS gets its exporter sidecar."""
     replicas = 3 if spec.high_availability else 1
     own_etcd = spec.etcd.enabled and spec.etcd.external_endpoint is None
@@ -131,8 +132,8 @@ def build_dynamo_platform_values(
     return DynamoPlatformValues(
         globals=PlatformGlobals(
             etcd=Subchart(install=own_etcd),
-            grove=Subchart(install=True, enabled=True) if multinode else None,
-            kai_scheduler=Subchart(install=True, enabled=True) if multinode else None,
+            grove=Subchart(install=True, enabled=True) if grove else None,
+            kai_scheduler=Subchart(install=True, enabled=True) if grove else None,
         ),
         operator=OperatorValues(
             nats_addr=spec.nats.external_url, etcd_addr=spec.etcd.external_endpoint
@@ -262,7 +263,7 @@ def platform_releases(
     observability: ObservabilitySpec,
     gpus: bool,
     efa: bool,
-    multinode: bool = False,
+    grove: bool = False,
     autoscaler_namespace: str | None = None,
 ) -> list[HelmRelease]:
     """Which charts this stack installs, in dependency order.
@@ -275,7 +276,7 @@ def platform_releases(
             "dynamo_platform",
             PLATFORM_RELEASE,
             spec.namespace,
-            build_dynamo_platform_values(spec, multinode, metrics),
+            build_dynamo_platform_values(spec, grove, metrics),
         )
     ]
     if observability.enabled and observability.install_kube_prometheus_stack:

@@ -311,7 +311,10 @@ def _platform(
                 observability=config.observability,
                 gpus=bool(config.node_pools),
                 efa=any(p.efa for p in config.node_pools),
-                multinode=any(m.topology.multinode and m.engine == "trtllm" for m in config.models),
+                grove=any(
+                    (m.topology.multinode and m.engine == "trtllm") or m.pack_domain
+                    for m in config.models
+                ),
                 autoscaler_namespace=autoscaler_namespace(config),
             ),
             charts=config.platform.chart_pins(),
@@ -452,6 +455,7 @@ def _slot(
                 reasoning_parser=resolved.facts.reasoning_parser if resolved.facts else None,
                 tool_call_parser=resolved.facts.tool_call_parser if resolved.facts else None,
                 ready_timeout_seconds=ready_timeout_seconds(resolved),
+                cluster_topology=config.platform.cluster_topology,
                 dgd_api_version=config.platform.profile.dgd_api_version,
             ),
             # The operator's admission webhook must answer before any DGD is sent.

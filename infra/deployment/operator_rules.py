@@ -54,9 +54,11 @@ WEBHOOK_RULES = {
             "1.1.0",
             {
                 "13": f"{_DGD}:317-353",
+                "7": f"{_DGD}:492-571",
                 "17": "shared.go:173-179",
                 "U1": f"{_DGD}:157-160",
                 "U2": f"{_DGD}:163-177",
+                "U4": f"{_DGD}:672-713",
                 "U5": f"{_DGD}:191-228",
                 "U6": f"{_DGD}:233-277",
             },
@@ -66,9 +68,11 @@ WEBHOOK_RULES = {
             "1.2.0",
             {
                 "13": f"{_DGD}:404-466",
+                "7": f"{_DGD}:608-687",
                 "17": "shared.go:179-185",
                 "U1": f"{_DGD}:168-171",
                 "U2": f"{_DGD}:174-188",
+                "U4": f"{_DGD}:788-829",
                 "U5": f"{_DGD}:240-277",
                 "U6": f"{_DGD}:282-326",
             },
@@ -146,6 +150,15 @@ def operator_create_issues(
                         f"({rules.cite('13')}): shorten the model name by {shorter}",
                     )
                 )
+        if model.pack_domain and not deployment.config.platform.cluster_topology:
+            issues.append(
+                ConfigIssue(
+                    f"{resolved.path}.packDomain",
+                    "a topology constraint needs the ClusterTopology its domains are levels of "
+                    f"({rules.cite('7')}): set platform.clusterTopology to the one your cluster's "
+                    "admin made",
+                )
+            )
         for role in model.topology.roles:
             size = model.role(role).shared_memory
             if size.strip() in _ZERO_QUANTITY:
@@ -212,8 +225,9 @@ def operator_update_refusals(
     """Why the webhook would refuse updating DGD `before` to `after` (empty: it accepts).
 
     U1 backendFramework immutable; U2 a service cannot switch between single-node and multinode;
-    U5 no service may be added or removed; U6 with the scaling adapter on, `replicas` is the
-    adapter's. Either manifest may be in either layout (a release upgrade changes it).
+    U4 the topology constraint is fixed at creation; U5 no service may be added or removed; U6
+    with the scaling adapter on, `replicas` is the adapter's. Either manifest may be in either
+    layout (a release upgrade changes it).
     """
     rules = webhook_rules_of(webhook_rules)
     refusals: list[str] = []
@@ -223,6 +237,14 @@ def operator_update_refusals(
         refusals.append(
             f"spec.backendFramework cannot change ({old_framework!r} -> {new_framework!r}): "
             f"delete and recreate the graph ({rules.cite('U1')})"
+        )
+    old_pack = _pack_domain(before)
+    new_pack = _pack_domain(after)
+    if old_pack != new_pack:
+        refusals.append(
+            f"spec.topologyConstraint cannot be added, removed or changed ({old_pack or 'none'} "
+            f"-> {new_pack or 'none'}): deploy it in the other slot and promote it "
+            f"({rules.cite('U4')})"
         )
     _, old_services = _services(before)
     collection, new_services = _services(after)
@@ -248,3 +270,12 @@ def operator_update_refusals(
                 f"with the adapter off first, then turn it on ({rules.cite('U6')})"
             )
     return refusals
+
+
+def _pack_domain(document: dict[str, Any]) -> str | None:
+    """The graph's topology constraint, the same in both layouts but for the topology's key."""
+    constraint = document.get("spec", {}).get("topologyConstraint")
+    if not constraint:
+        return None
+    topology = constraint.get("topologyProfile") or constraint.get("clusterTopologyName")
+    return f"{topology}/{constraint.get('packDomain')}"

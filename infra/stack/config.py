@@ -123,6 +123,9 @@ class PlatformSpec(Spec):
     gpu_stack: Literal["device-plugin", "gpu-operator", "none"] = "device-plugin"
     fluid: bool = True
     autoscaler: Autoscaler = "keda"
+    # The Grove ClusterTopology (cluster-scoped, made by the cluster's admin: it maps domain names
+    # to node labels) that models' packDomain refers to.
+    cluster_topology: str | None = Field(default=None, min_length=1)
 
     @field_validator("dynamo_version")
     @classmethod
@@ -329,6 +332,9 @@ class Model(Spec):
     weights: dict[Color, int] | None = None
     plan: PlanSpec = PlanSpec()
     slo: SloSpec = SloSpec()
+    # Keep each of this model's graphs inside one domain (zone, block, rack, host, ...) of
+    # platform.clusterTopology: Grove and KAI place the whole graph there, or wait.
+    pack_domain: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
     @property
     def k8s_namespace(self) -> str:

@@ -48,7 +48,7 @@ def known(reference: dict, path: str) -> bool:
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_every_value_we_set_is_a_chart_key(reference: Path, name: str) -> None:
     chart = yaml.safe_load((reference / "dynamo-platform-chart" / "values.yaml").read_text())
-    values = build_dynamo_platform_values(SPECS[name], multinode=True, metrics=True).dump()
+    values = build_dynamo_platform_values(SPECS[name], grove=True, metrics=True).dump()
     unknown = [p for p in leaf_paths(values) if not known(chart, p)]
     assert unknown == []
 
