@@ -19,7 +19,6 @@ from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE
 from components.gpu_node_pool import (
     DATA_VOLUME_DEVICE,
     ami_release,
-    efa_security_group,
     placement_group_name,
     pool_labels,
 )
@@ -176,7 +175,6 @@ class KarpenterNodePoolArgs:
     kubernetes_version: str
     node_role_name: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    vpc_id: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
     # The Karpenter controller and its CRDs.
@@ -196,11 +194,9 @@ class KarpenterNodePool(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         pool, gpus = args.pool, args.gpus
         child = pulumi.ResourceOptions(parent=self)
+        # EFA pools stay managed node groups (pool_checks): the reservation's placement group is
+        # the only one a Karpenter pool can have.
         groups: list[pulumi.Input[str]] = [args.cluster_security_group_id]
-        if pool.efa:
-            # Pods request vpc.amazonaws.com/efa, so Karpenter gives each network card an EFA
-            # interface; the group opens EFA's OS-bypass traffic between the pool's nodes.
-            groups.append(efa_security_group(name, pool, args.vpc_id, child).id)
         placement = placement_group_name(name, pool, child)
         in_cluster = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         node_class = pulumi.Output.all(

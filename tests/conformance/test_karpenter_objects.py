@@ -57,15 +57,17 @@ def karpenter_objects(render: Rendered) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def efa_capacity_block(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
-    """prod with its capacity-block p5 pool on Karpenter: EFA, a reservation, one zone."""
+def capacity_block(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """prod with its Karpenter L40S pool in a capacity block: a reservation, one zone."""
     root = tmp_path_factory.mktemp("project")
     project = Project(root)
     config = project.stack_config("prod")
-    (h100,) = [p for p in config["dynamo-trtllm:nodePools"] if p["name"] == "h100"]
-    for managed_only in ("minSize", "desiredSize"):
-        h100.pop(managed_only)
-    h100["provisioner"] = "karpenter"
+    (l40s,) = [p for p in config["dynamo-trtllm:nodePools"] if p["name"] == "l40s"]
+    l40s |= {
+        "capacityType": "capacity-block",
+        "capacityReservationId": "cr-0fedcba9876543210",
+        "availabilityZone": "us-east-1b",
+    }
     project.write_stack("prod", config)
     out = tmp_path_factory.mktemp("render") / "prod"
     render_stack("prod", out, root)
@@ -86,16 +88,16 @@ def test_every_rendered_karpenter_object_passes_its_crds_rules(
         assert list(broken_rules(_schema(obj["kind"]), obj)) == [], obj["metadata"]["name"]
 
 
-def test_an_efa_capacity_block_pool_on_karpenter_passes_too(efa_capacity_block: Rendered) -> None:
-    (node_class,) = [
-        o for o in efa_capacity_block.objects("EC2NodeClass") if o["metadata"]["name"] == "h100"
-    ]
+def test_a_capacity_block_pool_on_karpenter_passes_too(capacity_block: Rendered) -> None:
+    (node_class,) = capacity_block.objects("EC2NodeClass")
     assert node_class["spec"]["capacityReservationSelectorTerms"] == [
-        {"id": "cr-0123456789abcdef0"}
+        {"id": "cr-0fedcba9876543210"}
     ]
-    assert len(node_class["spec"]["securityGroupSelectorTerms"]) == 2  # cluster and EFA groups
     assert "placementGroupSelector" not in node_class["spec"]  # a block is colocated already
-    for obj in karpenter_objects(efa_capacity_block):
+    (pool,) = capacity_block.objects("NodePool")
+    requirements = {r["key"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]}
+    assert requirements["karpenter.sh/capacity-type"] == ["reserved"]
+    for obj in karpenter_objects(capacity_block):
         assert list(broken_rules(_schema(obj["kind"]), obj)) == [], obj["metadata"]["name"]
 
 

@@ -63,6 +63,20 @@ def test_karpenter_settings_on_a_managed_pool_are_refused() -> None:
     assert "provisioner karpenter only" in _issues(raw)["nodePools[0].karpenter"]
 
 
+def test_an_efa_pool_on_karpenter_is_refused_for_its_huge_pages() -> None:
+    """EFA workers ask for hugepages-2Mi, and Karpenter launches no node for such a pod."""
+    raw = values()
+    raw["nodePools"][1] = {
+        "name": "h100",
+        "instanceType": "p5.48xlarge",
+        "provisioner": "karpenter",
+        "maxSize": 4,
+        "efa": True,
+        "availabilityZone": "us-west-2a",
+    }
+    assert "huge pages" in _issues(raw)["nodePools[1].efa"]
+
+
 def test_karpenter_on_an_existing_cluster_is_refused() -> None:
     raw = _with_l4(KARPENTER_L4)
     raw["cluster"] = {"mode": "existing"}
@@ -132,7 +146,6 @@ def test_node_class_carries_image_disks_metadata_reservation_and_placement() -> 
     pool = _pool(
         capacityType="capacity-block",
         capacityReservationId="cr-0123456789abcdef0",
-        efa=True,
         rootVolumeGib=500,
         amiReleaseVersion="1.35.6-20260714",
     )
@@ -142,13 +155,13 @@ def test_node_class_carries_image_disks_metadata_reservation_and_placement() -> 
         "1.35",
         "karpenter-node",
         ["subnet-0a"],
-        ["sg-cluster", "sg-efa"],
+        ["sg-cluster"],
         "reserved-group",
         {"stack": "prod"},
     )
     spec = manifest["spec"]
     assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
-    assert spec["securityGroupSelectorTerms"] == [{"id": "sg-cluster"}, {"id": "sg-efa"}]
+    assert spec["securityGroupSelectorTerms"] == [{"id": "sg-cluster"}]
     assert spec["metadataOptions"]["httpTokens"] == "required"
     assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
     (volume,) = spec["blockDeviceMappings"]
