@@ -102,7 +102,10 @@ def synthetic_project(scratch: Path, models: int) -> Path:
     (project / "stacks").mkdir()
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
     template = config["dynamo-trtllm:models"][0]
-    config["dynamo-trtllm:nodePools"][0] |= {"maxSize": models, "desiredSize": 1}
+    config["dynamo-trtllm:nodePools"][0] |= {"maxSize": models}  # dev's Karpenter pool
+    # Room on the system nodes for every model's 2 GiB frontend (six to an m6i.xlarge).
+    system = -(-models // 6)
+    config["dynamo-trtllm:cluster"]["systemNodeGroup"] |= {"desiredSize": system, "maxSize": system}
     config["dynamo-trtllm:models"] = [
         template
         | {
