@@ -291,6 +291,8 @@ def frontend_plan(model: Model, color: Color, inputs: GraphInputs) -> ServicePla
         image_pull_secret=inputs.image_pull_secret,
         memory=model.frontend.memory,
         capabilities_dropped=CAPABILITIES_DROPPED["frontend"],
+        # It fetches a Hugging Face model's tokenizer and config itself (a gated one: with it).
+        env_secret=inputs.hf_token_secret,
     )
 
 

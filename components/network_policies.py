@@ -14,7 +14,6 @@ from components.dgd import (
     FRONTEND_PORT,
     MODEL_LABEL,
     OPERATOR_COMPONENT_TYPE_LABEL,
-    WORKER_COMPONENT_TYPES,
 )
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -30,6 +29,9 @@ WEBHOOK_PORT = 9443
 # Aggregated API servers (KEDA metrics, Prometheus adapter) and the prometheus-operator webhook.
 AGGREGATED_API_PORT = 6443
 PROMETHEUS_OPERATOR_WEBHOOK_PORT = 10250
+# The Service ranges EKS picks from when the cluster names none, as ours do (CreateCluster
+# kubernetesNetworkConfig.serviceIpv4Cidr: 10.100.0.0/16 or 172.20.0.0/16).
+EKS_DEFAULT_SERVICE_CIDRS = ("10.100.0.0/16", "172.20.0.0/16")
 # Fluid gives host-network cache runtimes ports from this range (its controller's default).
 FLUID_RUNTIME_PORTS = (20000, 26000)
 # What Prometheus scrapes: Dynamo frontend and workers, DCGM, NATS exporter and monitor, etcd,
@@ -157,8 +159,13 @@ def allow_https_egress(
 
 
 def _to_cluster(rule: dict, cluster_cidr: str | None) -> dict:
-    """`rule` limited to the VPC's addresses when they are known."""
-    return {"to": [{"ipBlock": {"cidr": cluster_cidr}}], **rule} if cluster_cidr else rule
+    """`rule` limited to the VPC's addresses and the cluster's Service range when the VPC is
+    known: pods reach the API server at the `kubernetes` Service's address, which the VPC CNI
+    matches before translating it (it adds Service addresses only for rules selecting pods)."""
+    if not cluster_cidr:
+        return rule
+    blocks = [cluster_cidr, *EKS_DEFAULT_SERVICE_CIDRS]
+    return {"to": [{"ipBlock": {"cidr": block}} for block in blocks], **rule}
 
 
 def allow_within_namespace(namespace: str) -> dict:
@@ -285,21 +292,13 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
 
 
 def _download_egress(namespace: str, model: str, color: str) -> dict:
-    """A slot whose workers download from Hugging Face: HTTPS to anywhere, for its workers."""
-    workers = {
-        "matchLabels": {MODEL_LABEL: model, COLOR_LABEL: color},
-        "matchExpressions": [
-            {
-                "key": OPERATOR_COMPONENT_TYPE_LABEL,
-                "operator": "In",
-                "values": list(WORKER_COMPONENT_TYPES),
-            }
-        ],
-    }
+    """A slot that fetches from the Hugging Face hub: HTTPS to anywhere, for its pods (workers
+    fetch weights and drafts, the frontend the tokenizer and config)."""
+    slot = {"matchLabels": {MODEL_LABEL: model, COLOR_LABEL: color}}
     return _policy(
         namespace,
         f"allow-download-egress-{color}",
-        {"podSelector": workers, "policyTypes": ["Egress"], "egress": [{"ports": _tcp(443)}]},
+        {"podSelector": slot, "policyTypes": ["Egress"], "egress": [{"ports": _tcp(443)}]},
     )
 
 

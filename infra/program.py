@@ -153,7 +153,7 @@ def build(deployment: Deployment, secrets: StackSecrets) -> None:
     k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
     k8s_and_aws_opts = pulumi.ResourceOptions(providers=[cluster.provider, *aws_providers])
     pools = _node_pools(config, cluster, aws_providers, k8s_and_aws_opts, node_tags)
-    security = _security(config, secrets, k8s_opts)
+    security = _security(deployment, secrets, k8s_opts)
     if config.security.admission_policies:
         AdmissionPolicies("admission", admission_rules(config), config.platform.fluid, k8s_opts)
     platform = _platform(config, security, pools, k8s_opts)
@@ -264,8 +264,14 @@ def _karpenter(
 
 
 def _security(
-    config: StackConfig, secrets: StackSecrets, k8s_opts: pulumi.ResourceOptions
+    deployment: Deployment, secrets: StackSecrets, k8s_opts: pulumi.ResourceOptions
 ) -> Security:
+    config = deployment.config
+    downloading = tuple(
+        (resolved.model.k8s_namespace, color)
+        for resolved in deployment.models
+        for color in resolved.downloading_colors()
+    )
     grafana = config.observability.installs_grafana
     if grafana and secrets.grafana_admin_password is None:
         # validate says so from the stack file; here an imported environment did not set it.
@@ -277,7 +283,7 @@ def _security(
         "security",
         SecurityArgs(
             namespaces=owned_namespaces(config),
-            network=network_plan(config),
+            network=network_plan(config, downloading),
             pod_security=config.security.pod_security,
             network_policies=config.security.network_policies,
             hf_token=secrets.hf_token,

@@ -106,7 +106,9 @@ def _prometheus_upstream(url: str) -> Upstream:
     return Upstream(url_port(url), namespace)
 
 
-def network_plan(config: StackConfig) -> NetworkPlan:
+def network_plan(config: StackConfig, downloading: tuple[tuple[str, str], ...] = ()) -> NetworkPlan:
+    """downloading: (namespace, color) of each slot whose pods fetch from the Hugging Face hub
+    (ResolvedModel.downloading_colors)."""
     clients = set(config.security.client_namespaces)
     gateway = config.security.gateway_namespace or (
         config.traffic.gateway.namespace if config.traffic.gateway else None
@@ -130,12 +132,7 @@ def network_plan(config: StackConfig) -> NetworkPlan:
         keda_namespace=KEDA_NAMESPACE if autoscaler_namespace(config) == KEDA_NAMESPACE else None,
         prometheus_adapter=autoscaler_namespace(config) == config.observability.namespace,
         cluster_cidr=_vpc_cidr(config),
-        downloading=tuple(
-            (m.k8s_namespace, color)
-            for m in config.models
-            for color in sorted(m.slots)
-            if m.source_for(color).hugging_face is not None
-        ),
+        downloading=downloading,
     )
 
 

@@ -31,6 +31,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
                 ConfigIssue(f"{resolved.path}.plan.architecture", resolved.facts_problem)
             )
         model_issues += _gated_issues(resolved, deployment)
+        model_issues += _memory_limit_issues(resolved)
         issues += model_issues
         if not any(i.severity == "error" for i in model_issues):
             fit_ready.append(resolved)
@@ -51,6 +52,25 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
     if fit_check:
         issues += fit_issues(deployment, fit_ready)
     return issues
+
+
+def _memory_limit_issues(resolved: ResolvedModel) -> list[ConfigIssue]:
+    """Every graph container has a memory limit (the policy pack refuses a DGD without): a
+    worker's default is its share of its node, which needs the node's memory."""
+    if resolved.model.engine != "trtllm":
+        return []
+    issues = []
+    for role in resolved.roles.values():
+        spec = resolved.model.role(role.role)
+        if spec.memory is None and (role.placement is None or role.placement.memory_mib is None):
+            issues.append(
+                ConfigIssue(
+                    f"{resolved.path}.{role.role}.memory",
+                    "no memory limit can be derived for these workers (their pool's instance "
+                    "facts give no memory): set memory, requested and limited",
+                )
+            )
+    return list(dict.fromkeys(issues))
 
 
 def _grafana_admin_issues(deployment: Deployment) -> list[ConfigIssue]:
@@ -160,10 +180,9 @@ def _draft_download_warnings(resolved: ResolvedModel) -> list[ConfigIssue]:
     warnings = []
     for role in resolved.roles.values():
         result = role.engine.result if role.engine else None
-        spec = result.args.speculative_config if result and result.args else None
-        draft = getattr(spec, "speculative_model", None)
+        draft = role.hub_draft
         cached = model.source_for(role.color).s3 is not None
-        if draft and result is not None and not draft.startswith("/") and cached:
+        if draft and result is not None and cached:
             key = next(
                 (
                     k

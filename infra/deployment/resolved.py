@@ -125,6 +125,15 @@ class ResolvedRole:
     engine_key: str  # the YAML path naming the engine config
     placement: WorkerPlacement | None  # None without a pool (the mocker engine may have none)
 
+    @property
+    def hub_draft(self) -> str | None:
+        """A speculative draft model its engine config names by Hugging Face id (fetched at
+        start); None without one, or with a path."""
+        result = self.engine.result if self.engine else None
+        spec = result.args.speculative_config if result and result.args else None
+        draft = getattr(spec, "speculative_model", None)
+        return draft if draft and not draft.startswith("/") else None
+
     def parallelism(self, gpus_per_node: int, nodes: int) -> WorkerParallelism | None:
         """The layout the worker runs: the file's, with tensor parallelism over all its GPUs
         when the file leaves it to the command line."""
@@ -157,6 +166,16 @@ class ResolvedModel:
 
     def slot_roles(self, color: Color) -> list[ResolvedRole]:
         return [r for (c, _), r in sorted(self.roles.items()) if c == color]
+
+    def downloading_colors(self) -> list[Color]:
+        """Slots whose pods fetch from the Hugging Face hub: the weights (workers) with the
+        tokenizer and config (the frontend too), or a speculative draft named by id."""
+        return [
+            color
+            for color in sorted(self.model.slots)
+            if self.model.source_for(color).hugging_face is not None
+            or any(role.hub_draft for role in self.slot_roles(color))
+        ]
 
     def engine_files(self, color: Color) -> dict[str, str]:
         """`<role>.yaml` -> text, for the slot's engine-config ConfigMap."""

@@ -165,6 +165,10 @@ EVICTION_MIB = 100
 # What a GPU node's DaemonSets ask for (VPC CNI, kube-proxy, the EBS CSI and Pod Identity
 # agents, device plugins, DCGM, Fluid's CSI plugin), kept out of the workers' default memory.
 NODE_DAEMONSET_RESERVE_MIB = 4096
+# A node's memory capacity is below the instance's nominal size (the kernel and firmware keep
+# some; EC2's figure is GiB of RAM, not what the kubelet sees). Karpenter plans with 7.5% less
+# (settings.vmMemoryOverheadPercent, 0.075, chart 1.14.1); so do we, on every pool.
+VM_MEMORY_OVERHEAD = 0.075
 
 
 def max_pods(instance: GpuInstance) -> int:
@@ -179,7 +183,8 @@ def allocatable_memory_mib(instance: GpuInstance, efa: bool = False) -> int | No
         return None
     reserved = 255 + 11 * max_pods(instance) + EVICTION_MIB
     hugepages = EFA_NODE_HUGEPAGES_MIB if efa and instance.supports_efa else 0
-    return instance.memory_gib * 1024 - reserved - hugepages
+    capacity = int(instance.memory_gib * 1024 * (1 - VM_MEMORY_OVERHEAD))
+    return capacity - reserved - hugepages
 
 
 def worker_memory_mib(instance: GpuInstance | None, gpus: int, efa: bool = False) -> int | None:

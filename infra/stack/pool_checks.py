@@ -54,6 +54,7 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
             )
         issues += _check_reservation(pool, path)
         issues += _check_pool_placement(config, pool, path)
+    issues += _check_caches_on_karpenter(config)
     cluster = config.cluster
     karpenter = any(pool.karpenter_managed for pool in config.node_pools)
     if karpenter and isinstance(cluster, EksCluster) and len(cluster.name) > MAX_QUEUE_NAME:
@@ -107,6 +108,18 @@ def _check_karpenter_pool(config: StackConfig, pool: NodePool, path: str) -> lis
                 "for hugepages-2Mi (libfabric): keep EFA pools on provisioner managed-node-group",
             )
         )
+    disruption = pool.karpenter
+    if disruption.expire_after != "Never" and disruption.termination_grace_period is None:
+        # Karpenter's disruption docs: expiry without a grace period waits forever on pods that
+        # ask not to be disrupted (our multinode groups, for good).
+        issues.append(
+            ConfigIssue(
+                f"{path}.karpenter.expireAfter",
+                "an expiring node running a pod that asks not to be disrupted (a multinode "
+                "group) drains forever: set karpenter.terminationGracePeriod too",
+                severity="warning",
+            )
+        )
     if "max_size" not in pool.model_fields_set:
         issues.append(
             ConfigIssue(
@@ -118,8 +131,38 @@ def _check_karpenter_pool(config: StackConfig, pool: NodePool, path: str) -> lis
     return issues
 
 
+def _check_caches_on_karpenter(config: StackConfig) -> list[ConfigIssue]:
+    """A model cache's workers run on its pool's nodes and tolerate the GPU taint: on a
+    Karpenter pool they keep a GPU node up (it is never empty), and a replaced node starts cold."""
+    issues = []
+    for index, model in enumerate(config.models):
+        if not config.model_cache.enabled or not any(
+            model.source_for(color).s3 for color in model.slots
+        ):
+            continue
+        pool = config.cache_pool(model)
+        if pool is not None and pool.karpenter_managed:
+            issues.append(
+                ConfigIssue(
+                    f"models[{index}].source",
+                    f"{model.name}'s model cache lives on Karpenter pool {pool.name!r}: its cache "
+                    "workers keep a GPU node running (scale to zero never happens), and a node "
+                    "Karpenter replaces starts with an empty cache",
+                    severity="warning",
+                )
+            )
+    return issues
+
+
 def _check_reservation(pool: NodePool, path: str) -> list[ConfigIssue]:
     issues = []
+    if pool.capacity_type == "spot" and pool.capacity_reservation_id:
+        issues.append(
+            ConfigIssue(
+                f"{path}.capacityReservationId",
+                "a capacity reservation holds on-demand capacity: capacityType spot takes none",
+            )
+        )
     if pool.capacity_block and not pool.capacity_reservation_id:
         issues.append(
             ConfigIssue(

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from components.network_policies import NamespaceKind, NetworkPlan, Upstream, namespace_policies
 from infra.offline.network_reach import External, NetworkPolicies, Pod
@@ -21,6 +22,8 @@ from tests.dgd_layouts import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABE
 NIXL_PORT = 19090
 REQUEST_PLANE_PORT = 34567  # a dynamic request-plane port
 API_SERVER = External("10.0.0.10", "api-server")
+# Pods reach the API server at the `kubernetes` Service's address (EKS's default range).
+API_SERVICE = External("172.20.0.1", "kubernetes-service")
 INTERNET = External("52.216.8.1", "s3")
 KUBE_DNS = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
 STRANGER = Pod("stranger", "default", {"app": "curl"})
@@ -50,9 +53,25 @@ class Cluster:
         self.pods: dict[tuple[str, str], Pod] = {}
         self.frontends: list[Pod] = []
         self.downloading: set[str] = set()  # pod names
+        drafts = {
+            config_map["metadata"]["name"].removesuffix("-engine-config")
+            for config_map in rendered.objects("ConfigMap")
+            if any(
+                isinstance(text, str) and _hub_draft(text)
+                for text in (config_map.get("data") or {}).values()
+            )
+        }
         for dgd in rendered.objects("DynamoGraphDeployment"):
             name = dgd["metadata"]["name"]
-            for key, service in services(dgd).items():
+            views = services(dgd)
+            hub = name in drafts or any(
+                not view.container.args[view.container.args.index("--model-path") + 1].startswith(
+                    "/"
+                )
+                for view in views.values()
+                if view.is_worker
+            )
+            for key, service in views.items():
                 address = next(addresses, None)
                 pod = Pod(
                     f"{name}-{key.lower()}",
@@ -64,9 +83,8 @@ class Cluster:
                 self.pods[(name, key)] = pod
                 if service.is_frontend:
                     self.frontends.append(pod)
-                args = service.container.args
-                if service.is_worker and not args[args.index("--model-path") + 1].startswith("/"):
-                    self.downloading.add(pod.name)  # a Hugging Face id, fetched at start
+                if hub:  # weights, tokenizer or a draft from the Hugging Face hub
+                    self.downloading.add(pod.name)
         # the gateways the HTTPRoutes hang off, and the namespaces whose frontends they route to
         self.routes = {
             (
@@ -96,6 +114,12 @@ class Cluster:
     def assert_closed(self, src: Pod | External, dst: Pod | External, port: int) -> None:
         verdict = self.net.check(src, dst, port)
         assert not verdict.allowed, verdict.reason
+
+
+def _hub_draft(engine_config: str) -> bool:
+    spec = (yaml.safe_load(engine_config) or {}).get("speculative_config") or {}
+    draft = spec.get("speculative_model_dir") or spec.get("speculative_model")
+    return bool(draft) and not str(draft).startswith("/")
 
 
 def graph_of(pod: Pod) -> str:
@@ -147,6 +171,7 @@ def test_every_graph_pod_reaches_nats_dns_and_https_only(
         cluster.assert_closed(pod, NATS, 6222)  # cluster routes stay among NATS pods
         cluster.assert_open(pod, KUBE_DNS, 53, "UDP")
         cluster.assert_open(pod, API_SERVER, 443)  # the private endpoint, in the VPC
+        cluster.assert_open(pod, API_SERVICE, 443)  # ... as pods address it
         verdict = cluster.net.check(pod, INTERNET, 443)
         assert verdict.allowed == cluster.internet_open(pod), verdict.reason
         cluster.assert_closed(pod, INTERNET, 80)
@@ -260,7 +285,9 @@ def test_dns_and_https_egress(prod: Cluster) -> None:
     prod.assert_closed(worker, INTERNET, 80)
     downloader = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")  # Qwen from Hugging Face
     prod.assert_open(downloader, INTERNET, 443)
-    prod.assert_closed(prod.frontend("qwen3-0-6b-blue"), INTERNET, 443)  # it downloads nothing
+    prod.assert_open(prod.frontend("qwen3-0-6b-blue"), INTERNET, 443)  # tokenizer and config
+    prod.assert_open(prod.worker("llama-4-maverick-blue", "TRTLLMWorker"), INTERNET, 443)  # draft
+    prod.assert_closed(prod.frontend("deepseek-r1-blue"), INTERNET, 443)  # all from the cache
     # the HTTPS allow is egress only: another model's namespace still denies the ingress
     prod.assert_closed(worker, prod.frontend("qwen3-0-6b-blue"), 443)
 

@@ -103,8 +103,10 @@ def test_prod_has_disagg_multinode_ha_platform(rendered: dict[str, Rendered]) ->
         "vpc.amazonaws.com/efa": "32",
         "hugepages-2Mi": "5120Mi",
     }
-    # a whole p5 less the kubelet's reservation, the EFA huge pages and the DaemonSets' reserve
-    assert limits["memory"] == f"{2048 * 1024 - (255 + 11 * 100 + 100) - 10256 - 4096}Mi"
+    # a whole p5 (its capacity: 7.5% below nominal) less the kubelet's reservation, the EFA huge
+    # pages and the DaemonSets' reserve
+    capacity = int(2048 * 1024 * 0.925)
+    assert limits["memory"] == f"{capacity - (255 + 11 * 100 + 100) - 10256 - 4096}Mi"
     pools = {r["name"] for r in prod.of_type("aws:eks/nodeGroup")}
     assert "pool-h100" in pools  # the capacity block; l40s is Karpenter's (test_karpenter)
     platform = yaml.safe_load((prod.out / "helm/dynamo-system/dynamo-platform.yaml").read_text())

@@ -231,3 +231,37 @@ def test_a_cluster_name_too_long_for_the_interruption_queue_is_refused() -> None
     raw = _with_l4(KARPENTER_L4)
     raw["cluster"]["name"] = "c" * 81
     assert "80 characters" in _issues(raw)["cluster.name"]
+
+
+def test_a_spot_pool_with_a_reservation_is_refused() -> None:
+    raw = _with_l4(KARPENTER_L4 | {"capacityType": "spot", "capacityReservationId": "cr-0abc"})
+    assert "on-demand capacity" in _issues(raw)["nodePools[0].capacityReservationId"]
+
+
+def test_expiry_without_a_grace_period_is_a_warning() -> None:
+    checked = _checked(_with_l4(KARPENTER_L4 | {"karpenter": {"expireAfter": "720h"}}))
+    assert any(w.path == "nodePools[0].karpenter.expireAfter" for w in checked.warnings)
+    graceful = {"expireAfter": "720h", "terminationGracePeriod": "2h"}
+    checked = _checked(_with_l4(KARPENTER_L4 | {"karpenter": graceful}))
+    assert not any(w.path == "nodePools[0].karpenter.expireAfter" for w in checked.warnings)
+
+
+def test_a_worker_whose_memory_cannot_be_derived_must_state_it() -> None:
+    raw = values()
+    custom = {"gpuProduct": "X1", "gpusPerNode": 1, "gpuMemoryGib": 24}
+    raw["nodePools"][0] = {"name": "l4", "instanceType": "x1.large", "gpu": custom, "maxSize": 2}
+    raw["nodePools"][0] |= {"minSize": 0, "desiredSize": 1}
+    raw["models"] = [raw["models"][0]]
+    assert "set memory" in _issues(raw)["models[0].agg.memory"]
+    raw["models"][0]["agg"] = {"memory": "32Gi"}
+    _checked(raw)
+
+
+def test_a_model_cache_on_a_karpenter_pool_is_a_warning() -> None:
+    raw = _with_l4(KARPENTER_L4)
+    raw["models"] = [raw["models"][0] | {"source": {"s3": {"uri": "s3://weights-bucket/qwen", "sizeGib": 2}}}]
+    checked = _checked(raw)
+    (warning,) = [
+        w for w in checked.warnings if w.path == "models[0].source" and "Karpenter" in w.message
+    ]
+    assert "scale to zero never happens" in warning.message
