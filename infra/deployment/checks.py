@@ -67,7 +67,8 @@ def _memory_limit_issues(resolved: ResolvedModel) -> list[ConfigIssue]:
                 ConfigIssue(
                     f"{resolved.path}.{role.role}.memory",
                     "no memory limit can be derived for these workers (their pool's instance "
-                    "facts give no memory): set memory, requested and limited",
+                    "facts give no memory): set memory, requested and limited, or the pool's "
+                    "gpu.memoryGib",
                 )
             )
     return list(dict.fromkeys(issues))

@@ -95,7 +95,7 @@ def pool_gpus(pool: NodePool) -> GpuInstance | None:
             gpu_count=pool.gpu.gpus_per_node,
             gpu_memory_gib=pool.gpu.gpu_memory_gib,
             vcpu=0,
-            memory_gib=0,
+            memory_gib=pool.gpu.memory_gib or 0,
             efa_interfaces=pool.gpu.efa_interfaces,
             local_nvme=False,
         )

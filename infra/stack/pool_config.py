@@ -19,6 +19,9 @@ class GpuFacts(Spec):
     gpus_per_node: int = Field(ge=1, le=16)
     gpu_memory_gib: float = Field(gt=0)
     efa_interfaces: int = Field(default=0, ge=0)
+    # The node's memory: workers' default memory limit is their GPUs' share of it (without it,
+    # each worker role states its memory).
+    memory_gib: int | None = Field(default=None, ge=1)
 
 
 # Karpenter's controller as the stack installs it: the getting-started guide's 1 CPU and 1 GiB,

@@ -109,7 +109,8 @@ def test_render_contains_no_secret_value(project: Project, tmp_path: Path, relea
     pull_name = pull_document["metadata"]["name"]
     graph = services(dgd)
     assert graph["TRTLLMWorker"].container.env_from == [{"secretRef": {"name": "hf-token-secret"}}]
-    assert graph["Frontend"].container.env_from == []
+    # the frontend fetches the tokenizer and config of a Hugging Face model: with the token too
+    assert graph["Frontend"].container.env_from == [{"secretRef": {"name": "hf-token-secret"}}]
     for service in graph.values():
         assert service.pod.image_pull_secrets == [{"name": pull_name}]
 

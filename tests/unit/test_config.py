@@ -155,6 +155,8 @@ def test_unknown_instance_type_needs_gpu_facts() -> None:
         for p in problems(raw)
     )
     raw["nodePools"][0]["gpu"] = {"gpuProduct": "X1", "gpusPerNode": 4, "gpuMemoryGib": 96}
+    assert any("models[0].agg.memory: no memory limit can be derived" in p for p in problems(raw))
+    raw["nodePools"][0]["gpu"]["memoryGib"] = 512  # the node's: a worker's share is the default
     parse(raw)
 
 

@@ -259,7 +259,9 @@ def test_a_worker_whose_memory_cannot_be_derived_must_state_it() -> None:
 
 def test_a_model_cache_on_a_karpenter_pool_is_a_warning() -> None:
     raw = _with_l4(KARPENTER_L4)
-    raw["models"] = [raw["models"][0] | {"source": {"s3": {"uri": "s3://weights-bucket/qwen", "sizeGib": 2}}}]
+    raw["models"] = [
+        raw["models"][0] | {"source": {"s3": {"uri": "s3://weights-bucket/qwen", "sizeGib": 2}}}
+    ]
     checked = _checked(raw)
     (warning,) = [
         w for w in checked.warnings if w.path == "models[0].source" and "Karpenter" in w.message

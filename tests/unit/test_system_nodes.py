@@ -36,7 +36,7 @@ def test_frontends_that_do_not_fit_the_system_nodes_are_refused() -> None:
     (issue,) = [i for i in caught.value.issues if i.path == "cluster.systemNodeGroup.desiredSize"]
     assert "m6i.large nodes, desiredSize is 1" in issue.message
     assert "qwen3-0-6b/blue frontend" in issue.message
-    raw["cluster"]["systemNodeGroup"] |= {"desiredSize": 2, "maxSize": 2}
+    raw["cluster"]["systemNodeGroup"] |= {"desiredSize": 3, "maxSize": 3}
     _checked(raw)
 
 
