@@ -31,6 +31,7 @@ from components.dgd_parts import (  # noqa: F401  (the names components import f
     pod_scheduling,
     pod_volumes,
     service_plans,
+    topology_constraint,
     workload_service_account,
 )
 from components.dgd_v1beta1 import build_dgd_v1beta1
@@ -136,11 +137,8 @@ def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
     }
     if envs := graph_envs(model):
         spec["envs"] = envs
-    if model.pack_domain and inputs.cluster_topology:
-        spec["topologyConstraint"] = {
-            "topologyProfile": inputs.cluster_topology,
-            "packDomain": model.pack_domain,
-        }
+    if constraint := topology_constraint(model, inputs, "topologyProfile"):
+        spec["topologyConstraint"] = constraint
     if inputs.model_pvc is not None:
         # An existing claim (the cache's): the operator only mounts it, never creates it.
         spec["pvcs"] = [{"name": inputs.model_pvc, "create": False}]

@@ -361,6 +361,13 @@ def graph_envs(model: Model) -> list[dict]:
     return list(MULTINODE_ENVS) if model.topology.multinode else []
 
 
+def topology_constraint(model: Model, inputs: GraphInputs, topology_key: str) -> dict | None:
+    """The graph's pack constraint; each layout names the ClusterTopology with its own key."""
+    if not (model.pack_domain and inputs.cluster_topology):
+        return None
+    return {topology_key: inputs.cluster_topology, "packDomain": model.pack_domain}
+
+
 def graph_metadata(model: Model, color: Color, inputs: GraphInputs) -> dict:
     annotations = {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash}
     if inputs.ready_timeout_seconds:

@@ -21,6 +21,7 @@ from components.dgd_parts import (
     pod_scheduling,
     pod_volumes,
     service_plans,
+    topology_constraint,
 )
 from infra.stack.config import Color, Model
 from infra.stack.dynamo_versions import DGD_V1BETA1
@@ -117,11 +118,8 @@ def build_dgd_v1beta1(model: Model, color: Color, inputs: GraphInputs) -> dict:
     }
     if envs := graph_envs(model):
         spec["env"] = envs
-    if model.pack_domain and inputs.cluster_topology:
-        spec["topologyConstraint"] = {
-            "clusterTopologyName": inputs.cluster_topology,
-            "packDomain": model.pack_domain,
-        }
+    if constraint := topology_constraint(model, inputs, "clusterTopologyName"):
+        spec["topologyConstraint"] = constraint
     return {
         "apiVersion": DGD_V1BETA1,
         "kind": DGD_KIND,

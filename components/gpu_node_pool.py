@@ -172,12 +172,30 @@ class GpuNodePoolArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-class GpuNodePool(pulumi.ComponentResource):
-    node_group: aws.eks.NodeGroup
-    nodes: pulumi.Resource  # what provides the pool's nodes: the node group
+class PoolComponent(pulumi.ComponentResource):
+    """A GPU pool of either provisioner, as the composition root reads it."""
+
+    nodes: pulumi.Resource  # what provides the pool's nodes (node group or Karpenter NodePool)
     instance_type: str
     gpus_per_node: int
     max_gpus: int
+
+    def _publish(self, pool: NodePool, gpus: GpuInstance, nodes: pulumi.Resource) -> None:
+        self.nodes = nodes
+        self.instance_type = pool.instance_type
+        self.gpus_per_node = gpus.gpu_count
+        self.max_gpus = pool.max_size * gpus.gpu_count
+        self.register_outputs(
+            {
+                "instanceType": self.instance_type,
+                "gpusPerNode": self.gpus_per_node,
+                "maxGpus": self.max_gpus,
+            }
+        )
+
+
+class GpuNodePool(PoolComponent):
+    node_group: aws.eks.NodeGroup
 
     def __init__(
         self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
@@ -224,17 +242,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 parent=self, ignore_changes=ignore, depends_on=list(args.depends_on)
             ),
         )
-        self.nodes = self.node_group
-        self.instance_type = pool.instance_type
-        self.gpus_per_node = args.gpus.gpu_count
-        self.max_gpus = pool.max_size * args.gpus.gpu_count
-        self.register_outputs(
-            {
-                "instanceType": self.instance_type,
-                "gpusPerNode": self.gpus_per_node,
-                "maxGpus": self.max_gpus,
-            }
-        )
+        self._publish(pool, args.gpus, self.node_group)
 
     def _template_args(
         self, name: str, args: GpuNodePoolArgs, child: pulumi.ResourceOptions

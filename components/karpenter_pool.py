@@ -18,6 +18,7 @@ import pulumi
 from components.dgd import GPU_TAINT_KEY, GPU_TAINT_VALUE
 from components.gpu_node_pool import (
     DATA_VOLUME_DEVICE,
+    PoolComponent,
     ami_release,
     placement_group_name,
     pool_labels,
@@ -181,12 +182,8 @@ class KarpenterNodePoolArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-class KarpenterNodePool(pulumi.ComponentResource):
+class KarpenterNodePool(PoolComponent):
     node_pool: pulumi.CustomResource
-    nodes: pulumi.Resource  # what provides the pool's nodes: the Karpenter NodePool
-    instance_type: str
-    gpus_per_node: int
-    max_gpus: int
 
     def __init__(
         self, name: str, args: KarpenterNodePoolArgs, opts: pulumi.ResourceOptions | None = None
@@ -196,17 +193,16 @@ class KarpenterNodePool(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # EFA pools stay managed node groups (pool_checks): the reservation's placement group is
         # the only one a Karpenter pool can have.
-        groups: list[pulumi.Input[str]] = [args.cluster_security_group_id]
         placement = placement_group_name(name, pool, child)
         in_cluster = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         node_class = pulumi.Output.all(
             args.node_role_name,
             pulumi.Output.from_input(args.subnet_ids),
-            pulumi.Output.all(*groups),
+            args.cluster_security_group_id,
             placement,
         ).apply(
             lambda v: build_ec2_node_class(
-                pool, gpus, args.kubernetes_version, v[0], v[1], v[2], v[3], args.tags
+                pool, gpus, args.kubernetes_version, v[0], v[1], [v[2]], v[3], args.tags
             )
         )
         node_class_resource = custom_resource(
@@ -222,14 +218,4 @@ class KarpenterNodePool(pulumi.ComponentResource):
                 in_cluster, pulumi.ResourceOptions(depends_on=[node_class_resource])
             ),
         )
-        self.nodes = self.node_pool
-        self.instance_type = pool.instance_type
-        self.gpus_per_node = gpus.gpu_count
-        self.max_gpus = pool.max_size * gpus.gpu_count
-        self.register_outputs(
-            {
-                "instanceType": self.instance_type,
-                "gpusPerNode": self.gpus_per_node,
-                "maxGpus": self.max_gpus,
-            }
-        )
+        self._publish(pool, gpus, self.node_pool)

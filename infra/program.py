@@ -21,7 +21,7 @@ from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs
 from components.dgd import GraphInputs, frontend_service_name
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, PoolComponent
 from components.karpenter import Karpenter, KarpenterArgs
 from components.karpenter_pool import KarpenterNodePool, KarpenterNodePoolArgs
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
@@ -69,9 +69,6 @@ from infra.stack.instances import pool_gpus
 from infra.stack.loading import read_stack_file, source_label, stack_file
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_KEY
 from infra.traffic_program import build_traffic
-
-# A GPU pool of either provisioner; both expose nodes, instance_type, gpus_per_node, max_gpus.
-NodePoolComponent = GpuNodePool | KarpenterNodePool
 
 
 def project_root() -> Path:
@@ -135,7 +132,7 @@ class _Built:
     k8s_opts: pulumi.ResourceOptions
     # For components making AWS resources beside Kubernetes ones (access entries, IRSA roles).
     k8s_and_aws_opts: pulumi.ResourceOptions
-    pools: dict[str, NodePoolComponent]
+    pools: dict[str, PoolComponent]
     security: Security
     platform: Platform
     access: Access
@@ -187,9 +184,9 @@ def _node_pools(
     aws_providers: list[pulumi.ProviderResource],
     k8s_and_aws_opts: pulumi.ResourceOptions,
     node_tags: dict[str, str],
-) -> dict[str, NodePoolComponent]:
+) -> dict[str, PoolComponent]:
     """Each GPU pool: a managed node group, or a Karpenter NodePool (with Karpenter itself)."""
-    pools: dict[str, NodePoolComponent] = {}
+    pools: dict[str, PoolComponent] = {}
     eks = config.cluster
     if not isinstance(eks, EksCluster):
         return pools
@@ -303,7 +300,7 @@ def _security(
 def _platform(
     config: StackConfig,
     security: Security,
-    pools: dict[str, NodePoolComponent],
+    pools: dict[str, PoolComponent],
     k8s_opts: pulumi.ResourceOptions,
 ) -> Platform:
     return Platform(
