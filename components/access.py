@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.dgd import workload_service_account
+from components.dgd import FRONTEND_PORT, workload_service_account
 from components.security import HF_TOKEN_SECRET, IMAGE_PULL_SECRET, S3_CREDENTIALS_SECRET
 from infra.stack.config import AccessLevel
 
@@ -103,16 +103,24 @@ def viewer_rules() -> list[dict]:
 
 def promoter_rules(model: str, frontend_services: Sequence[str]) -> list[dict]:
     """Move traffic of one model: its stable Service and HTTPRoute (named after it), gated on
-    DGD status and a smoke request through a port-forward to a slot's frontend."""
+    DGD status and smoke requests through the API server's proxy to the stable and slot
+    frontend Services. No pod port-forward: the proxy goes over the pod network, where the
+    frontends' NetworkPolicy applies."""
+    services = [model, *frontend_services]
     return [
-        *_rules([("nvidia.com", "dynamographdeployments"), ("", "pods"), *RUNTIME_RESOURCES], READ),
-        *_rules([("", "services")], ["get"], [model, *frontend_services]),
+        *_rules([("nvidia.com", "dynamographdeployments"), *RUNTIME_RESOURCES], READ),
+        *_rules([("", "services")], ["get"], [model]),
         *_rules(
             [("", "services"), ("gateway.networking.k8s.io", "httproutes")], ["patch"], [model]
         ),
         *_rules([("gateway.networking.k8s.io", "httproutes")], ["get"], [model]),
-        # The WebSocket upgrade is authorized as get before Kubernetes 1.35, also create after.
-        *_rules([("", "pods/portforward")], ["get", "create"]),
+        # GET is get, POST is create. RBAC sees the proxy's name segment as the resource name,
+        # port included (apiserver's RequestInfo): `<service>:8000`, the form the gates use.
+        *_rules(
+            [("", "services/proxy")],
+            ["get", "create"],
+            [f"{name}:{FRONTEND_PORT}" for name in services],
+        ),
     ]
 
 

@@ -141,9 +141,7 @@ class Cluster(pulumi.ComponentResource):
         self.vpc_id = network.vpc_id
         self.private_subnet_ids = network.private_subnet_ids
         self.private_subnets_by_zone = network.private_subnets_by_zone
-        cluster = self._control_plane(
-            name, spec, network.private_subnet_ids, network.public_subnet_ids, child
-        )
+        cluster = self._control_plane(name, spec, network.control_plane_subnet_ids, child)
         admins = admin_access_entries(name, cluster.name, spec.admin_principal_arns, child)
         addon_roles = self._service_account_roles(name, cluster, child)
         role_policies = [attachment for _, attachment in addon_roles.values()]
@@ -211,8 +209,7 @@ class Cluster(pulumi.ComponentResource):
         self,
         name: str,
         spec: EksCluster,
-        private_subnets: pulumi.Output[list[str]],
-        public_subnets: pulumi.Output[list[str]],
+        control_plane_subnets: pulumi.Output[list[str]],
         child: pulumi.ResourceOptions,
     ) -> aws.eks.Cluster:
         """The EKS cluster: logged, Secrets encrypted, protected, reachable as stated."""
@@ -256,9 +253,11 @@ class Cluster(pulumi.ComponentResource):
             version=spec.kubernetes_version,
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=pulumi.Output.all(private_subnets, public_subnets).apply(
-                    lambda ids: [*ids[0], *ids[1]]
-                ),
+                # EKS puts its network interfaces (the private endpoint, the API server's
+                # calls into the VPC) here; nodes use the private subnets. A change moves them
+                # in place as long as every zone the cluster began with keeps one
+                # (docs.aws.amazon.com/eks/latest/userguide/network-reqs.html).
+                subnet_ids=control_plane_subnets,
                 endpoint_private_access=True,
                 endpoint_public_access=public,
                 public_access_cidrs=list(access.public_access_cidrs) if public else None,

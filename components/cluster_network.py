@@ -1,18 +1,17 @@
-"""The cluster's network: a new VPC (public and private subnets per zone, an internet gateway,
-one NAT gateway or one per zone) or the subnets of an existing one.
+"""The cluster's network: a new VPC (public, private and control-plane subnets per zone, an
+internet gateway, one NAT gateway or one per zone) or the subnets of an existing one.
 
 Resources are children of the Cluster component, under the names they always had.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.stack.cluster_config import EksCluster
+from infra.stack.cluster_config import EksCluster, split_vpc
 
 ANYWHERE = "0.0.0.0/0"
 
@@ -21,18 +20,10 @@ ANYWHERE = "0.0.0.0/0"
 class ClusterNetwork:
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
-    public_subnet_ids: pulumi.Output[list[str]]
+    # The EKS control plane's network interfaces, and nothing else: NetworkPolicies name the API
+    # server by these subnets' CIDRs.
+    control_plane_subnet_ids: pulumi.Output[list[str]]
     private_subnets_by_zone: dict[str, pulumi.Output[str]] = field(default_factory=dict)
-
-
-def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
-    """Split the VPC into one large private and one small public subnet per availability zone."""
-    network = ipaddress.IPv4Network(vpc_cidr)
-    quarters = list(network.subnets(prefixlen_diff=2))
-    private = [str(quarters[i]) for i in range(min(zones, 3))]
-    public_block = quarters[3]
-    public = [str(s) for s in list(public_block.subnets(prefixlen_diff=2))[:zones]]
-    return private, public
 
 
 def build_network(name: str, spec: EksCluster, child: pulumi.ResourceOptions) -> ClusterNetwork:
@@ -41,7 +32,9 @@ def build_network(name: str, spec: EksCluster, child: pulumi.ResourceOptions) ->
         return ClusterNetwork(
             vpc_id=pulumi.Output.from_input(spec.vpc.id),
             private_subnet_ids=pulumi.Output.from_input(list(spec.vpc.private_subnet_ids)),
-            public_subnet_ids=pulumi.Output.from_input(list(spec.vpc.public_subnet_ids)),
+            control_plane_subnet_ids=pulumi.Output.from_input(
+                [s.id for s in spec.vpc.control_plane_subnets]
+            ),
         )
     zones = spec.vpc.availability_zones
     vpc = aws.ec2.Vpc(
@@ -59,16 +52,15 @@ def build_network(name: str, spec: EksCluster, child: pulumi.ResourceOptions) ->
         routes=[aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, gateway_id=gateway.id)],
         opts=child,
     )
-    private_cidrs, public_cidrs = subnet_cidrs(spec.vpc.cidr, len(zones))
-    zones = zones[: len(private_cidrs)]
+    layout = split_vpc(spec.vpc.cidr, len(zones))
+    zones = zones[: len(layout.private)]
     per_zone = spec.vpc.nat_gateways == "perAz"
     nats: dict[str, aws.ec2.NatGateway] = {}
-    public_ids: list[pulumi.Output[str]] = []
     for index, zone in enumerate(zones):
         public = aws.ec2.Subnet(
             f"{name}-public-{zone}",
             vpc_id=vpc.id,
-            cidr_block=public_cidrs[index],
+            cidr_block=layout.public[index],
             availability_zone=zone,
             map_public_ip_on_launch=True,
             tags={"kubernetes.io/role/elb": "1", "Name": f"{spec.name}-public-{zone}"},
@@ -87,7 +79,6 @@ def build_network(name: str, spec: EksCluster, child: pulumi.ResourceOptions) ->
             nats[zone] = aws.ec2.NatGateway(
                 f"{name}-{suffix}", subnet_id=public.id, allocation_id=address.id, opts=child
             )
-        public_ids.append(public.id)
     private_routes = {
         zone: aws.ec2.RouteTable(
             f"{name}-private-{zone}" if per_zone else f"{name}-private",
@@ -102,7 +93,7 @@ def build_network(name: str, spec: EksCluster, child: pulumi.ResourceOptions) ->
         private = aws.ec2.Subnet(
             f"{name}-private-{zone}",
             vpc_id=vpc.id,
-            cidr_block=private_cidrs[index],
+            cidr_block=layout.private[index],
             availability_zone=zone,
             tags={"kubernetes.io/role/internal-elb": "1", "Name": f"{spec.name}-private-{zone}"},
             opts=child,
@@ -115,9 +106,21 @@ def build_network(name: str, spec: EksCluster, child: pulumi.ResourceOptions) ->
             opts=child,
         )
         private_ids[zone] = private.id
+    # No route table of their own: the VPC's main table routes inside the VPC, all they need.
+    control_plane_ids = [
+        aws.ec2.Subnet(
+            f"{name}-control-plane-{zone}",
+            vpc_id=vpc.id,
+            cidr_block=layout.control_plane[index],
+            availability_zone=zone,
+            tags={"Name": f"{spec.name}-control-plane-{zone}"},
+            opts=child,
+        ).id
+        for index, zone in enumerate(zones)
+    ]
     return ClusterNetwork(
         vpc_id=vpc.id,
+        control_plane_subnet_ids=pulumi.Output.all(*control_plane_ids),
         private_subnet_ids=pulumi.Output.all(*private_ids.values()),
-        public_subnet_ids=pulumi.Output.all(*public_ids),
         private_subnets_by_zone=private_ids,
     )

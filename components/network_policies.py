@@ -87,10 +87,17 @@ class NetworkPlan:
     monitoring_namespace: str | None  # where Prometheus runs, when observability is on
     keda_namespace: str | None
     prometheus_adapter: bool = False  # the HPA's external metrics API, beside Prometheus
-    # The VPC's CIDR: nodes, pods (the VPC CNI) and the API server's private endpoint all have
-    # addresses in it. None (an existing VPC or cluster): not known, so model pods keep HTTPS
-    # to anywhere.
+    # The VPC's CIDR (nodes and, with the VPC CNI, pods): where Fluid's host-network cache
+    # runtime is. None (an existing VPC or cluster): not known, so the loader's ports are open.
     cluster_cidr: str | None = None
+    # Where the API server calls pods from (webhooks, aggregated APIs, the promoter's requests
+    # through a Service proxy): EKS's control-plane subnets. Empty: not known, so webhooks and
+    # aggregated APIs take any source and frontends only their clients.
+    api_server_sources: tuple[str, ...] = ()
+    # The cluster's Service ranges (the `kubernetes` Service pods address the API server by);
+    # with api_server_sources, HTTPS from model pods goes there only. Empty: not known, so
+    # model pods keep HTTPS to anywhere.
+    service_cidrs: tuple[str, ...] = ()
     # (namespace, color) of each slot whose workers download from Hugging Face.
     downloading: tuple[tuple[str, str], ...] = ()
 
@@ -142,30 +149,43 @@ def allow_dns(namespace: str) -> dict:
     )
 
 
-def allow_https_egress(
-    namespace: str, pods: dict | None = None, cluster_cidr: str | None = None
-) -> dict:
-    """HTTPS to the Kubernetes API (its endpoints are not pods): inside the VPC when its CIDR
-    is known (the private endpoint is there), else anywhere."""
+def allow_https_egress(namespace: str, pods: dict | None = None, to: tuple[str, ...] = ()) -> dict:
+    """HTTPS to the Kubernetes API: to the `to` blocks when they are known, else anywhere."""
     return _policy(
         namespace,
         "allow-https-egress",
         {
             "podSelector": pods or {},
             "policyTypes": ["Egress"],
-            "egress": [_to_cluster({"ports": _tcp(443)}, cluster_cidr)],
+            "egress": [_to_blocks({"ports": _tcp(443)}, to)],
         },
     )
 
 
-def _to_cluster(rule: dict, cluster_cidr: str | None) -> dict:
-    """`rule` limited to the VPC's addresses and the cluster's Service range when the VPC is
-    known: pods reach the API server at the `kubernetes` Service's address, which the VPC CNI
-    matches before translating it (it adds Service addresses only for rules selecting pods)."""
-    if not cluster_cidr:
+def api_server_blocks(plan: NetworkPlan) -> tuple[str, ...]:
+    """Where pods reach the API server: its control-plane addresses (the private endpoint) and
+    the Service ranges (the `kubernetes` Service's address, which the VPC CNI matches before
+    translating it; it adds Service addresses only for rules selecting pods). Empty when
+    either is unknown."""
+    if not plan.api_server_sources or not plan.service_cidrs:
+        return ()
+    return (*plan.api_server_sources, *plan.service_cidrs)
+
+
+def _to_blocks(rule: dict, blocks: tuple[str, ...]) -> dict:
+    """`rule` limited to `blocks` (none given: unlimited)."""
+    if not blocks:
         return rule
-    blocks = [cluster_cidr, *EKS_DEFAULT_SERVICE_CIDRS]
-    return {"to": [{"ipBlock": {"cidr": block}} for block in blocks], **rule}
+    return {"to": _ip_blocks(blocks), **rule}
+
+
+def _ip_blocks(blocks: tuple[str, ...]) -> list[dict]:
+    return [{"ipBlock": {"cidr": block}} for block in blocks]
+
+
+def _from_api_server(plan: NetworkPlan) -> list[dict] | None:
+    """The API server as an ingress source; None (any source) when its addresses are unknown."""
+    return _ip_blocks(plan.api_server_sources) if plan.api_server_sources else None
 
 
 def allow_within_namespace(namespace: str) -> dict:
@@ -247,8 +267,9 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
             },
         )
     )
-    policies.append(allow_https_egress(namespace, model_pods, plan.cluster_cidr))
-    if plan.cluster_cidr:
+    to_api_server = api_server_blocks(plan)
+    policies.append(allow_https_egress(namespace, model_pods, to_api_server))
+    if to_api_server:
         policies += [
             _download_egress(namespace, model, color)
             for slot_namespace, color in plan.downloading
@@ -258,6 +279,8 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
     clients: list[dict] = [{"podSelector": {}}]
     if plan.client_namespaces:
         clients.append(_namespaces(*plan.client_namespaces))
+    # The promotion gates' smoke requests come through the API server's Service proxy.
+    clients += _ip_blocks(plan.api_server_sources)
     policies.append(
         _policy(
             namespace,
@@ -280,9 +303,9 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
                 "podSelector": loader,
                 "policyTypes": ["Egress"],
                 "egress": [
-                    _to_cluster(
+                    _to_blocks(
                         {"ports": [{"protocol": "TCP", "port": low, "endPort": high}]},
-                        plan.cluster_cidr,
+                        (plan.cluster_cidr,) if plan.cluster_cidr else (),
                     )
                 ],
             },
@@ -317,8 +340,9 @@ def platform_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
                 [_namespaces(*plan.serving_namespaces)],
             )
         )
-    # The API server calls the admission webhooks; it is not a pod, so no source can be named.
-    policies.append(allow_ingress_ports(namespace, "allow-webhooks", (WEBHOOK_PORT,), None))
+    policies.append(
+        allow_ingress_ports(namespace, "allow-webhooks", (WEBHOOK_PORT,), _from_api_server(plan))
+    )
     return policies + _metrics_ingress(
         namespace,
         plan,
@@ -334,7 +358,7 @@ def gpu_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
 
 def fluid_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
     return _infrastructure_base(namespace) + [
-        allow_ingress_ports(namespace, "allow-webhooks", (WEBHOOK_PORT,), None)
+        allow_ingress_ports(namespace, "allow-webhooks", (WEBHOOK_PORT,), _from_api_server(plan))
     ]
 
 
@@ -355,7 +379,9 @@ def monitoring_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
     api_ports: tuple[int, ...] = (PROMETHEUS_OPERATOR_WEBHOOK_PORT,)
     if plan.prometheus_adapter:
         api_ports += (AGGREGATED_API_PORT,)
-    policies.append(allow_ingress_ports(namespace, "allow-api-server", api_ports, None))
+    policies.append(
+        allow_ingress_ports(namespace, "allow-api-server", api_ports, _from_api_server(plan))
+    )
     if plan.keda_namespace and plan.prometheus.namespace == namespace:
         policies.append(
             allow_ingress_ports(
@@ -372,7 +398,10 @@ def keda_policies(namespace: str, plan: NetworkPlan) -> list[dict]:
     policies = _infrastructure_base(namespace)
     policies.append(
         allow_ingress_ports(
-            namespace, "allow-api-server", (AGGREGATED_API_PORT, WEBHOOK_PORT), None
+            namespace,
+            "allow-api-server",
+            (AGGREGATED_API_PORT, WEBHOOK_PORT),
+            _from_api_server(plan),
         )
     )
     policies.append(

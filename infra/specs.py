@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from components.access import OWN_SECRETS
 from components.admission_policies import AdmissionRules, Exemptions
 from components.network_policies import (
+    EKS_DEFAULT_SERVICE_CIDRS,
     ETCD_PORT,
     NATS_PORT,
     NamespaceKind,
@@ -132,6 +133,8 @@ def network_plan(config: StackConfig, downloading: tuple[tuple[str, str], ...] =
         keda_namespace=KEDA_NAMESPACE if autoscaler_namespace(config) == KEDA_NAMESPACE else None,
         prometheus_adapter=autoscaler_namespace(config) == config.observability.namespace,
         cluster_cidr=_vpc_cidr(config),
+        api_server_sources=_api_server_sources(config),
+        service_cidrs=EKS_DEFAULT_SERVICE_CIDRS if isinstance(config.cluster, EksCluster) else (),
         downloading=downloading,
     )
 
@@ -142,6 +145,14 @@ def _vpc_cidr(config: StackConfig) -> str | None:
     if isinstance(cluster, EksCluster) and not cluster.vpc.existing:
         return cluster.vpc.cidr
     return None
+
+
+def _api_server_sources(config: StackConfig) -> tuple[str, ...]:
+    """EKS's control-plane subnets, or what an existing cluster's config states."""
+    cluster = config.cluster
+    if isinstance(cluster, EksCluster):
+        return cluster.vpc.control_plane_cidrs
+    return tuple(cluster.api_server_cidrs)
 
 
 def autoscaled(config: StackConfig) -> bool:

@@ -1,8 +1,8 @@
 """The real `Cluster`: DGD readiness and frontend smoke tests through the official kubernetes client.
 
-`graph_state` reads the DynamoGraphDeployment's status; `probe` port-forwards to one Ready frontend
-pod and speaks HTTP/1.1 over that stream. The HTTP checks (`probe_frontend`) take any request
-function, so they are tested without a cluster.
+`graph_state` reads the DynamoGraphDeployment's status; `probe` sends the smoke requests to a
+frontend Service through the API server's Service proxy. The HTTP checks (`probe_frontend`) take
+any request function, so they are tested without a cluster.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
-from kubernetes.stream import portforward
 
 from components.dgd import FRONTEND_PORT
 from infra.live.rollout import GraphState, ProbeResult
@@ -28,7 +28,7 @@ DGD_PLURAL = "dynamographdeployments"
 
 # (method, path, body) -> (HTTP status, response body); raises OSError/HTTPException on failure.
 Request = Callable[[str, str, bytes | None], tuple[int, bytes]]
-# (namespace, pod) -> a Request bound to that pod's frontend port.
+# (namespace, service) -> a Request bound to that Service's frontend port.
 TransportFactory = Callable[[str, str], Request]
 
 _EXCERPT_CHARS = 200
@@ -65,6 +65,12 @@ def _status_message(body: Any) -> str:
     except ValueError:
         return ""
     return str(parsed.get("message") or "") if isinstance(parsed, dict) else ""
+
+
+def client_timeout(seconds: float) -> tuple[float, float]:
+    """The kubernetes client's `_request_timeout` for `seconds`: it honours an int or a
+    (connect, read) pair and silently drops a float."""
+    return (seconds, seconds)
 
 
 # --- DGD status ---------------------------------------------------------------------------------
@@ -191,81 +197,90 @@ def _excerpt(body: bytes) -> str:
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "..."
 
 
-# --- HTTP over a port-forward ---------------------------------------------------------------------
+# --- HTTP through the API server's Service proxy -------------------------------------------------
 
 
-class _SocketConnection(http.client.HTTPConnection):
-    """http.client over an already-open socket. It never dials: a reconnect would reach whatever
-    listens on this machine's localhost, not the pod."""
+class ServiceProxyTransport:
+    """A `Request` to one Service port through the API server's proxy
+    (`/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH`, RBAC `services/proxy`).
 
-    def __init__(self, sock: Any, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.sock = sock
-
-    def connect(self) -> None:
-        raise http.client.NotConnected("the port-forward stream is closed")
-
-
-class PortForwardTransport:
-    """A `Request` to one pod port; each request gets its own port-forward stream.
-
-    One stream per request (with `Connection: close`) keeps http.client from ever needing to
-    reconnect, at the cost of a websocket handshake per request: three per probe.
+    The API server picks a ready endpoint and dials it over the pod network, so the frontend's
+    NetworkPolicy decides (it lets the API server's control-plane subnets in on 8000), unlike a
+    pod port-forward, which the kubelet delivers past every policy.
     """
 
     def __init__(
         self,
-        core_api: Any,
+        api_client: Any,
         namespace: str,
-        pod: str,
+        service: str,
         port: int = FRONTEND_PORT,
         timeout: float = 30.0,
-        forward: Callable[..., Any] = portforward,
     ) -> None:
-        self._core = core_api
+        self._api = api_client
         self._namespace = namespace
-        self._pod = pod
+        self._service = service
         self._port = port
         self._timeout = timeout
-        self._forward = forward
+
+    @property
+    def base(self) -> str:
+        return f"/api/v1/namespaces/{self._namespace}/services/{self._service}:{self._port}/proxy"
 
     def __call__(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        headers = {"Accept": "application/json"}
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.loads(body)  # the client serializes JSON bodies itself
         try:
-            pf = self._forward(
-                self._core.connect_get_namespaced_pod_portforward,
-                self._pod,
-                self._namespace,
-                ports=str(self._port),
+            response = self._api.call_api(
+                self.base + path,
+                method,
+                header_params=headers,
+                body=payload,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=client_timeout(self._timeout),
             )
         except ApiException as exc:
-            # The websocket client reports handshake failures (403, unreachable API) as status 0.
-            raise ConnectionError(
-                f"port-forward to {self._pod}:{self._port}: {exc.reason or exc.status}"
-            ) from None
-        try:
-            sock = pf.socket(self._port)
-            # http.client applies its timeout only when it dials; this socket is already open.
-            sock.settimeout(self._timeout)
-            conn = _SocketConnection(sock, self._timeout)
-            headers = {"Connection": "close", "Accept": "application/json"}
-            if body is not None:
-                headers["Content-Type"] = "application/json"
-            try:
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                return response.status, response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                # The kubelet explains a refused pod port on the error channel, if it got there.
-                error = pf.error(self._port)
-                if error:
-                    raise ConnectionError(
-                        f"port-forward to {self._pod}:{self._port}: {str(error).strip()}"
-                    ) from exc
-                raise
-            finally:
-                conn.close()
-        finally:
-            pf.close()
+            return self._refused_or_answered(exc)
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        return int(response.status), bytes(response.data)
+
+    def _transport_error(self, exc: urllib3.exceptions.HTTPError) -> OSError:
+        cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+        # urllib3 files a refused connection under its connect timeouts; it is not one.
+        if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+            cause, urllib3.exceptions.NewConnectionError
+        ):
+            return TimeoutError("timed out")
+        return ConnectionError(f"{self._where}: {cause}")
+
+    @property
+    def _where(self) -> str:
+        return f"Service proxy to {self._namespace}/{self._service}:{self._port}"
+
+    def _refused_or_answered(self, exc: ApiException) -> tuple[int, bytes]:
+        """The frontend's own error answer, or ConnectionError when the API server refused or
+        could not deliver (its answers are metav1.Status objects: forbidden, no endpoints)."""
+        body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+        if not exc.status:
+            raise ConnectionError(f"{self._where}: {exc.reason}")
+        if _is_api_status(body):
+            detail = _status_message(body) or str(exc.reason or "")
+            raise ConnectionError(f"{self._where}: HTTP {exc.status} {detail}".rstrip())
+        return int(exc.status), body
+
+
+def _is_api_status(body: bytes) -> bool:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("kind") == "Status" and "apiVersion" in parsed
 
 
 # --- the Cluster ------------------------------------------------------------------------------
@@ -281,16 +296,14 @@ class KubernetesCluster:
         request_timeout: float = 10.0,
         probe_timeout: float = 30.0,
         custom_api: Any = None,
-        core_api: Any = None,
         transport: TransportFactory | None = None,
     ) -> None:
-        """`custom_api`, `core_api` and `transport` replace the real ones in tests."""
+        """`custom_api` and `transport` replace the real ones in tests."""
         self.api_client = api_client
         self._request_timeout = request_timeout
         self._probe_timeout = probe_timeout
         self._custom = custom_api if custom_api is not None else client.CustomObjectsApi(api_client)
-        self._core = core_api if core_api is not None else client.CoreV1Api(api_client)
-        self._transport = transport or self._port_forward
+        self._transport = transport or self._service_proxy
 
     @classmethod
     def from_kubeconfig(
@@ -322,7 +335,7 @@ class KubernetesCluster:
                 namespace,
                 DGD_PLURAL,
                 name,
-                _request_timeout=self._request_timeout,
+                _request_timeout=client_timeout(self._request_timeout),
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -332,54 +345,13 @@ class KubernetesCluster:
         return graph_state_from(obj)
 
     def probe(self, namespace: str, service: str, served_model_name: str) -> ProbeResult:
-        pod = self._ready_pod(namespace, service)
-        if isinstance(pod, ProbeResult):
-            return pod
-        result = probe_frontend(self._transport(namespace, pod), served_model_name)
-        return ProbeResult(result.ok, f"{result.detail} via pod {pod}")
+        result = probe_frontend(self._transport(namespace, service), served_model_name)
+        return ProbeResult(result.ok, f"{result.detail} via Service {namespace}/{service}")
 
-    def _ready_pod(self, namespace: str, service: str) -> str | ProbeResult:
-        """The first Running and Ready pod behind the Service, by name; else why there is none."""
-        where = f"Service {namespace}/{service}"
-        try:
-            svc = self._core.read_namespaced_service(
-                service, namespace, _request_timeout=self._request_timeout
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return ProbeResult(False, f"no {where}")
-            raise _api_error(f"reading {where}", exc) from None
-        selector = (svc.spec.selector if svc.spec is not None else None) or {}
-        if not selector:
-            return ProbeResult(False, f"{where} has no selector")
-        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        try:
-            pods = self._core.list_namespaced_pod(
-                namespace, label_selector=label_selector, _request_timeout=self._request_timeout
-            )
-        except ApiException as exc:
-            raise _api_error(f"listing pods of {where}", exc) from None
-        items = list(pods.items or [])
-        ready = sorted(p.metadata.name for p in items if _pod_ready(p))
-        if not ready:
-            return ProbeResult(
-                False,
-                f"no Running and Ready pod behind {where} ({len(items)} match {label_selector})",
-            )
-        return str(ready[0])
-
-    def _port_forward(self, namespace: str, pod: str) -> Request:
-        # Port-forwarding goes through the API server and kubelet, not the pod network, so the
-        # namespace's default-deny NetworkPolicies do not block it.
-        return PortForwardTransport(self._core, namespace, pod, timeout=self._probe_timeout)
-
-
-def _pod_ready(pod: Any) -> bool:
-    if pod.metadata is None or pod.metadata.deletion_timestamp is not None or pod.status is None:
-        return False
-    if pod.status.phase != "Running":
-        return False
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    def _service_proxy(self, namespace: str, service: str) -> Request:
+        return ServiceProxyTransport(
+            self.api_client, namespace, service, timeout=self._probe_timeout
+        )
 
 
 def _kubeconfig_dict(kubeconfig: dict[str, Any] | str | Path | None) -> dict[str, Any] | None:

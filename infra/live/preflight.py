@@ -24,7 +24,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.live.preflight_capacity import check_capacity_reservations
-from infra.live.preflight_cluster import check_addon_versions, check_caller_identity
+from infra.live.preflight_cluster import (
+    check_addon_versions,
+    check_caller_identity,
+    check_control_plane_subnets,
+)
 from infra.live.preflight_result import (
     PreflightCheck,
     aws_error,
@@ -85,6 +89,7 @@ def run_preflight(
     checks += check_model_sources(config, lambda r: client("s3", r or region))
     checks += check_caller_identity(config, client("sts"), client("iam"))
     checks += check_addon_versions(config, client("eks"))
+    checks += check_control_plane_subnets(config, ec2)
     return checks
 
 

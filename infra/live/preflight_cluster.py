@@ -1,6 +1,7 @@
-"""Preflight: the EKS side. Whether the identity running `pulumi up` will be a cluster admin, and
+"""Preflight: the EKS side. Whether the identity running `pulumi up` will be a cluster admin,
 whether EKS offers each pinned add-on version for the cluster's Kubernetes version (and takes
-the configuration we send it).
+the configuration we send it), and whether an existing VPC's control-plane subnets are what the
+stack says (NetworkPolicies name the API server by their CIDRs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from infra.stack.config import StackConfig
 from infra.stack.eks_versions import VPC_CNI
 
 ADMINS_PATH = "cluster.adminPrincipalArns"
+CONTROL_PLANE_SUBNETS_PATH = "cluster.vpc.controlPlaneSubnets"
+# EKS describes the network interfaces it places for the control plane so (ENI descriptions
+# "Amazon EKS <cluster>"); anything else in those subnets is an address policies would trust.
+EKS_INTERFACE_PREFIX = "Amazon EKS"
 _ASSUMED_ROLE = re.compile(
     r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+"
 )
@@ -125,3 +130,49 @@ def _configuration_problems(eks: Any, addon: str, version: str, values: dict | N
     schema = json.loads(answer.get("configurationSchema") or "{}")
     validator = jsonschema.validators.validator_for(schema)(schema)
     return sorted(error.message for error in validator.iter_errors(values))
+
+
+def check_control_plane_subnets(config: StackConfig, ec2: Any) -> list[PreflightCheck]:
+    """An existing VPC's control-plane subnets: in that VPC, with the CIDRs the stack states,
+    in at least two zones, and holding no network interface but EKS's own."""
+    vpc = eks_cluster(config).vpc
+    if not vpc.existing:
+        return []
+    stated = {s.id: s.cidr for s in vpc.control_plane_subnets}
+    name = f"control-plane subnets: {', '.join(stated)}"
+    try:
+        found = ec2.describe_subnets(SubnetIds=list(stated))["Subnets"]
+        interfaces = [
+            interface
+            for page in ec2.get_paginator("describe_network_interfaces").paginate(
+                Filters=[{"Name": "subnet-id", "Values": list(stated)}]
+            )
+            for interface in page.get("NetworkInterfaces", [])
+        ]
+    except (ClientError, BotoCoreError) as exc:
+        return [PreflightCheck(name, False, aws_error(exc), CONTROL_PLANE_SUBNETS_PATH)]
+    problems = []
+    for subnet in found:
+        subnet_id = subnet["SubnetId"]
+        if subnet.get("VpcId") != vpc.id:
+            problems.append(f"{subnet_id} is in {subnet.get('VpcId')}, not {vpc.id}")
+        if subnet.get("CidrBlock") != stated[subnet_id]:
+            problems.append(
+                f"{subnet_id} is {subnet.get('CidrBlock')}, the stack says {stated[subnet_id]}"
+            )
+    zones = {subnet.get("AvailabilityZone") for subnet in found}
+    if len(zones) < 2:
+        problems.append(f"all in {', '.join(sorted(map(str, zones)))}: EKS needs two zones")
+    foreign = sorted(
+        f"{i['NetworkInterfaceId']} ({i.get('Description') or i.get('InterfaceType') or 'no description'})"
+        for i in interfaces
+        if not str(i.get("Description") or "").startswith(EKS_INTERFACE_PREFIX)
+    )
+    if foreign:
+        problems.append(
+            f"they hold other network interfaces, which NetworkPolicies would take for the API "
+            f"server: {', '.join(foreign)}"
+        )
+    if problems:
+        return [PreflightCheck(name, False, "; ".join(problems), CONTROL_PLANE_SUBNETS_PATH)]
+    return [PreflightCheck(name, True, f"in {vpc.id}, {len(zones)} zones, EKS's interfaces only")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
@@ -22,8 +23,10 @@ from infra.stack.eks_versions import (
 )
 from infra.stack.spec import Spec
 
-# The largest VPC prefix whose subnet split (components/cluster_network.py) still yields /28s.
-MAX_VPC_PREFIX = 24
+# The largest VPC prefix whose subnet split (components/cluster_network.py) still yields /28s,
+# the smallest subnet EKS takes for its control-plane network interfaces (docs.aws.amazon.com/
+# eks/latest/userguide/network-reqs.html).
+MAX_VPC_PREFIX = 22
 MAX_VPC_ZONES = 3
 
 
@@ -56,6 +59,14 @@ def _iam_principal(arn: str) -> str:
 IamPrincipalArn = Annotated[str, AfterValidator(_iam_principal)]
 
 
+class ControlPlaneSubnet(Spec):
+    """A subnet of an existing VPC that holds only the EKS control plane's network interfaces."""
+
+    id: str = Field(pattern=r"^subnet-[0-9a-f]+$")
+    # Its CIDR, as NetworkPolicies name the API server by it; `preflight` compares it with EC2's.
+    cidr: Ipv4Network
+
+
 class VpcSpec(Spec):
     """Either a new VPC (cidr + availabilityZones) or an existing one (id + subnet ids)."""
 
@@ -66,21 +77,31 @@ class VpcSpec(Spec):
     nat_gateways: Literal["single", "perAz"] = "single"
     id: str | None = None
     private_subnet_ids: list[str] = []
-    public_subnet_ids: list[str] = []
+    # An existing VPC: subnets for the control plane's network interfaces alone, in at least two
+    # zones (a new VPC gets one per zone). The API server calls webhooks and proxies the
+    # promoter's smoke requests from these addresses, so NetworkPolicies can name it.
+    control_plane_subnets: list[ControlPlaneSubnet] = []
 
     @property
     def existing(self) -> bool:
         return self.id is not None
 
+    @property
+    def control_plane_cidrs(self) -> tuple[str, ...]:
+        """Where the EKS control plane's network interfaces (and so the API server) are."""
+        if self.existing:
+            return tuple(s.cidr for s in self.control_plane_subnets)
+        return split_vpc(self.cidr, len(self.availability_zones)).control_plane
+
     @field_validator("cidr")
     @classmethod
     def _cidr_is_a_network_we_can_split(cls, cidr: str) -> str:
         # AWS allows VPCs of /16 to /28; the subnet split (a quarter per private subnet, a
-        # sixteenth per public one) needs public subnets of at least /28.
+        # sixteenth per public one, a sixty-fourth per control-plane one) needs /28 at least.
         if not 16 <= ipaddress.IPv4Network(cidr).prefixlen <= MAX_VPC_PREFIX:
             raise ValueError(
                 f"{cidr}: a VPC here is /16 to /{MAX_VPC_PREFIX} (AWS allows /16 to /28, and the "
-                "public subnets are a sixteenth of it, at least /28)"
+                "control-plane subnets are a sixty-fourth of it, at least /28)"
             )
         return cidr
 
@@ -89,6 +110,22 @@ class VpcSpec(Spec):
         if self.existing and len(self.private_subnet_ids) < 2:
             raise ValueError(
                 "an existing VPC needs privateSubnetIds in at least 2 availability zones"
+            )
+        if self.existing and len(self.control_plane_subnets) < 2:
+            raise ValueError(
+                "an existing VPC needs controlPlaneSubnets (id and cidr) in at least 2 "
+                "availability zones, holding nothing but the EKS control plane's network "
+                "interfaces: NetworkPolicies let the API server in by those addresses"
+            )
+        if not self.existing and self.control_plane_subnets:
+            raise ValueError(
+                "controlPlaneSubnets is for an existing VPC; a new one gets its own per zone"
+            )
+        shared = {s.id for s in self.control_plane_subnets} & set(self.private_subnet_ids)
+        if shared:
+            raise ValueError(
+                f"{', '.join(sorted(shared))}: a control-plane subnet must not also hold nodes, "
+                "or NetworkPolicies could not tell the API server from pods"
             )
         if self.existing and "nat_gateways" in self.model_fields_set:
             raise ValueError("natGateways is for a VPC this stack creates, not an existing one")
@@ -102,6 +139,30 @@ class VpcSpec(Spec):
         if len(set(self.private_subnet_ids)) != len(self.private_subnet_ids):
             raise ValueError("privateSubnetIds lists a subnet twice")
         return self
+
+
+@dataclass(frozen=True)
+class VpcLayout:
+    """The subnets of a new VPC, one of each kind per availability zone, in zone order."""
+
+    private: tuple[str, ...]
+    public: tuple[str, ...]
+    control_plane: tuple[str, ...]
+
+
+def split_vpc(vpc_cidr: str, zones: int) -> VpcLayout:
+    """A quarter of the VPC per private subnet (nodes and pods); the last quarter cut in four:
+    a sixteenth per public subnet, and the last sixteenth cut in four again, a sixty-fourth per
+    control-plane subnet (EKS's network interfaces alone)."""
+    quarters = list(ipaddress.IPv4Network(vpc_cidr).subnets(prefixlen_diff=2))
+    zones = min(zones, MAX_VPC_ZONES)
+    sixteenths = list(quarters[3].subnets(prefixlen_diff=2))
+    control_plane = list(sixteenths[3].subnets(prefixlen_diff=2))
+    return VpcLayout(
+        private=tuple(str(quarters[i]) for i in range(zones)),
+        public=tuple(str(s) for s in sixteenths[:zones]),
+        control_plane=tuple(str(s) for s in control_plane[:zones]),
+    )
 
 
 class SystemNodeGroup(Spec):
@@ -322,6 +383,10 @@ class ExistingCluster(Spec):
     mode: Literal["existing"] = "existing"
     kubeconfig: str | None = None
     context: str | None = None
+    # The addresses the API server reaches pods from (webhooks, the promoter's smoke requests
+    # through Service proxies). Empty: not known, so webhooks take any source and the promotion
+    # gates reach frontends only where the API server shares their node (a one-node lab cluster).
+    api_server_cidrs: list[Ipv4Network] = []
     kubernetes_version: str = Field(default=DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
 
 

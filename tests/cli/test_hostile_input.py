@@ -164,7 +164,7 @@ def test_engine_config_paths_outside_the_project_are_refused(
         (
             "availabilityZones: [us-west-2a, us-west-2b]",
             "cidr: 10.0.0.0/27\n      availabilityZones: [us-west-2a, us-west-2b]",
-            "a VPC here is /16 to /24",
+            "a VPC here is /16 to /22",
         ),
         (
             'kubernetesVersion: "1.35"',

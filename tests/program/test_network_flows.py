@@ -21,6 +21,8 @@ from tests.dgd_layouts import OPERATOR_COMPONENT_TYPE_LABEL, OPERATOR_GRAPH_LABE
 
 NIXL_PORT = 19090
 REQUEST_PLANE_PORT = 34567  # a dynamic request-plane port
+# The API server as the unit tests' plans see it (no addresses known); a rendered stack's is in
+# its control-plane subnets (Cluster.api_server).
 API_SERVER = External("10.0.0.10", "api-server")
 # Pods reach the API server at the `kubernetes` Service's address (EKS's default range).
 API_SERVICE = External("172.20.0.1", "kubernetes-service")
@@ -48,6 +50,19 @@ class Cluster:
         self.net = NetworkPolicies(rendered.objects("NetworkPolicy"), labels)
         vpcs = [rendered.load(r)["cidrBlock"] for r in rendered.of_type("aws:ec2/vpc:Vpc")]
         self.vpc = ipaddress.ip_network(vpcs[0]) if vpcs else None
+        control_plane = [
+            ipaddress.ip_network(rendered.load(r)["cidrBlock"])
+            for r in rendered.of_type("aws:ec2/subnet:Subnet")
+            if "control-plane" in r["file"]
+        ]
+        # EKS's network interfaces live in the control-plane subnets; with none (a cluster we
+        # did not create) the API server's address is unknown and stands anywhere.
+        self.api_server_known = bool(control_plane)
+        self.api_server = (
+            External(str(next(control_plane[0].hosts()) + 9), "api-server")
+            if control_plane
+            else API_SERVER
+        )
         addresses = self.vpc.hosts() if self.vpc else iter(())
         next(addresses, None)  # skip the network's first host (the VPC router's neighbourhood)
         self.pods: dict[tuple[str, str], Pod] = {}
@@ -170,7 +185,7 @@ def test_every_graph_pod_reaches_nats_dns_and_https_only(
         cluster.assert_open(pod, NATS, 4222)
         cluster.assert_closed(pod, NATS, 6222)  # cluster routes stay among NATS pods
         cluster.assert_open(pod, KUBE_DNS, 53, "UDP")
-        cluster.assert_open(pod, API_SERVER, 443)  # the private endpoint, in the VPC
+        cluster.assert_open(pod, cluster.api_server, 443)  # the private endpoint
         cluster.assert_open(pod, API_SERVICE, 443)  # ... as pods address it
         verdict = cluster.net.check(pod, INTERNET, 443)
         assert verdict.allowed == cluster.internet_open(pod), verdict.reason
@@ -186,7 +201,10 @@ def test_every_frontend_answers_its_gateway_and_no_stranger(
     assert cluster.frontends
     for frontend in cluster.frontends:
         cluster.assert_closed(STRANGER, frontend, 8000)
-        cluster.assert_closed(API_SERVER, frontend, 8000)
+        # the promotion gates' smoke requests, through the API server's Service proxy
+        verdict = cluster.net.check(cluster.api_server, frontend, 8000)
+        assert verdict.allowed == cluster.api_server_known, verdict.reason
+        cluster.assert_closed(cluster.api_server, frontend, 9090)
         for gateway_namespace, namespace in cluster.routes:
             gateway = replace(GATEWAY, namespace=gateway_namespace)
             if namespace == frontend.namespace:
@@ -259,12 +277,13 @@ def test_frontends_answer_only_their_namespace_and_the_gateway(prod: Cluster) ->
     prod.assert_open(prod.worker("qwen3-0-6b-blue", "TRTLLMWorker"), frontend, 8000)
     prod.assert_closed(STRANGER, frontend, 8000)
     prod.assert_closed(GATEWAY, frontend, 9090)
-    prod.assert_closed(API_SERVER, frontend, 8000)
+    prod.assert_open(prod.api_server, frontend, 8000)  # the promoter's Service proxy
+    prod.assert_closed(prod.api_server, prod.worker("qwen3-0-6b-blue", "TRTLLMWorker"), 9090)
 
 
 def test_nobody_outside_a_graph_reaches_a_workers_kv_transfer_port(prod: Cluster) -> None:
     decode = prod.worker("gpt-oss-120b-blue", "decode")
-    for outsider in (GATEWAY, STRANGER, PROMETHEUS, NATS, API_SERVER, INTERNET):
+    for outsider in (GATEWAY, STRANGER, PROMETHEUS, NATS, prod.api_server, INTERNET):
         prod.assert_closed(outsider, decode, NIXL_PORT)
 
 
@@ -280,7 +299,9 @@ def test_graphs_reach_nats_and_nothing_else_does(prod: Cluster) -> None:
 def test_dns_and_https_egress(prod: Cluster) -> None:
     worker = prod.worker("deepseek-r1-blue", "decode")  # weights from the S3-backed cache
     prod.assert_open(worker, KUBE_DNS, 53, "UDP")
-    prod.assert_open(worker, API_SERVER, 443)  # the Kubernetes API, inside the VPC
+    prod.assert_open(worker, prod.api_server, 443)  # the Kubernetes API's private endpoint
+    # HTTPS inside the VPC goes to the control plane only, not to a pod that would take it
+    prod.assert_closed(worker, replace(STRANGER, ip="10.0.3.7"), 443)
     prod.assert_closed(worker, INTERNET, 443)  # nothing to download: no way out
     prod.assert_closed(worker, INTERNET, 80)
     downloader = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")  # Qwen from Hugging Face
@@ -304,12 +325,17 @@ def test_prometheus_scrapes_metrics_ports_only(prod: Cluster) -> None:
 
 
 def test_api_server_reaches_webhooks_and_aggregated_apis(prod: Cluster) -> None:
-    prod.assert_open(API_SERVER, OPERATOR, 9443)
-    prod.assert_open(API_SERVER, Pod("fluid-webhook", "fluid-system", {}), 9443)
-    prod.assert_open(API_SERVER, Pod("keda-metrics-apiserver", "keda", {}), 6443)
-    prod.assert_closed(API_SERVER, Pod("prometheus-adapter", "monitoring", {}), 6443)  # KEDA's
-    prod.assert_closed(API_SERVER, NATS, 4222)
-    prod.assert_open(OPERATOR, API_SERVER, 443)
+    api_server = prod.api_server
+    prod.assert_open(api_server, OPERATOR, 9443)
+    prod.assert_open(api_server, Pod("fluid-webhook", "fluid-system", {}), 9443)
+    prod.assert_open(api_server, Pod("keda-metrics-apiserver", "keda", {}), 6443)
+    prod.assert_closed(api_server, Pod("prometheus-adapter", "monitoring", {}), 6443)  # KEDA's
+    prod.assert_closed(api_server, NATS, 4222)
+    prod.assert_open(OPERATOR, api_server, 443)
+    # only the API server: a pod of the VPC cannot call a webhook or an aggregated API
+    pod_in_vpc = replace(STRANGER, ip="10.0.3.7")
+    prod.assert_closed(pod_in_vpc, OPERATOR, 9443)
+    prod.assert_closed(pod_in_vpc, Pod("keda-metrics-apiserver", "keda", {}), 6443)
 
 
 def test_keda_queries_prometheus(prod: Cluster) -> None:

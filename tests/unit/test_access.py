@@ -91,14 +91,16 @@ def test_secrets_are_reachable_only_by_name() -> None:
 def test_promoter_moves_only_its_models_traffic() -> None:
     rules = promoter_rules("qwen3-0-6b", ["qwen3-0-6b-blue-frontend", "qwen3-0-6b-green-frontend"])
     assert allows(rules, "patch", "", "services", "qwen3-0-6b")
-    assert allows(rules, "get", "", "services", "qwen3-0-6b-green-frontend")  # the gate reads it
     assert not allows(rules, "patch", "", "services", "qwen3-0-6b-green-frontend")
     assert allows(rules, "patch", "gateway.networking.k8s.io", "httproutes", "qwen3-0-6b")
     assert not allows(rules, "patch", "", "services", "other-model")
     assert not allows(rules, "patch", "nvidia.com", "dynamographdeployments")
     assert allows(rules, "get", "nvidia.com", "dynamographdeployments")
-    for verb in ("get", "create"):  # the smoke request's port-forward, before and after 1.35
-        assert allows(rules, verb, "", "pods/portforward")
+    for verb in ("get", "create"):  # the smoke requests (GET, POST) via the Service proxy
+        assert allows(rules, verb, "", "services/proxy", "qwen3-0-6b:8000")
+        assert allows(rules, verb, "", "services/proxy", "qwen3-0-6b-green-frontend:8000")
+        assert not allows(rules, verb, "", "services/proxy", "other-model:8000")
+        assert not allows(rules, verb, "", "pods/portforward")  # would pass every policy
 
 
 def test_workloads_cannot_rewrite_the_pod_labels_isolation_selects_on() -> None:

@@ -1,10 +1,13 @@
-"""KubernetesCluster against fakes of the kubernetes client: DGD status, pod choice, HTTP checks."""
+"""KubernetesCluster against fakes of the kubernetes client and of the API server: DGD status, the
+smoke requests through the Service proxy."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from infra.live.cluster_access import (
     DGD_VERSION,
     ClusterAccessError,
     KubernetesCluster,
-    PortForwardTransport,
+    ServiceProxyTransport,
     graph_state_from,
     probe_frontend,
 )
@@ -59,69 +62,6 @@ class FakeCustomObjects:
         return found
 
 
-class FakeCore:
-    """CoreV1Api: Services by name, pods filtered by an equality label selector."""
-
-    def __init__(
-        self, services: dict[str, client.V1Service | ApiException], pods: list[client.V1Pod]
-    ) -> None:
-        self.services = services
-        self.pods = pods
-        self.selectors: list[str] = []
-
-    def read_namespaced_service(self, name: str, namespace: str, **kw: Any) -> client.V1Service:
-        found = self.services.get(name)
-        if found is None:
-            raise api_error(404, "Not Found")
-        if isinstance(found, ApiException):
-            raise found
-        return found
-
-    def list_namespaced_pod(
-        self, namespace: str, label_selector: str = "", **kw: Any
-    ) -> client.V1PodList:
-        self.selectors.append(label_selector)
-        wanted = dict(pair.split("=", 1) for pair in label_selector.split(","))
-        items = [p for p in self.pods if wanted.items() <= (p.metadata.labels or {}).items()]
-        return client.V1PodList(items=items)
-
-    def connect_get_namespaced_pod_portforward(self, name: str, namespace: str, **kw: Any) -> None:
-        raise AssertionError("the fake forward function stands in for this")
-
-
-FRONTEND_LABELS = {
-    "nvidia.com/dynamo-graph-deployment-name": "qwen-blue",
-    "nvidia.com/dynamo-component-type": "frontend",
-}
-
-
-def service(name: str = "qwen-blue-frontend", selector: dict[str, str] | None = None) -> Any:
-    return client.V1Service(
-        metadata=client.V1ObjectMeta(name=name, namespace=NS),
-        spec=client.V1ServiceSpec(selector=FRONTEND_LABELS if selector is None else selector),
-    )
-
-
-def pod(
-    name: str,
-    phase: str = "Running",
-    ready: str = "True",
-    labels: dict[str, str] | None = None,
-    deleting: bool = False,
-) -> client.V1Pod:
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(
-            name=name,
-            namespace=NS,
-            labels=FRONTEND_LABELS if labels is None else labels,
-            deletion_timestamp="2025-01-01T00:00:00Z" if deleting else None,
-        ),
-        status=client.V1PodStatus(
-            phase=phase, conditions=[client.V1PodCondition(type="Ready", status=ready)]
-        ),
-    )
-
-
 class FakeFrontend:
     """A Request: canned (status, body) or an exception per (method, path)."""
 
@@ -144,21 +84,17 @@ class FakeFrontend:
 
 def cluster(
     objects: dict[tuple[str, str], dict[str, Any] | ApiException] | None = None,
-    core: FakeCore | None = None,
     frontend: FakeFrontend | None = None,
 ) -> tuple[KubernetesCluster, list[tuple[str, str]]]:
     opened: list[tuple[str, str]] = []
     transport = frontend or FakeFrontend()
 
-    def open_transport(namespace: str, pod_name: str) -> Callable[..., tuple[int, bytes]]:
-        opened.append((namespace, pod_name))
+    def open_transport(namespace: str, service: str) -> Callable[..., tuple[int, bytes]]:
+        opened.append((namespace, service))
         return transport
 
     built = KubernetesCluster(
-        object(),
-        custom_api=FakeCustomObjects(objects or {}),
-        core_api=core or FakeCore({}, []),
-        transport=open_transport,
+        object(), custom_api=FakeCustomObjects(objects or {}), transport=open_transport
     )
     return built, opened
 
@@ -207,7 +143,7 @@ def test_ready_graph() -> None:
         "v1alpha1",
         "dynamographdeployments",
     )
-    assert kw["_request_timeout"] > 0
+    assert kw["_request_timeout"] == (10.0, 10.0)  # a bare float would be ignored
 
 
 @pytest.mark.parametrize("state", ["pending", "failed", "initializing"])
@@ -282,76 +218,35 @@ def test_api_error_without_status_body() -> None:
         built.graph_state(NS, "x")
 
 
-# --- probe: finding a pod ----------------------------------------------------------------------
+# --- probe: through a frontend Service ----------------------------------------------------------
 
 
-def test_probe_all_ok_picks_a_running_ready_pod() -> None:
-    core = FakeCore(
-        {"qwen-blue-frontend": service()},
-        [
-            pod("a-pending", phase="Pending", ready="False"),
-            pod("b-unready", ready="False"),
-            pod("c-terminating", deleting=True),
-            pod("e-ready"),
-            pod("d-ready"),
-            pod("z-other", labels={"app": "other"}),
-        ],
-    )
+def test_probe_all_ok_asks_the_service() -> None:
     frontend = FakeFrontend()
-    built, opened = cluster(core=core, frontend=frontend)
+    built, opened = cluster(frontend=frontend)
     got = built.probe(NS, "qwen-blue-frontend", MODEL)
-    assert got == ProbeResult(True, "health ok, model listed, completion ok via pod d-ready")
-    assert opened == [(NS, "d-ready")]
-    assert core.selectors == [
-        "nvidia.com/dynamo-component-type=frontend,"
-        "nvidia.com/dynamo-graph-deployment-name=qwen-blue"
-    ]
+    assert got == ProbeResult(
+        True, f"health ok, model listed, completion ok via Service {NS}/qwen-blue-frontend"
+    )
+    assert opened == [(NS, "qwen-blue-frontend")]
     method, path, body = frontend.sent[2]
     assert (method, path) == ("POST", "/v1/completions")
     assert json.loads(body or b"") == {"model": MODEL, "prompt": "ping", "max_tokens": 1}
-
-
-def test_probe_service_missing() -> None:
-    built, opened = cluster(core=FakeCore({}, [pod("p")]))
-    assert built.probe(NS, "qwen", MODEL) == ProbeResult(False, f"no Service {NS}/qwen")
-    assert opened == []
-
-
-def test_probe_service_read_forbidden_raises() -> None:
-    core = FakeCore({"qwen": api_error(403, "Forbidden")}, [])
-    built, _ = cluster(core=core)
-    with pytest.raises(ClusterAccessError, match="HTTP 403 Forbidden"):
-        built.probe(NS, "qwen", MODEL)
-
-
-def test_probe_service_without_selector() -> None:
-    built, _ = cluster(core=FakeCore({"qwen": service("qwen", selector={})}, [pod("p")]))
-    got = built.probe(NS, "qwen", MODEL)
-    assert not got.ok
-    assert "has no selector" in got.detail
-
-
-def test_probe_no_ready_pod() -> None:
-    core = FakeCore({"qwen": service("qwen")}, [pod("p", ready="False")])
-    built, opened = cluster(core=core)
-    got = built.probe(NS, "qwen", MODEL)
-    assert not got.ok
-    assert got.detail.startswith(f"no Running and Ready pod behind Service {NS}/qwen (1 match ")
-    assert opened == []
 
 
 # --- probe: the HTTP checks --------------------------------------------------------------------
 
 
 def ready_cluster(frontend: FakeFrontend) -> KubernetesCluster:
-    core = FakeCore({"qwen": service("qwen")}, [pod("fe-0")])
-    return cluster(core=core, frontend=frontend)[0]
+    return cluster(frontend=frontend)[0]
 
 
 def test_probe_health_failing() -> None:
     frontend = FakeFrontend({"GET /health": (503, b"  engine\n not ready  ")})
     got = ready_cluster(frontend).probe(NS, "qwen", MODEL)
-    assert got == ProbeResult(False, "GET /health -> HTTP 503: engine not ready via pod fe-0")
+    assert got == ProbeResult(
+        False, f"GET /health -> HTTP 503: engine not ready via Service {NS}/qwen"
+    )
     assert len(frontend.sent) == 1
 
 
@@ -397,130 +292,157 @@ def test_probe_completion_failing(answer: tuple[int, bytes] | Exception, expecte
     got = ready_cluster(FakeFrontend({"POST /v1/completions": answer})).probe(NS, "qwen", MODEL)
     assert not got.ok
     assert got.detail.startswith(expected)
-    assert got.detail.endswith("(after health ok, model listed) via pod fe-0")
+    assert got.detail.endswith(f"(after health ok, model listed) via Service {NS}/qwen")
     assert len(got.detail) < 400  # long bodies are cut to an excerpt
 
 
-# --- HTTP over the port-forward socket ---------------------------------------------------------
+# --- HTTP through the API server's Service proxy -------------------------------------------------
 
 
-class FakePortForward:
-    """kubernetes.stream.portforward's result: socket(port) is one end of a socketpair."""
+class FakeApiServer:
+    """An HTTP server standing in for the API server: records each request and answers what the
+    test gives for its path (status, body)."""
 
-    def __init__(self, port: int, serve: Callable[[socket.socket], None], error: str | None):
-        ours, theirs = socket.socketpair()
-        self.port = port
-        self._ours = ours
-        self._error = error
-        self.closed = False
-        self.thread = threading.Thread(target=serve, args=(theirs,), daemon=True)
+    def __init__(self, answers: dict[str, tuple[int, bytes]], delay: float = 0.0) -> None:
+        self.answers = answers
+        self.seen: list[tuple[str, str, Any, bytes]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.seen.append((self.command, self.path, self.headers, body))
+                time.sleep(delay)
+                status, payload = outer.answers[self.path]
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped waiting (the timeout test)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def socket(self, port: int) -> socket.socket:
-        assert port == self.port
-        return self._ours
-
-    def error(self, port: int) -> str | None:
-        return self._error
+    def client(self) -> client.ApiClient:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        configuration.api_key = {"authorization": "not-a-real-token"}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        return client.ApiClient(configuration)
 
     def close(self) -> None:
-        self.closed = True
-        self._ours.close()
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def read_request(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(4096)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        body += sock.recv(4096)
-    return head + b"\r\n\r\n" + body
+@pytest.fixture
+def api_server() -> Any:
+    servers: list[FakeApiServer] = []
+
+    def start(answers: dict[str, tuple[int, bytes]], delay: float = 0.0) -> FakeApiServer:
+        servers.append(FakeApiServer(answers, delay))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
 
 
-def forwarder(
-    serve: Callable[[socket.socket], None], error: str | None = None
-) -> tuple[Callable[..., FakePortForward], list[Any]]:
-    made: list[Any] = []
-
-    def forward(method: Any, name: str, namespace: str, ports: str) -> FakePortForward:
-        pf = FakePortForward(int(ports), serve, error)
-        made.append((method, name, namespace, ports, pf))
-        return pf
-
-    return forward, made
+PROXY = f"/api/v1/namespaces/{NS}/services/qwen:8000/proxy"
 
 
-def test_port_forward_transport_speaks_http() -> None:
-    seen: list[bytes] = []
-
-    def serve(sock: socket.socket) -> None:
-        seen.append(read_request(sock))
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-        sock.close()
-
-    forward, made = forwarder(serve)
-    core = FakeCore({}, [])
-    transport = PortForwardTransport(core, NS, "fe-0", timeout=5, forward=forward)
-    assert transport("POST", "/v1/completions", b'{"a":1}') == (200, b"ok")
-
-    method, name, namespace, ports, pf = made[0]
-    assert method == core.connect_get_namespaced_pod_portforward
-    assert (name, namespace, ports) == ("fe-0", NS, "8000")
-    assert pf.closed
-    head, _, body = seen[0].partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    assert lines[0] == "POST /v1/completions HTTP/1.1"
-    assert "Connection: close" in lines
-    assert "Content-Type: application/json" in lines
-    assert body == b'{"a":1}'
+def status_body(code: int, message: str) -> bytes:
+    return json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": message,
+            "code": code,
+        }
+    ).encode()
 
 
-def test_port_forward_transport_times_out() -> None:
-    release = threading.Event()
-
-    def serve(sock: socket.socket) -> None:
-        read_request(sock)
-        release.wait(5)  # never answers while the client waits
-        sock.close()
-
-    forward, made = forwarder(serve)
-    transport = PortForwardTransport(FakeCore({}, []), NS, "fe-0", timeout=0.2, forward=forward)
-    try:
-        assert probe_frontend(transport, MODEL) == ProbeResult(
-            False, "GET /health failed: TimeoutError: timed out"
-        )
-    finally:
-        release.set()
-    assert made[0][4].closed
-
-
-def test_port_forward_transport_reports_the_kubelet_error() -> None:
-    def serve(sock: socket.socket) -> None:
-        read_request(sock)
-        sock.close()  # the kubelet could not reach the pod port
-
-    forward, _ = forwarder(serve, error="connection refused on port 8000")
-    transport = PortForwardTransport(FakeCore({}, []), NS, "fe-0", timeout=5, forward=forward)
-    with pytest.raises(ConnectionError, match="fe-0:8000: connection refused on port 8000"):
-        transport("GET", "/health", None)
+def test_service_proxy_sends_the_smoke_requests_with_the_callers_token(api_server: Any) -> None:
+    server = api_server(
+        {
+            PROXY + "/health": (200, b'{"status":"healthy"}'),
+            PROXY + "/v1/models": (200, json.dumps({"data": [{"id": MODEL}]}).encode()),
+            PROXY + "/v1/completions": (200, b'{"choices":[{"text":"!"}]}'),
+        }
+    )
+    built = KubernetesCluster(server.client(), custom_api=FakeCustomObjects({}))
+    got = built.probe(NS, "qwen", MODEL)
+    assert got == ProbeResult(True, f"health ok, model listed, completion ok via Service {NS}/qwen")
+    assert [(method, path) for method, path, _, _ in server.seen] == [
+        ("GET", PROXY + "/health"),
+        ("GET", PROXY + "/v1/models"),
+        ("POST", PROXY + "/v1/completions"),
+    ]
+    _, _, headers, body = server.seen[2]
+    assert headers["Authorization"] == "Bearer not-a-real-token"
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"model": MODEL, "prompt": "ping", "max_tokens": 1}
 
 
-def test_port_forward_transport_handshake_failure() -> None:
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        raise ApiException(status=0, reason="Handshake status 403 Forbidden")
+def test_service_proxy_passes_the_frontends_own_error_on(api_server: Any) -> None:
+    server = api_server({PROXY + "/health": (503, b"engine not ready")})
+    transport = ServiceProxyTransport(server.client(), NS, "qwen", timeout=5)
+    assert transport("GET", "/health", None) == (503, b"engine not ready")
 
-    transport = PortForwardTransport(FakeCore({}, []), NS, "fe-0", forward=forward)
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (503, 'no endpoints available for service "qwen"'),
+        (
+            403,
+            'services "qwen:8000" is forbidden: User "alice" cannot get resource "services/proxy"',
+        ),
+        (404, 'services "qwen" not found'),
+    ],
+)
+def test_service_proxy_reports_what_the_api_server_refused(
+    api_server: Any, code: int, message: str
+) -> None:
+    server = api_server({PROXY + "/health": (code, status_body(code, message))})
+    transport = ServiceProxyTransport(server.client(), NS, "qwen", timeout=5)
     got = probe_frontend(transport, MODEL)
     assert got == ProbeResult(
         False,
-        "GET /health failed: ConnectionError: port-forward to fe-0:8000: "
-        "Handshake status 403 Forbidden",
+        f"GET /health failed: ConnectionError: Service proxy to {NS}/qwen:8000: "
+        f"HTTP {code} {message}",
+    )
+
+
+def test_service_proxy_times_out(api_server: Any) -> None:
+    server = api_server({PROXY + "/health": (200, b"late")}, delay=1.0)
+    transport = ServiceProxyTransport(server.client(), NS, "qwen", timeout=0.2)
+    assert probe_frontend(transport, MODEL) == ProbeResult(
+        False, "GET /health failed: TimeoutError: timed out"
+    )
+
+
+def test_service_proxy_unreachable_api_server() -> None:
+    configuration = client.Configuration()
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        configuration.host = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    configuration.retries = False
+    transport = ServiceProxyTransport(client.ApiClient(configuration), NS, "qwen", timeout=2)
+    got = probe_frontend(transport, MODEL)
+    assert not got.ok
+    assert got.detail.startswith(
+        f"GET /health failed: ConnectionError: Service proxy to {NS}/qwen:8000: "
     )
 
 
@@ -543,8 +465,8 @@ def host(built: KubernetesCluster) -> str:
 def test_from_kubeconfig_dict() -> None:
     built = KubernetesCluster.from_kubeconfig(KUBECONFIG)
     assert host(built) == "https://k8s.example.invalid:6443"
-    assert isinstance(built._core, client.CoreV1Api)
-    assert built._core.api_client is built.api_client
+    assert isinstance(built._custom, client.CustomObjectsApi)
+    assert built._custom.api_client is built.api_client
 
 
 def test_from_kubeconfig_json_and_yaml_text() -> None:

@@ -204,10 +204,47 @@ def test_capacity_block_pools_get_a_note_on_rolling_updates() -> None:
     )
 
 
+CONTROL_PLANE_SUBNETS = [
+    {"id": "subnet-c1", "cidr": "10.1.250.0/28"},
+    {"id": "subnet-c2", "cidr": "10.1.250.16/28"},
+]
+
+
+def test_an_existing_vpc_names_subnets_for_the_control_plane_alone() -> None:
+    existing = {"id": "vpc-0abc", "privateSubnetIds": ["subnet-a", "subnet-b"]}
+    (found,) = [e for e in errors({"vpc": existing}) if e.startswith("cluster.vpc")]
+    assert found.startswith("cluster.vpc: an existing VPC needs controlPlaneSubnets (id and cidr)")
+    shared = existing | {
+        "controlPlaneSubnets": [{"id": "subnet-a", "cidr": "10.1.0.0/24"}, CONTROL_PLANE_SUBNETS[1]]
+    }
+    (found,) = [e for e in errors({"vpc": shared}) if e.startswith("cluster.vpc")]
+    assert found.startswith(
+        "cluster.vpc: subnet-a: a control-plane subnet must not also hold nodes"
+    )
+    raw = values()
+    raw["cluster"]["vpc"] = existing | {"controlPlaneSubnets": CONTROL_PLANE_SUBNETS}
+    assert parse(raw).cluster.vpc.control_plane_cidrs == ("10.1.250.0/28", "10.1.250.16/28")
+
+
+def test_a_new_vpc_cuts_its_own_control_plane_subnets() -> None:
+    new = {"cidr": "10.0.0.0/16", "availabilityZones": ["us-west-2a", "us-west-2b"]}
+    (found,) = [
+        e
+        for e in errors({"vpc": new | {"controlPlaneSubnets": CONTROL_PLANE_SUBNETS}})
+        if e.startswith("cluster.vpc")
+    ]
+    assert found == (
+        "cluster.vpc: controlPlaneSubnets is for an existing VPC; a new one gets its own per zone"
+    )
+    (found,) = [e for e in errors({"vpc": new | {"cidr": "10.0.0.0/23"}}) if "cluster.vpc" in e]
+    assert "a VPC here is /16 to /22" in found
+
+
 def test_nat_gateways_belong_to_a_vpc_we_create() -> None:
     existing = {
         "id": "vpc-0abc",
         "privateSubnetIds": ["subnet-a", "subnet-b"],
+        "controlPlaneSubnets": CONTROL_PLANE_SUBNETS,
         "natGateways": "perAz",
     }
     (found,) = [e for e in errors({"vpc": existing}) if e.startswith("cluster.vpc")]

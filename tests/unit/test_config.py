@@ -390,7 +390,14 @@ def test_single_zone_pools_need_a_zone_of_the_vpc() -> None:
 
 def test_single_zone_pools_on_an_existing_vpc_name_their_subnets() -> None:
     raw = values()
-    raw["cluster"]["vpc"] = {"id": "vpc-1", "privateSubnetIds": ["subnet-a", "subnet-b"]}
+    raw["cluster"]["vpc"] = {
+        "id": "vpc-1",
+        "privateSubnetIds": ["subnet-a", "subnet-b"],
+        "controlPlaneSubnets": [
+            {"id": "subnet-c1", "cidr": "10.1.250.0/28"},
+            {"id": "subnet-c2", "cidr": "10.1.250.16/28"},
+        ],
+    }
     raw["nodePools"][1] |= {"efa": True, "availabilityZone": "us-west-2a"}
     assert problems(raw) == [
         "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].subnetIds: on an existing VPC, give "

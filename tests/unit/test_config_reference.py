@@ -261,7 +261,7 @@ def shown(default: Any) -> str:
 
 def test_reference_lists_the_vpc_and_gpu_fact_keys() -> None:
     rows = reference_rows()
-    assert "cluster.vpc.cidr" in rows and "cluster.vpc.publicSubnetIds" in rows
+    assert "cluster.vpc.cidr" in rows and "cluster.vpc.controlPlaneSubnets" in rows
     for name, field in GpuFacts.model_fields.items():
         assert f"nodePools[].gpu.{field.alias or name}" in rows
 

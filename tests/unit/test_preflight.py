@@ -31,6 +31,7 @@ from infra.live.preflight_cluster import (
     caller_principal,
     check_addon_versions,
     check_caller_identity,
+    check_control_plane_subnets,
 )
 from infra.live.preflight_result import PreflightCheck
 from infra.stack.config import S3Source, StackConfig
@@ -140,7 +141,14 @@ EXISTING_VPC = {
     "mode": "eks",
     "name": "test",
     "region": REGION,
-    "vpc": {"id": "vpc-0abc", "privateSubnetIds": ["subnet-a", "subnet-b"]},
+    "vpc": {
+        "id": "vpc-0abc",
+        "privateSubnetIds": ["subnet-a", "subnet-b"],
+        "controlPlaneSubnets": [
+            {"id": "subnet-c1", "cidr": "10.1.250.0/28"},
+            {"id": "subnet-c2", "cidr": "10.1.250.16/28"},
+        ],
+    },
     **EKS_ACCESS,
 }
 T4_POOL = {
@@ -802,3 +810,55 @@ def test_run_preflight_skips_existing_clusters(session: Any) -> None:
 
 def test_table_of_no_checks() -> None:
     assert format_preflight_table([]) == "STATUS  CHECK  DETAIL\n0 checks, 0 failed"
+
+
+# --- control-plane subnets of an existing VPC (moto) -------------------------------------------
+
+
+def existing_vpc_stack(session: Any, **subnet_changes: Any) -> tuple[StackConfig, Any]:
+    """A stack on a moto VPC with two control-plane subnets; `subnet_changes` bend what the
+    stack says about the second one."""
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    made = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]
+        for cidr, zone in (("10.1.250.0/28", "us-west-2a"), ("10.1.250.16/28", "us-west-2b"))
+    ]
+    subnets = [{"id": s["SubnetId"], "cidr": s["CidrBlock"]} for s in made]
+    subnets[1] |= subnet_changes
+    raw = values()
+    raw["cluster"]["vpc"] = {
+        "id": vpc,
+        "privateSubnetIds": ["subnet-a", "subnet-b"],
+        "controlPlaneSubnets": subnets,
+    }
+    return parse(raw), ec2
+
+
+def test_control_plane_subnets_holding_only_eks_interfaces_pass(session: Any) -> None:
+    config, ec2 = existing_vpc_stack(session)
+    subnet = config.cluster.vpc.control_plane_subnets[0].id
+    ec2.create_network_interface(SubnetId=subnet, Description="Amazon EKS test")
+    (check,) = check_control_plane_subnets(config, ec2)
+    assert check.ok, check.detail
+    assert check.detail.endswith("2 zones, EKS's interfaces only")
+
+
+def test_control_plane_subnets_that_differ_from_the_stack_fail(session: Any) -> None:
+    config, ec2 = existing_vpc_stack(session, cidr="10.1.250.32/28")
+    subnet = config.cluster.vpc.control_plane_subnets[0].id
+    other = ec2.create_network_interface(SubnetId=subnet, Description="a load balancer")
+    (check,) = check_control_plane_subnets(config, ec2)
+    assert not check.ok
+    assert check.path == "cluster.vpc.controlPlaneSubnets"
+    second = config.cluster.vpc.control_plane_subnets[1].id
+    assert f"{second} is 10.1.250.16/28, the stack says 10.1.250.32/28" in check.detail
+    interface = other["NetworkInterface"]["NetworkInterfaceId"]
+    assert check.detail.endswith(
+        f"other network interfaces, which NetworkPolicies would take for the API server: "
+        f"{interface} (a load balancer)"
+    )
+
+
+def test_control_plane_subnets_are_checked_only_on_an_existing_vpc(session: Any) -> None:
+    assert check_control_plane_subnets(stack(), session.client("ec2")) == []
