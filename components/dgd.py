@@ -135,7 +135,7 @@ def build_dgd(model: Model, color: Color, inputs: GraphInputs) -> dict:
         "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
         "services": {plan.key: _service(plan) for plan in service_plans(model, color, inputs)},
     }
-    if envs := graph_envs(model):
+    if envs := graph_envs(model, inputs):
         spec["envs"] = envs
     if constraint := topology_constraint(model, inputs, "topologyProfile"):
         spec["topologyConstraint"] = constraint

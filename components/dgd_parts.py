@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.nats_accounts import credential_envs
 from infra.deployment.resolved import WorkerParallelism, WorkerPlacement
 from infra.stack.config import Color, Model
 from infra.stack.derived_names import FRONTEND_SERVICE, WORKER_SERVICES, dgd_name
@@ -97,6 +98,8 @@ class GraphInputs:
     ready_timeout_seconds: int = 0  # how long `pulumi up` waits for Ready (0: not at all)
     cluster_topology: str | None = None  # the ClusterTopology a model's packDomain names a level of
     dgd_api_version: str = DGD_V1ALPHA1  # the Dynamo profile's; picks the emitter
+    # The namespace's NATS credentials (components.nats_accounts); None: NATS takes anyone.
+    nats_credentials_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -356,9 +359,12 @@ def pod_labels(model: Model, color: Color) -> dict[str, str]:
     return {MODEL_LABEL: model.name, COLOR_LABEL: color}
 
 
-def graph_envs(model: Model) -> list[dict]:
+def graph_envs(model: Model, inputs: GraphInputs) -> list[dict]:
     """Envs every container of the graph gets."""
-    return list(MULTINODE_ENVS) if model.topology.multinode else []
+    envs = list(MULTINODE_ENVS) if model.topology.multinode else []
+    if inputs.nats_credentials_secret:
+        envs += credential_envs(inputs.nats_credentials_secret)
+    return envs
 
 
 def topology_constraint(model: Model, inputs: GraphInputs, topology_key: str) -> dict | None:

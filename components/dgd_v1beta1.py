@@ -116,7 +116,7 @@ def build_dgd_v1beta1(model: Model, color: Color, inputs: GraphInputs) -> dict:
         "annotations": {ENGINE_HASH_ANNOTATION: inputs.engine_config_hash},
         "components": [_component(plan) for plan in service_plans(model, color, inputs)],
     }
-    if envs := graph_envs(model):
+    if envs := graph_envs(model, inputs):
         spec["env"] = envs
     if constraint := topology_constraint(model, inputs, "clusterTopologyName"):
         spec["topologyConstraint"] = constraint

@@ -6,7 +6,7 @@ defaults cover everything not modelled. Field aliases are the charts' own key sp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,6 +70,21 @@ class NatsCluster(HelmValues):
 
 class NatsServerConfig(HelmValues):
     max_payload: int = Field(gt=0)
+    # The NATS chart turns a key ending in `$include` into a top-level `include` of that file,
+    # relative to its config directory (nats-io/k8s nats-1.3.2, templates/_helpers.tpl).
+    accounts_include: str | None = Field(default=None, alias="accounts$include")
+
+
+class JsonPatchOp(HelmValues):
+    """One RFC 6902 operation: how the NATS chart takes additions to what it generates."""
+
+    op: Literal["add"]
+    path: str
+    value: dict[str, Any]
+
+
+class NatsContainer(HelmValues):
+    patch: list[JsonPatchOp]
 
 
 class NatsConfig(HelmValues):
@@ -85,15 +100,17 @@ class SpreadConstraint(HelmValues):
 
 class NatsPodTemplate(HelmValues):
     # topology key -> constraint (the NATS chart's map form)
-    topology_spread_constraints: dict[str, SpreadConstraint] = Field(
-        alias="topologySpreadConstraints"
+    topology_spread_constraints: dict[str, SpreadConstraint] | None = Field(
+        default=None, alias="topologySpreadConstraints"
     )
+    patch: list[JsonPatchOp] | None = None
 
 
 class NatsValues(HelmValues):
     enabled: bool
     config: NatsConfig | None = None
     pod_disruption_budget: Toggle | None = Field(default=None, alias="podDisruptionBudget")
+    container: NatsContainer | None = None
     pod_template: NatsPodTemplate | None = Field(default=None, alias="podTemplate")
     # prometheus-nats-exporter as a sidecar of each NATS server (reads its monitor port)
     prom_exporter: Toggle | None = Field(default=None, alias="promExporter")

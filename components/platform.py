@@ -27,10 +27,12 @@ from components.helm_values import (
     GrafanaAdmin,
     GrafanaValues,
     HelmValues,
+    JsonPatchOp,
     KubePrometheusStackValues,
     MonitorReference,
     NatsCluster,
     NatsConfig,
+    NatsContainer,
     NatsFileStore,
     NatsJetStream,
     NatsPodTemplate,
@@ -48,6 +50,7 @@ from components.helm_values import (
     Toggle,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
+from components.nats_accounts import ACCOUNTS_INCLUDE, accounts_mount
 from components.security import GRAFANA_PASSWORD_KEY, GRAFANA_USER_KEY
 from infra.stack.config import Autoscaler, ObservabilitySpec, PlatformSpec
 from infra.stack.names import GRAFANA_ADMIN_SECRET
@@ -93,11 +96,12 @@ AUTOSCALER_RELEASE: dict[Autoscaler, str] = {"keda": "keda", "hpa": "prometheus_
 
 
 def build_dynamo_platform_values(
-    spec: PlatformSpec, grove: bool = False, metrics: bool = False
+    spec: PlatformSpec, grove: bool = False, metrics: bool = False, nats_accounts: bool = False
 ) -> DynamoPlatformValues:
     """grove: some worker spans nodes (the operator runs it as a Grove PodCliqueSet) or a model
     packs its graph into a topology domain: Grove and the KAI scheduler place it.
-    metrics: Prometheus scrapes the platform, so NATS gets its exporter sidecar."""
+    metrics: Prometheus scrapes the platform, so NATS gets its exporter sidecar.
+    nats_accounts: NATS includes the per-model accounts file (components.nats_accounts)."""
     replicas = 3 if spec.high_availability else 1
     own_etcd = spec.etcd.enabled and spec.etcd.external_endpoint is None
     nats = (
@@ -106,7 +110,10 @@ def build_dynamo_platform_values(
         else NatsValues(
             enabled=True,
             config=NatsConfig(
-                merge=NatsServerConfig(max_payload=NATS_MAX_PAYLOAD),
+                merge=NatsServerConfig(
+                    max_payload=NATS_MAX_PAYLOAD,
+                    accounts_include=ACCOUNTS_INCLUDE if nats_accounts else None,
+                ),
                 jetstream=NatsJetStream(
                     enabled=True,
                     file_store=NatsFileStore(
@@ -116,16 +123,10 @@ def build_dynamo_platform_values(
                 cluster=NatsCluster(enabled=spec.high_availability, replicas=replicas),
             ),
             pod_disruption_budget=Toggle(enabled=spec.high_availability),
-            # One NATS server per node, so losing a node loses at most one JetStream replica.
-            pod_template=NatsPodTemplate(
-                topology_spread_constraints={
-                    "kubernetes.io/hostname": SpreadConstraint(
-                        max_skew=1, when_unsatisfiable="DoNotSchedule"
-                    )
-                }
-            )
-            if spec.high_availability
+            container=NatsContainer(patch=[_append("/volumeMounts", accounts_mount()[1])])
+            if nats_accounts
             else None,
+            pod_template=_nats_pod_template(spec.high_availability, nats_accounts),
             prom_exporter=Toggle(enabled=True) if metrics else None,
         )
     )
@@ -146,6 +147,26 @@ def build_dynamo_platform_values(
         )
         if own_etcd
         else None,
+    )
+
+
+def _append(path: str, value: dict) -> JsonPatchOp:
+    return JsonPatchOp(op="add", path=f"{path}/-", value=value)
+
+
+def _nats_pod_template(high_availability: bool, accounts: bool) -> NatsPodTemplate | None:
+    if not (high_availability or accounts):
+        return None
+    return NatsPodTemplate(
+        # One NATS server per node, so losing a node loses at most one JetStream replica.
+        topology_spread_constraints={
+            "kubernetes.io/hostname": SpreadConstraint(
+                max_skew=1, when_unsatisfiable="DoNotSchedule"
+            )
+        }
+        if high_availability
+        else None,
+        patch=[_append("/spec/volumes", accounts_mount()[0])] if accounts else None,
     )
 
 
@@ -265,10 +286,12 @@ def platform_releases(
     efa: bool,
     grove: bool = False,
     autoscaler_namespace: str | None = None,
+    nats_accounts: bool = False,
 ) -> list[HelmRelease]:
     """Which charts this stack installs, in dependency order.
 
     autoscaler_namespace: where spec.autoscaler's chart goes; None when no role autoscales.
+    nats_accounts: the bundled NATS includes the per-model accounts file.
     """
     metrics = observability.enabled
     releases = [
@@ -276,7 +299,7 @@ def platform_releases(
             "dynamo_platform",
             PLATFORM_RELEASE,
             spec.namespace,
-            build_dynamo_platform_values(spec, grove, metrics),
+            build_dynamo_platform_values(spec, grove, metrics, nats_accounts),
         )
     ]
     if observability.enabled and observability.install_kube_prometheus_stack:

@@ -26,6 +26,7 @@ from components.karpenter import Karpenter, KarpenterArgs
 from components.karpenter_pool import KarpenterNodePool, KarpenterNodePoolArgs
 from components.model_cache import CacheTarget, ModelCache, ModelCacheArgs
 from components.monitoring_content import ModelSlo
+from components.nats_accounts import CREDENTIALS_SECRET, NatsAccounts, NatsAccountsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.platform import (
     AUTOSCALER_RELEASE,
@@ -53,6 +54,7 @@ from infra.specs import (
     cache_selector,
     cache_tier_path,
     downloads_from_hugging_face,
+    nats_account_namespaces,
     network_plan,
     owned_namespaces,
     s3_sources,
@@ -134,6 +136,7 @@ class _Built:
     k8s_and_aws_opts: pulumi.ResourceOptions
     pools: dict[str, PoolComponent]
     security: Security
+    nats: NatsAccounts | None
     platform: Platform
     access: Access
 
@@ -153,9 +156,10 @@ def build(deployment: Deployment, secrets: StackSecrets) -> None:
     security = _security(deployment, secrets, k8s_opts)
     if config.security.admission_policies:
         AdmissionPolicies("admission", admission_rules(config), config.platform.fluid, k8s_opts)
-    platform = _platform(config, security, pools, k8s_opts)
+    nats = _nats_accounts(config, security, k8s_opts)
+    platform = _platform(config, security, nats, pools, k8s_opts)
     access = _access(config, cluster, security, k8s_and_aws_opts)
-    built = _Built(cluster, k8s_opts, k8s_and_aws_opts, pools, security, platform, access)
+    built = _Built(cluster, k8s_opts, k8s_and_aws_opts, pools, security, nats, platform, access)
     endpoints = {
         resolved.model.name: _model(resolved, deployment, built, secrets)
         for resolved in deployment.models
@@ -297,9 +301,28 @@ def _security(
     )
 
 
+def _nats_accounts(
+    config: StackConfig, security: Security, k8s_opts: pulumi.ResourceOptions
+) -> NatsAccounts | None:
+    namespaces = nats_account_namespaces(config)
+    if not namespaces:
+        return None
+    platform = config.platform.namespace
+    return NatsAccounts(
+        "nats-accounts",
+        NatsAccountsArgs(
+            platform_namespace=platform,
+            model_namespaces=namespaces,
+            depends_on=[security.namespaces[n] for n in (platform, *namespaces)],
+        ),
+        opts=k8s_opts,
+    )
+
+
 def _platform(
     config: StackConfig,
     security: Security,
+    nats: NatsAccounts | None,
     pools: dict[str, PoolComponent],
     k8s_opts: pulumi.ResourceOptions,
 ) -> Platform:
@@ -318,10 +341,13 @@ def _platform(
                     for m in config.models
                 ),
                 autoscaler_namespace=autoscaler_namespace(config),
+                nats_accounts=nats is not None,
             ),
             charts=config.platform.chart_pins(),
             depends_on=[
                 *security.namespaces.values(),
+                # NATS reads the accounts file at start.
+                *([nats.accounts_secret] if nats else []),
                 *([security.grafana_admin] if security.grafana_admin else []),
                 *[p.nodes for p in pools.values()],
             ],
@@ -459,6 +485,7 @@ def _slot(
                 ready_timeout_seconds=ready_timeout_seconds(resolved),
                 cluster_topology=config.platform.cluster_topology,
                 dgd_api_version=config.platform.profile.dgd_api_version,
+                nats_credentials_secret=CREDENTIALS_SECRET if built.nats else None,
             ),
             # The operator's admission webhook must answer before any DGD is sent.
             depends_on=[
@@ -466,6 +493,7 @@ def _slot(
                 built.platform.operator,
                 *built.access.service_accounts[model.k8s_namespace],
                 *([cache.dataset] if cache else []),
+                *([built.nats.credentials[model.k8s_namespace]] if built.nats else []),
             ],
         ),
         opts=built.k8s_opts,

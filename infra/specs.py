@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from components.access import OWN_SECRETS
 from components.admission_policies import AdmissionRules, Exemptions
+from components.nats_accounts import ACCOUNTS_SECRET, CREDENTIALS_SECRET
 from components.network_policies import (
     EKS_DEFAULT_SERVICE_CIDRS,
     ETCD_PORT,
@@ -155,6 +156,14 @@ def _api_server_sources(config: StackConfig) -> tuple[str, ...]:
     return tuple(cluster.api_server_cidrs)
 
 
+def nats_account_namespaces(config: StackConfig) -> tuple[str, ...]:
+    """The model namespaces that get NATS accounts of their own; () when the stack's NATS has
+    none (a NATS it does not run, perModelAccounts off, or no model)."""
+    if not config.platform.nats.accounts:
+        return ()
+    return tuple(sorted({m.k8s_namespace for m in config.models}))
+
+
 def autoscaled(config: StackConfig) -> bool:
     return any(m.role(r).autoscaling for m in config.models for r in m.topology.roles)
 
@@ -241,5 +250,6 @@ def admission_rules(config: StackConfig) -> AdmissionRules:
         cache_paths=tuple(sorted({cache_tier_path(config, model) for model, _, _ in cached})),
         weight_sources=tuple(sorted({s3.uri for _, _, s3 in cached if s3 is not None})),
         secret_names=tuple(OWN_SECRETS)
-        + ((GRAFANA_ADMIN_SECRET,) if config.observability.installs_grafana else ()),
+        + ((GRAFANA_ADMIN_SECRET,) if config.observability.installs_grafana else ())
+        + ((CREDENTIALS_SECRET, ACCOUNTS_SECRET) if nats_account_namespaces(config) else ()),
     )

@@ -131,8 +131,14 @@ def mock_id(resource_type: str, name: str) -> str:
     return f"{prefix}-{hashlib.sha256(name.encode()).hexdigest()[:17]}"
 
 
+_RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
 def _computed_outputs(args: pulumi_mocks.MockResourceArgs, stack: str) -> dict[str, Any]:
     """Values the cloud would compute, so dependent resources see realistic shapes."""
+    if args.typ == _RANDOM_PASSWORD:
+        # Made up per name: a render shows where the password goes, never a real one.
+        return {"result": f"mock-password-{args.name}", "bcryptHash": f"$2a$10$mock.{args.name}"}
     if not args.typ.startswith("aws:"):
         return {}
     name = args.inputs.get("name") or args.name

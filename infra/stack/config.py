@@ -98,6 +98,26 @@ class ChartVersions(Spec):
 class NatsSpec(Spec):
     external_url: str | None = None
     jetstream_storage: Quantity = "10Gi"
+    # One NATS account per model namespace (its own subjects and JetStream), each graph's pods
+    # logging in with that namespace's credentials. Default: on for the NATS the stack runs; a
+    # NATS you bring (externalUrl) has the accounts you give it.
+    per_model_accounts: bool | None = None
+
+    @model_validator(mode="after")
+    def _accounts_on_our_nats(self) -> NatsSpec:
+        if self.per_model_accounts and self.external_url:
+            raise ValueError(
+                "perModelAccounts configures the NATS the stack runs; a NATS at externalUrl "
+                "keeps the accounts its operators give it"
+            )
+        return self
+
+    @property
+    def accounts(self) -> bool:
+        """Whether each model namespace gets its own NATS account."""
+        if self.per_model_accounts is not None:
+            return self.per_model_accounts
+        return self.external_url is None
 
 
 class EtcdSpec(Spec):

@@ -102,7 +102,9 @@ def test_render_contains_no_secret_value(project: Project, tmp_path: Path, relea
     # The graph names the Secrets, never their values: the worker takes every key of the token's
     # as env, and every pod pulls its image with the pull secret.
     [pull_secret] = [
-        d for d in (out / "kubernetes/qwen3-0-6b").glob("Secret-*.yaml") if d.name != secret_file
+        d
+        for d in (out / "kubernetes/qwen3-0-6b").glob("Secret-*.yaml")
+        if d.name not in (secret_file, "Secret-nats-credentials.yaml")
     ]
     pull_document = yaml.safe_load(pull_secret.read_text())
     assert pull_document["type"] == "kubernetes.io/dockerconfigjson"

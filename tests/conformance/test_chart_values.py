@@ -12,7 +12,14 @@ from components.platform import build_dynamo_platform_values
 from infra.stack.config import PlatformSpec
 
 # Keys of the NATS chart that dynamo-platform passes through without listing them itself.
-NATS_CHART_KEYS = {"nats.config.cluster.replicas", "nats.podTemplate.topologySpreadConstraints"}
+# `config.merge` is free-form server configuration; `$include` keys and the JSON patches are the
+# NATS chart's (nats-io/k8s nats-1.3.2 values.yaml).
+NATS_CHART_KEYS = {
+    "nats.config.cluster.replicas",
+    "nats.config.merge.accounts$include",
+    "nats.podTemplate.topologySpreadConstraints",
+    "nats.podTemplate.patch",
+}
 
 SPECS = {
     "dev": PlatformSpec(),
@@ -48,7 +55,9 @@ def known(reference: dict, path: str) -> bool:
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_every_value_we_set_is_a_chart_key(reference: Path, name: str) -> None:
     chart = yaml.safe_load((reference / "dynamo-platform-chart" / "values.yaml").read_text())
-    values = build_dynamo_platform_values(SPECS[name], grove=True, metrics=True).dump()
+    values = build_dynamo_platform_values(
+        SPECS[name], grove=True, metrics=True, nats_accounts=SPECS[name].nats.accounts
+    ).dump()
     unknown = [p for p in leaf_paths(values) if not known(chart, p)]
     assert unknown == []
 
