@@ -25,7 +25,9 @@ from components.helm_values import (
     PrometheusAdapterValues,
 )
 from components.k8s_objects import custom_resource
-from infra.stack.config import Autoscaler, AutoscalingSpec, Color, Model, url_port
+from infra.stack.config import url_port
+from infra.stack.model_config import AutoscalingSpec, Color, Model
+from infra.stack.platform_config import Autoscaler
 
 COMPONENT_TYPE = "dynamo-trtllm:scaling:Autoscaling"
 SCALING_ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"

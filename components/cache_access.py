@@ -19,7 +19,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster_iam import irsa_trust_policy
-from infra.stack.config import S3Source
+from infra.stack.model_config import S3Source
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:CacheAccess"
 CACHE_SERVICE_ACCOUNT = "default"

@@ -36,7 +36,6 @@ from components.dgd_parts import (  # noqa: F401  (the names components import f
 )
 from components.dgd_v1beta1 import build_dgd_v1beta1
 from infra.deployment.resolved import WorkerParallelism, WorkerPlacement  # noqa: F401
-from infra.stack.config import Color, Model
 from infra.stack.derived_names import (  # noqa: F401  (the names components import from here)
     FRONTEND_SERVICE,
     WORKER_SERVICES,
@@ -46,6 +45,7 @@ from infra.stack.derived_names import (  # noqa: F401  (the names components imp
     service_keys,
 )
 from infra.stack.dynamo_versions import DGD_V1ALPHA1, DGD_V1BETA1
+from infra.stack.model_config import Color, Model
 
 DGD_API_VERSION = DGD_V1ALPHA1
 # Labels the operator puts on every pod it creates.

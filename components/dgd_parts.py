@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from components.nats_accounts import credential_envs
 from infra.deployment.resolved import WorkerParallelism, WorkerPlacement
-from infra.stack.config import Color, Model
 from infra.stack.derived_names import FRONTEND_SERVICE, WORKER_SERVICES, dgd_name
 from infra.stack.dynamo_versions import DGD_V1ALPHA1
+from infra.stack.model_config import Color, Model
 
 DGD_KIND = "DynamoGraphDeployment"
 FRONTEND_PORT = 8000

@@ -23,8 +23,8 @@ from components.dgd_parts import (
     service_plans,
     topology_constraint,
 )
-from infra.stack.config import Color, Model
 from infra.stack.dynamo_versions import DGD_V1BETA1
+from infra.stack.model_config import Color, Model
 
 MAIN_CONTAINER = "main"  # the container the operator merges its defaults into
 GPU_RESOURCE = "nvidia.com/gpu"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.stack.config import Color, DnsSpec
+from infra.stack.config import DnsSpec
+from infra.stack.model_config import Color
 
 COMPONENT_TYPE = "dynamo-trtllm:traffic:EnvironmentTraffic"
 

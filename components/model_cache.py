@@ -13,8 +13,9 @@ import pulumi_kubernetes as k8s
 from components.dgd import GPU_TAINT_KEY
 from components.k8s_objects import custom_resource
 from components.security import S3_KEY_ID_FIELD, S3_SECRET_KEY_FIELD
-from infra.stack.config import ModelCacheSpec, S3Source
 from infra.stack.derived_names import cache_name, cache_quota_gib
+from infra.stack.model_config import S3Source
+from infra.stack.platform_config import ModelCacheSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:cache:ModelCache"
 FLUID_API_VERSION = "data.fluid.io/v1alpha1"

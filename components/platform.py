@@ -52,8 +52,9 @@ from components.helm_values import (
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
 from components.nats_accounts import ACCOUNTS_INCLUDE, accounts_mount
 from components.security import GRAFANA_PASSWORD_KEY, GRAFANA_USER_KEY
-from infra.stack.config import Autoscaler, ObservabilitySpec, PlatformSpec
+from infra.stack.config import ObservabilitySpec
 from infra.stack.names import GRAFANA_ADMIN_SECRET
+from infra.stack.platform_config import Autoscaler, PlatformSpec
 
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.

@@ -16,7 +16,8 @@ from components.dgd import (
     frontend_service_name,
 )
 from components.k8s_objects import custom_resource
-from infra.stack.config import Color, GatewayRef, Model
+from infra.stack.config import GatewayRef
+from infra.stack.model_config import Color, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:traffic:Traffic"
 

@@ -16,7 +16,7 @@ from components.dgd import (
     graph_type_aliases,
 )
 from components.k8s_objects import custom_resource
-from infra.stack.config import Color, Model
+from infra.stack.model_config import Color, Model
 
 COMPONENT_TYPE = "dynamo-trtllm:workloads:TrtllmGraph"
 

@@ -21,7 +21,7 @@ from infra.commands.offline import (
     scan_command,
     validate_command,
 )
-from infra.stack.config import ENGINE_ROLES
+from infra.stack.model_config import ENGINE_ROLES
 
 EPILOG = "Exit codes: 0 ok, 1 validation failure, 2 usage error."
 

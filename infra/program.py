@@ -59,16 +59,11 @@ from infra.specs import (
     owned_namespaces,
     s3_sources,
 )
-from infra.stack.config import (
-    Color,
-    EksCluster,
-    NodePool,
-    StackConfig,
-    TrafficStackConfig,
-)
+from infra.stack.config import EksCluster, NodePool, StackConfig, TrafficStackConfig
 from infra.stack.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.stack.instances import pool_gpus
 from infra.stack.loading import read_stack_file, source_label, stack_file
+from infra.stack.model_config import Color
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_KEY
 from infra.traffic_program import build_traffic
 

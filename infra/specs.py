@@ -21,8 +21,9 @@ from components.network_policies import (
 )
 from components.security import OwnedNamespace
 from infra.stack.cluster_config import EksCluster
-from infra.stack.config import Model, S3Source, StackConfig, url_port
+from infra.stack.config import StackConfig, url_port
 from infra.stack.instances import RAID0_MOUNT, pool_node_selector, striped_nvme
+from infra.stack.model_config import Model, S3Source
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_SECRET, KEDA_NAMESPACE
 
 # The SSD tier's directory when the nodes have no striped NVMe: on the root volume.

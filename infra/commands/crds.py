@@ -88,7 +88,8 @@ def crds_command(args: argparse.Namespace, root: Path) -> int:
 def pinned_charts(root: Path) -> list[dict[str, str]] | int:
     """The chart pins of the defaults and of every stack (a stack that does not load stops us)."""
     from infra.commands.common import load_stack
-    from infra.stack.config import PlatformSpec, StackConfig
+    from infra.stack.config import StackConfig
+    from infra.stack.platform_config import PlatformSpec
 
     pins = [PlatformSpec().chart_pins()]
     for stack in stack_names(root):

@@ -27,12 +27,14 @@ from infra.commands.common import (
     failed,
     print_warnings,
 )
-from infra.stack.config import EksCluster, PlatformSpec, StackConfig, Topology
+from infra.stack.config import EksCluster, StackConfig
 from infra.stack.errors import StackConfigError
 from infra.stack.instances import CATALOG as INSTANCE_CATALOG
 from infra.stack.instances import pool_gpus
 from infra.stack.loading import source_label, stack_file
+from infra.stack.model_config import Topology
 from infra.stack.names import dns1123_label_problem
+from infra.stack.platform_config import PlatformSpec
 from infra.stack.project_paths import project_file
 from infra.trtllm.model_catalog import CATALOG as MODEL_CATALOG
 from infra.trtllm.model_catalog import ModelFacts, lookup_model

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.deployment.resolved import Deployment
-from infra.stack.config import COLORS
 from infra.stack.derived_names import WORKER_SERVICES, dgd_name, service_keys
 from infra.stack.dynamo_versions import DGD_V1BETA1
 from infra.stack.errors import ConfigIssue
+from infra.stack.model_config import COLORS
 
 # consts.MaxCombinedGroveResourceNameLength: Grove names pods <PCS>-<replica>-<clique>-<suffix>.
 GROVE_NAME_LIMIT = 45

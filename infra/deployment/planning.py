@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
-from infra.stack.config import Color, Model
 from infra.stack.errors import ConfigIssue
+from infra.stack.model_config import Color, Model
 from infra.trtllm.memory_plan import EngineSettings, RolePlan, plan_role
 from infra.trtllm.model_catalog import ModelFacts
 

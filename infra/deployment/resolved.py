@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.stack.config import Color, Model, NodePool, StackConfig
+from infra.stack.config import NodePool, StackConfig
 from infra.stack.instances import (
     GpuInstance,
     efa_hugepages_mib,
@@ -21,6 +21,7 @@ from infra.stack.instances import (
     pool_node_selector,
     worker_memory_mib,
 )
+from infra.stack.model_config import Color, Model
 from infra.stack.project_paths import OutsideProject, project_file
 from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
 from infra.trtllm.engine_rules import effective_tensor_parallel

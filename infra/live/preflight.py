@@ -36,8 +36,9 @@ from infra.live.preflight_result import (
     error_code,
     pool_path,
 )
-from infra.stack.config import Color, EksCluster, Model, NodePool, S3Source, StackConfig
+from infra.stack.config import EksCluster, NodePool, StackConfig
 from infra.stack.instances import lookup
+from infra.stack.model_config import Color, Model, S3Source
 
 # Service Quotas codes (service code "ec2") of the vCPU quotas GPU pools draw from.
 QUOTA_CODES: dict[tuple[str, str], tuple[str, str]] = {

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from infra.live.rollout import Cluster, Environments, StackUpdater
-from infra.stack.config import COLORS, Color, Model, StackConfig, TrafficStackConfig
+from infra.stack.config import StackConfig, TrafficStackConfig
 from infra.stack.derived_names import dgd_name, frontend_service_name
+from infra.stack.model_config import COLORS, Color, Model
 
 Say = Callable[[str], None]
 Confirm = Callable[[str], bool]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from infra.stack.config import Color
+from infra.stack.model_config import Color
 
 
 @dataclass(frozen=True)

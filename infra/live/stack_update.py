@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra.stack.config import Color
 from infra.stack.errors import CONFIG_NAMESPACE
+from infra.stack.model_config import Color
 
 
 class PolicyPackMissing(RuntimeError):

@@ -6,7 +6,7 @@ Each check returns ConfigIssues located at the YAML path the user should edit.
 from __future__ import annotations
 
 from infra.stack.cluster_checks import cluster_issues
-from infra.stack.config import COLORS, WORKER_ROLES, EksCluster, Model, StackConfig
+from infra.stack.config import EksCluster, StackConfig
 from infra.stack.derived_names import cache_name, cache_quota_gib, dgd_child_names, dgd_name
 from infra.stack.errors import ConfigIssue
 from infra.stack.instances import (
@@ -16,6 +16,7 @@ from infra.stack.instances import (
     pool_gpus,
     striped_nvme,
 )
+from infra.stack.model_config import COLORS, WORKER_ROLES, Model
 from infra.stack.names import (
     FLUID_NAMESPACE,
     GPU_NAMESPACE,

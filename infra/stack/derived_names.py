@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from infra.stack.config import Color, Model
+from infra.stack.model_config import Color, Model
 
 FRONTEND_SERVICE = "Frontend"
 # Service keys of the worker roles, as in Dynamo's examples: TRTLLMWorker for aggregated graphs,

@@ -23,11 +23,11 @@ from infra.stack.config import (
     SECRET_KEYS,
     EksCluster,
     ExistingCluster,
-    Model,
     StackConfig,
     TrafficStackConfig,
 )
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue, StackConfigError, format_path
+from infra.stack.model_config import Model
 from infra.stack.yaml_source import SourceMap, YamlProblem, YamlSourceError, kind_of, read_yaml_file
 
 # Placeholder for `secure:` values offline, where Pulumi's decryption is not available.

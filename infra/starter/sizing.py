@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infra.stack.config import PlanSpec, Topology
 from infra.stack.instances import GpuInstance
+from infra.stack.model_config import PlanSpec, Topology
 from infra.stack.yaml_source import load_trusted
 from infra.trtllm.engine_rules import DISAGGREGATED_ROLES
 from infra.trtllm.memory_plan import EngineSettings, plan_role

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from components.platform import build_dynamo_platform_values
-from infra.stack.config import PlatformSpec
+from infra.stack.platform_config import PlatformSpec
 
 # Keys of the NATS chart that dynamo-platform passes through without listing them itself.
 # `config.merge` is free-form server configuration; `$include` keys and the JSON patches are the

@@ -12,7 +12,7 @@ from infra.offline.crd_bundle import (
     bundle_targets,
     reference_reader,
 )
-from infra.stack.config import PlatformSpec
+from infra.stack.platform_config import PlatformSpec
 
 REGENERATE = "run `dynamo-infra crds build --reference ../shared/reference`"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.dgd import GraphInputs, WorkerParallelism, build_dgd
-from infra.stack.config import Model
+from infra.stack.model_config import Model
 
 UPSTREAM_EXAMPLE = {
     "agg": "agg.yaml",

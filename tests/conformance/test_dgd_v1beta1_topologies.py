@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from components.dgd import GraphInputs, WorkerParallelism, build_graph_manifest
-from infra.stack.config import Model
 from infra.stack.dynamo_versions import DGD_V1BETA1
+from infra.stack.model_config import Model
 from tests.conformance.test_dgd_topologies import OUR_EXTRA_FLAGS
 
 # Upstream example -> the topology of ours it corresponds to. Not compared anywhere, because we

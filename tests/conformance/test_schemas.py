@@ -17,8 +17,8 @@ from infra.offline.validate import (
     UnsupportedKubernetesVersion,
     validate_render,
 )
-from infra.stack.config import PlatformSpec
 from infra.stack.dynamo_versions import PROFILES
+from infra.stack.platform_config import PlatformSpec
 from tests.conftest import ENVIRONMENT_STACKS, PROJECT_ROOT, Project, stack_values
 from tests.dgd_layouts import container_object, container_path, service_object, service_path
 

@@ -16,7 +16,7 @@ from components.nats_accounts import (
 )
 from components.platform import build_dynamo_platform_values
 from infra.specs import nats_account_namespaces
-from infra.stack.config import NatsSpec, PlatformSpec
+from infra.stack.platform_config import NatsSpec, PlatformSpec
 from tests.conftest import ENVIRONMENT_STACKS, Rendered
 from tests.dgd_layouts import services
 from tests.unit.eks_stack import values

@@ -14,8 +14,8 @@ from components.autoscaling import (
     scaled_roles,
 )
 from components.dgd import GraphInputs, build_dgd
-from infra.stack.config import Model
 from infra.stack.errors import StackConfigError
+from infra.stack.model_config import Model
 
 from .helpers import parse, values
 

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.deployment.checked import check_stack
-from infra.stack.config import Topology
 from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION
 from infra.stack.eks_versions import DEFAULT_KUBERNETES_VERSION, EKS_KUBERNETES_VERSIONS
 from infra.stack.errors import StackConfigError
 from infra.stack.instances import CATALOG
+from infra.stack.model_config import Topology
 from infra.stack.names import dns1123_label_problem
 from tests.conftest import Project
 

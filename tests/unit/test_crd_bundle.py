@@ -20,7 +20,7 @@ from infra.offline.crd_bundle import (
     url_reader,
     write_bundles,
 )
-from infra.stack.config import PlatformSpec
+from infra.stack.platform_config import PlatformSpec
 
 CRD = """apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

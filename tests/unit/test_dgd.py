@@ -16,7 +16,7 @@ from components.dgd import (
     engine_config_hash,
 )
 from components.dgd_parts import HF_HOME
-from infra.stack.config import Model
+from infra.stack.model_config import Model
 from tests.dgd_layouts import container_object, service_object, services
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.1.0"

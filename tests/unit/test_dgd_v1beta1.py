@@ -20,8 +20,8 @@ from components.dgd import (
 from components.dgd_v1beta1 import build_dgd_v1beta1
 from infra.offline.crd_bundle import ShippedSchemas
 from infra.offline.validate import strict_schema
-from infra.stack.config import Color, Model
 from infra.stack.dynamo_versions import DGD_V1ALPHA1, DGD_V1BETA1, PROFILES
+from infra.stack.model_config import Color, Model
 from tests.dgd_layouts import OPERATOR_COMPONENT_TYPE_LABEL, ServiceView, services
 
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.2.0"

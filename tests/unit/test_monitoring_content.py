@@ -25,7 +25,7 @@ from components.monitoring_content import (
 )
 from components.observability import build_pod_monitor
 from infra.offline.validate import CrdSchemas
-from infra.stack.config import Model
+from infra.stack.model_config import Model
 
 SLOS = [
     ModelSlo(

@@ -20,7 +20,8 @@ from components.monitoring_content import (
 from components.observability import build_platform_pod_monitor
 from components.platform import HelmRelease, platform_metrics_endpoints, platform_releases
 from infra.offline.validate import CrdSchemas
-from infra.stack.config import ObservabilitySpec, PlatformSpec
+from infra.stack.config import ObservabilitySpec
+from infra.stack.platform_config import PlatformSpec
 
 OBSERVED = ObservabilitySpec(enabled=True)
 UNOBSERVED = ObservabilitySpec()

@@ -34,8 +34,9 @@ from infra.live.preflight_cluster import (
     check_control_plane_subnets,
 )
 from infra.live.preflight_result import PreflightCheck
-from infra.stack.config import S3Source, StackConfig
+from infra.stack.config import StackConfig
 from infra.stack.eks_versions import ADDONS, DEFAULT_ADDON_VERSIONS
+from infra.stack.model_config import S3Source
 from tests.unit.eks_stack import BASE, EKS_ACCESS, values
 from tests.unit.helpers import parse
 

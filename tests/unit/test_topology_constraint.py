@@ -13,9 +13,10 @@ from infra.deployment.checked import check_stack_values
 from infra.deployment.operator_rules import operator_update_refusals
 from infra.offline.crd_bundle import ShippedSchemas
 from infra.offline.validate import strict_schema
-from infra.stack.config import Model, PlatformSpec
 from infra.stack.dynamo_versions import DGD_V1ALPHA1, DGD_V1BETA1
 from infra.stack.errors import StackConfigError
+from infra.stack.model_config import Model
+from infra.stack.platform_config import PlatformSpec
 from tests.conftest import PROJECT_ROOT
 
 from .helpers import values
