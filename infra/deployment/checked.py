@@ -16,7 +16,8 @@ from infra.deployment.checks import deployment_issues, deployment_warnings
 from infra.deployment.resolved import Deployment, ProjectFiles, resolve
 from infra.stack.config import StackConfig, TrafficStackConfig
 from infra.stack.errors import ConfigIssue, StackConfigError
-from infra.stack.loading import check_values, read_stack_file, source_label, stack_file
+from infra.stack.loading import read_stack_file, source_label, stack_file
+from infra.stack.schema_check import check_values
 from infra.stack.yaml_source import SourceMap
 from infra.trtllm.model_catalog import ModelFacts
 

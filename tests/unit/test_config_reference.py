@@ -15,9 +15,10 @@ from jsonschema import Draft7Validator, ValidationError
 
 from infra.stack import reference
 from infra.stack.config import DnsSpec, EksCluster, GpuFacts, NodePool
-from infra.stack.loading import check_values, read_stack_file
+from infra.stack.loading import read_stack_file
 from infra.stack.model_config import FrontendSpec, WorkerRole
 from infra.stack.platform_config import ModelCacheSpec, NatsSpec
+from infra.stack.schema_check import check_values
 from tests.conftest import PROJECT_ROOT, STACKS, TRAFFIC_STACKS
 
 SCHEMA = json.loads((PROJECT_ROOT / reference.SCHEMA_FILE).read_text(encoding="utf-8"))
