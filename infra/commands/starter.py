@@ -8,20 +8,15 @@ check prints its problems, located as usual, and writes nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterable
-from itertools import takewhile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     check_stack,
     config_failed,
     failed,
@@ -33,27 +28,40 @@ from infra.stack.instances import CATALOG as INSTANCE_CATALOG
 from infra.stack.instances import pool_gpus
 from infra.stack.loading import source_label, stack_file
 from infra.stack.model_config import Topology
-from infra.stack.names import dns1123_label_problem
 from infra.stack.platform_config import PlatformSpec
-from infra.stack.project_paths import project_file
 from infra.trtllm.model_catalog import CATALOG as MODEL_CATALOG
-from infra.trtllm.model_catalog import ModelFacts, lookup_model
 
 if TYPE_CHECKING:
     from infra.deployment.checked import CheckedStack
-    from infra.deployment.resolved import Deployment
-    from infra.starter.sizing import SizedModel
-    from infra.starter.stack_file import ModelEntry, S3Weights
+    from infra.starter.stack_file import ModelEntry
+from infra.commands.starter_answers import (
+    DEFAULT_TOPOLOGY,
+    TOPOLOGIES,
+    Ask,
+    answer,
+    answered,
+    catalog_model,
+    choice,
+    model_name_answer,
+    required,
+    topology_answer,
+    weights_answer,
+    zones_answer,
+)
+from infra.commands.starter_files import (
+    UsageProblem,
+    checked_in_staging,
+    files_read,
+    not_yet_written,
+    write_files,
+)
 
 # The dev stack's shape: the cheapest GPU node that serves a catalog model, in a new cluster.
 DEFAULT_CLUSTER_MODE = "eks"
 DEFAULT_REGION = "us-west-2"
 DEFAULT_INSTANCE_TYPE = "g6.xlarge"
 DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
-DEFAULT_TOPOLOGY = Topology.AGG.value
 CLUSTER_MODES = ("eks", "existing")
-# Multinode is not asked for: a disaggregated model turns disagg-multinode when it needs to.
-TOPOLOGIES = tuple(t.value for t in Topology if not t.multinode)
 # Safe in a file name and in the cluster name derived from it (dynamo-<stack>).
 _STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,92}")
 
@@ -75,12 +83,6 @@ ADD_MODEL_EPILOG = f"""examples:
   dynamo-infra add-model prod openai/gpt-oss-120b --name gpt-oss-canary --node-pool h100
 
 {EXIT_CODES}"""
-
-Ask = Callable[[str], str]
-
-
-class UsageProblem(Exception):
-    """An answer the starter cannot use, or a file it will not overwrite: exit 2."""
 
 
 def register(commands: Any) -> None:
@@ -188,25 +190,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def init_command(args: argparse.Namespace, root: Path) -> int:
-    return _answered(_init, args, root)
+    return answered(_init, args, root)
 
 
 def add_model_command(args: argparse.Namespace, root: Path) -> int:
-    return _answered(_add_model, args, root)
-
-
-def _answered(
-    command: Callable[[argparse.Namespace, Path, Ask | None], int],
-    args: argparse.Namespace,
-    root: Path,
-) -> int:
-    """Run a starter command; questions go to a person at a terminal, piped runs take defaults."""
-    try:
-        return command(args, root, input if sys.stdin.isatty() else None)
-    except UsageProblem as problem:
-        return failed(args, str(problem), EXIT_USAGE)
-    except (EOFError, KeyboardInterrupt):
-        return failed(args, "no answer: nothing written", EXIT_USAGE)
+    return answered(_add_model, args, root)
 
 
 def _init(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
@@ -229,41 +217,39 @@ def _init(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
             f"{source_label(stack)} exists: init writes new stacks only (add-model adds a "
             "model to one); nothing written"
         )
-    mode = _choice(
-        _answer(args.cluster_mode, "Cluster: eks (new) or existing", DEFAULT_CLUSTER_MODE, ask),
+    mode = choice(
+        answer(args.cluster_mode, "Cluster: eks (new) or existing", DEFAULT_CLUSTER_MODE, ask),
         CLUSTER_MODES,
         "--cluster-mode",
     )
     region = args.region
     zones: tuple[str, ...] = ()
     if mode == "eks":
-        region = _answer(args.region, "AWS region", DEFAULT_REGION, ask)
-        zones = _zones(args.zones) or (f"{region}a", f"{region}b")
-    instance_type = _answer(args.instance_type, "GPU instance type", DEFAULT_INSTANCE_TYPE, ask)
+        region = answer(args.region, "AWS region", DEFAULT_REGION, ask)
+        zones = zones_answer(args.zones) or (f"{region}a", f"{region}b")
+    instance_type = answer(args.instance_type, "GPU instance type", DEFAULT_INSTANCE_TYPE, ask)
     instance = INSTANCE_CATALOG.get(instance_type)
     if instance is None:
         raise UsageProblem(
             f"{instance_type!r} is not in the GPU instance catalog: {', '.join(INSTANCE_CATALOG)}"
         )
-    facts = _catalog_model(_answer(args.model, "Model (Hugging Face id)", DEFAULT_MODEL, ask))
-    topology = _topology(args, ask)
+    facts = catalog_model(answer(args.model, "Model (Hugging Face id)", DEFAULT_MODEL, ask))
+    topology = topology_answer(args, ask)
     sized = size_model(facts, instance, topology)
     platform = PlatformSpec()  # the default Dynamo release, which the file then pins
     entry = ModelEntry(
-        _model_name(args.name, facts),
+        model_name_answer(args.name, facts),
         facts,
         sized,
         pool_name(instance),
         platform.profile.default_image(bool(multinode_efa(sized, instance))),
-        _weights(args.s3_uri, sized, facts, region, ask),
+        weights_answer(args.s3_uri, sized, facts, region, ask),
     )
     admins: tuple[str, ...] = ()
     cidrs: tuple[str, ...] = ()
     if mode == "eks":
-        admins = _required(
-            args.admin_arn, "IAM ARN of the cluster's admin role", "--admin-arn", ask
-        )
-        cidrs = _required(
+        admins = required(args.admin_arn, "IAM ARN of the cluster's admin role", "--admin-arn", ask)
+        cidrs = required(
             args.public_access_cidr,
             "CIDR that may reach the API endpoint",
             "--public-access-cidr",
@@ -278,17 +264,17 @@ def _add_model(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
     from infra.starter.sizing import size_model
     from infra.starter.stack_file import ModelEntry, StackTextError, with_model
 
-    facts = _catalog_model(args.model)
+    facts = catalog_model(args.model)
     checked = check_stack(args, root)  # the stack as it is must pass before it grows
     if isinstance(checked, int):
         return checked
     config = checked.config
     if not isinstance(config, StackConfig) or checked.deployment is None:
         raise UsageProblem(f"{args.stack} is a traffic stack: it runs no model")
-    name = _model_name(args.name, facts)
+    name = model_name_answer(args.name, facts)
     if any(model.name == name for model in config.models):
         raise UsageProblem(f"{args.stack} already has a model {name!r}: give another --name")
-    topology = _topology(args, ask)
+    topology = topology_answer(args, ask)
     eks = isinstance(config.cluster, EksCluster)
     region = config.cluster.region if isinstance(config.cluster, EksCluster) else None
     # A worker spans at most its EKS pool's maxSize nodes; an existing cluster's pools are not sized.
@@ -304,8 +290,8 @@ def _add_model(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
     if not sized_on:
         raise UsageProblem(f"{args.stack} has no GPU node pool (add one under nodePools)")
     fitting = next((pool for pool, (_, _, s) in sized_on.items() if s.fits), next(iter(sized_on)))
-    chosen = _choice(
-        _answer(args.node_pool, f"Node pool ({', '.join(sized_on)})", fitting, ask),
+    chosen = choice(
+        answer(args.node_pool, f"Node pool ({', '.join(sized_on)})", fitting, ask),
         tuple(sized_on),
         "--node-pool",
     )
@@ -316,7 +302,7 @@ def _add_model(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
         sized,
         pool.name,
         config.platform.profile.default_image(bool(pool.efa)),
-        _weights(args.s3_uri, sized, facts, region, ask),
+        weights_answer(args.s3_uri, sized, facts, region, ask),
     )
     before = stack_file(root, args.stack).read_bytes()
     try:
@@ -326,101 +312,8 @@ def _add_model(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
             f"cannot add the model to {source_label(args.stack)}: {error}; add it by hand"
         ) from None
     return _check_and_write(
-        args, root, entry, topology, text, before, _files_read(checked.deployment)
+        args, root, entry, topology, text, before, files_read(checked.deployment)
     )
-
-
-def _answer(given: str | None, question: str, default: str, ask: Ask | None) -> str:
-    """The flag's value; else the person's answer (Enter: the default); else the default."""
-    if given is not None:
-        return given
-    if ask is None:
-        return default
-    return ask(f"{question} [{default}]: ").strip() or default
-
-
-def _required(
-    given: list[str] | None, question: str, flag: str, ask: Ask | None
-) -> tuple[str, ...]:
-    """Answers without a safe default: the flags, else the person's answer, else a refusal."""
-    if given:
-        return tuple(given)
-    if ask is None:
-        raise UsageProblem(f"give {flag} (no terminal to ask, and no safe default)")
-    answer = ask(f"{question}: ").strip()
-    if not answer:
-        raise UsageProblem(f"{flag} is needed; nothing written")
-    return (answer,)
-
-
-def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
-    if value not in choices:
-        raise UsageProblem(f"{flag} {value!r}: choose one of {', '.join(choices)}")
-    return value
-
-
-def _topology(args: argparse.Namespace, ask: Ask | None) -> Topology:
-    question = f"Topology ({', '.join(TOPOLOGIES)})"
-    return Topology(
-        _choice(_answer(args.topology, question, DEFAULT_TOPOLOGY, ask), TOPOLOGIES, "--topology")
-    )
-
-
-def _zones(given: str | None) -> tuple[str, ...]:
-    return tuple(zone.strip() for zone in (given or "").split(",") if zone.strip())
-
-
-def _catalog_model(key: str) -> ModelFacts:
-    facts = lookup_model(key)
-    if facts is None:
-        raise UsageProblem(
-            f"{key!r} is not in the model catalog (infra/trtllm/model_catalog.py), whose facts "
-            f"size the workers: {', '.join(MODEL_CATALOG)}"
-        )
-    return facts
-
-
-def _model_name(given: str | None, facts: ModelFacts) -> str:
-    name = given or facts.alias.replace(".", "-")
-    if problem := dns1123_label_problem(name):
-        raise UsageProblem(f"--name: {problem}")
-    return name
-
-
-def _weights(
-    uri: str | None, sized: SizedModel, facts: ModelFacts, region: str | None, ask: Ask | None
-) -> S3Weights | None:
-    """S3 weights when asked for, and required where a worker spans nodes."""
-    from infra.starter.stack_file import S3Weights
-
-    if uri is None and sized.topology.multinode:
-        nodes = max(role.size.nodes for role in sized.roles)
-        reason = (
-            f"{facts.hf_id}'s workers span {nodes} nodes, and every node of a multinode worker "
-            "reads the weights from the model cache"
-        )
-        if ask is None:
-            raise UsageProblem(f"{reason}: give --s3-uri s3://bucket/prefix (no terminal to ask)")
-        print(reason)
-        uri = ask("S3 URI of the weights (s3://bucket/prefix): ").strip()
-        if not uri:
-            raise UsageProblem(f"{reason}: an S3 URI is needed; nothing written")
-    return S3Weights(uri, region) if uri else None
-
-
-def _files_read(deployment: Deployment) -> set[str]:
-    """Project files a stack's checks read besides the stack file: engine configs, config.json."""
-    engines = {
-        role.engine.path
-        for resolved in deployment.models
-        for role in resolved.roles.values()
-        if role.engine is not None
-    }
-    return engines | {
-        resolved.model.plan.architecture
-        for resolved in deployment.models
-        if resolved.model.plan.architecture
-    }
 
 
 def _check_and_write(
@@ -438,9 +331,9 @@ def _check_and_write(
     """
     stack_path = source_label(args.stack)
     engine_configs = entry.engine_configs()
-    new_configs = _not_yet_written(root, engine_configs, args.command)
+    new_configs = not_yet_written(root, engine_configs, args.command)
     try:
-        checked = _checked_in_staging(
+        checked = checked_in_staging(
             root, args.stack, {stack_path: stack_text, **engine_configs}, read_by_stack
         )
     except StackConfigError as error:
@@ -451,7 +344,7 @@ def _check_and_write(
         print(f"dynamo-infra {args.command}: nothing written{where}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        _write(root, new_configs, stack_path, stack_text.encode("utf-8"), stack_before)
+        write_files(root, new_configs, stack_path, stack_text.encode("utf-8"), stack_before)
     except FileExistsError as error:
         raise UsageProblem(f"{error.filename} appeared meanwhile; nothing written") from None
     except OSError as error:
@@ -469,93 +362,6 @@ def _check_and_write(
         f"{args.stack}, then `pulumi stack select {args.stack}` and `pulumi up`"
     )
     return EXIT_OK
-
-
-def _not_yet_written(root: Path, files: dict[str, str], command: str) -> dict[str, str]:
-    """The files to create; one already there is kept when it says the same, else refused."""
-    new = {}
-    for relative, text in files.items():
-        path = root / relative
-        if not path.exists():
-            new[relative] = text
-        elif not path.is_file() or path.read_bytes() != text.encode("utf-8"):
-            raise UsageProblem(
-                f"{relative} exists: {command} never overwrites a file; nothing written "
-                "(give the model another name with --name)"
-            )
-    return new
-
-
-def _checked_in_staging(
-    root: Path, stack: str, files: dict[str, str], read_by_stack: Iterable[str]
-) -> CheckedStack:
-    """check_stack on a scratch project: what the stack reads today, plus the new files."""
-    from infra.deployment.checked import check_stack as check_stack_files
-
-    with tempfile.TemporaryDirectory(prefix="dynamo-infra-starter-") as scratch:
-        staged = Path(scratch)
-        for relative in read_by_stack:
-            source = project_file(root, relative)
-            target = staged / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target)
-            elif source.is_file():  # else a catalog key, not a file
-                shutil.copy2(source, target)
-        for relative, text in files.items():
-            target = staged / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(text.encode("utf-8"))
-        return check_stack_files(staged, stack, fit_check=True)
-
-
-def _write(
-    root: Path,
-    new_files: dict[str, str],
-    stack_path: str,
-    stack_data: bytes,
-    stack_before: bytes | None,
-) -> None:
-    """On any failure the files and folders this run created are removed, and only those."""
-    created: list[Path] = []
-    try:
-        for relative, text in new_files.items():
-            _create(root / relative, text.encode("utf-8"), created)
-        if stack_before is None:
-            _create(root / stack_path, stack_data, created)
-        else:
-            _replace(root / stack_path, stack_data, stack_before)
-    except BaseException:
-        for path in reversed(created):
-            if path.is_dir():
-                path.rmdir()
-            else:
-                path.unlink()
-        raise
-
-
-def _create(path: Path, data: bytes, created: list[Path]) -> None:
-    for folder in reversed(list(takewhile(lambda p: not p.exists(), path.parents))):
-        folder.mkdir()
-        created.append(folder)
-    with path.open("xb") as handle:  # exclusive: never over a file that appeared meanwhile
-        created.append(path)
-        handle.write(data)
-
-
-def _replace(path: Path, data: bytes, before: bytes) -> None:
-    """Atomically, and only over the bytes the model was inserted into."""
-    if path.read_bytes() != before:
-        raise UsageProblem(f"{path.name} changed while the model was added; nothing written")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        shutil.copymode(path, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _hints(entry: ModelEntry, requested: Topology) -> list[str]:
