@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
 from infra.stack.errors import ConfigIssue
 from infra.stack.model_config import Color, Model
-from infra.trtllm.memory_plan import EngineSettings, RolePlan, plan_role
+from infra.trtllm.engine_settings import EngineSettings
+from infra.trtllm.memory_plan import RolePlan, plan_role
 from infra.trtllm.model_catalog import ModelFacts
 
 

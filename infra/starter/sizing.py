@@ -15,7 +15,8 @@ from infra.stack.instances import GpuInstance
 from infra.stack.model_config import PlanSpec, Topology
 from infra.stack.yaml_source import load_trusted
 from infra.trtllm.engine_rules import DISAGGREGATED_ROLES
-from infra.trtllm.memory_plan import EngineSettings, plan_role
+from infra.trtllm.engine_settings import EngineSettings
+from infra.trtllm.memory_plan import plan_role
 from infra.trtllm.model_catalog import ModelFacts
 
 # Whole nodes a multinode worker may span; upstream's multinode example spans two 8-GPU nodes.

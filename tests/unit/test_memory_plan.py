@@ -13,9 +13,9 @@ import json
 import pytest
 
 from infra.stack.instances import lookup
+from infra.trtllm.engine_settings import EngineSettings
 from infra.trtllm.memory_plan import (
     FP8_DS_MLA_BYTES_PER_LAYER,
-    EngineSettings,
     RolePlan,
     RuntimeReserve,
     format_plan_table,
