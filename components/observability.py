@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.alert_rules import build_prometheus_rule
 from components.dgd import (
     FRONTEND_PORT,
     GRAPH_LABEL,
@@ -22,7 +23,6 @@ from components.monitoring_content import (
     DEFAULT_PROMETHEUS_RELEASE,
     ModelSlo,
     build_dashboard_config_map,
-    build_prometheus_rule,
 )
 from components.platform import MetricsEndpoint
 

@@ -11,16 +11,14 @@ import promql_parser
 import pytest
 import yaml
 
+from components.alert_rules import WORKER_POD_REGEX, build_prometheus_rule, pod_monitor_job
 from components.dgd import dgd_child_names, frontend_service_name
 from components.monitoring_content import (
     KNOWN_METRICS,
     UPSTREAM_ONLY,
-    WORKER_POD_REGEX,
     ModelSlo,
     build_dashboard_config_map,
-    build_prometheus_rule,
     metric_names,
-    pod_monitor_job,
     promql_expressions,
 )
 from components.observability import build_pod_monitor

@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from components.alert_rules import NATS_POD_REGEX
 from components.monitoring_content import (
     DEFAULT_PROMETHEUS_RELEASE,
-    NATS_POD_REGEX,
     build_dashboard_config_map,
     promql_expressions,
 )
