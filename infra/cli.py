@@ -6,7 +6,10 @@ Exit codes: 0 ok, 1 validation failure (bad config, schema failure), 2 usage err
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from infra.commands import crds, starter
@@ -258,8 +261,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run for seconds on data held in memory: the cyclic collector waits until they end.
+OFFLINE_COMMANDS = frozenset({"render", "validate", "plan", "diff", "scan", "check-engine-config"})
+
+
 def main(argv: list[str] | None = None) -> int:
-    return _run(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    if args.command not in OFFLINE_COMMANDS:
+        return _run(args)
+    with _collector_paused():
+        return _run(args)
+
+
+def console() -> int:
+    """The `dynamo-infra` script: `main`, and no last full collection as the process ends."""
+    code = main()
+    gc.freeze()
+    return code
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A render builds a heap of short-lived objects with few reference cycles. Reference
+    counting frees them as it goes; Python's cyclic collector would also scan the whole heap
+    again and again as it grows (half of a render's CPU time at 200 models, measured with
+    benchmarks/). Paused for the command, cycles wait for its end: a few MiB more at peak."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -293,4 +326,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -376,3 +376,26 @@ def test_output_is_plain_when_piped() -> None:
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("ok dev: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "paused"),
+    [
+        (["render", "dev", "--out", "x"], True),
+        (["validate", "dev"], True),
+        (["status", "dev"], False),
+    ],
+)
+def test_offline_commands_run_with_the_cyclic_collector_paused_and_restore_it(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], paused: bool
+) -> None:
+    import gc
+
+    import infra.cli
+
+    seen: list[bool] = []
+    monkeypatch.setattr(infra.cli, "_run", lambda args: seen.append(gc.isenabled()) or 0)
+    assert gc.isenabled()
+    assert main(argv) == 0
+    assert seen == [not paused]  # long-running commands (promote, status) keep it
+    assert gc.isenabled()
