@@ -321,26 +321,30 @@ def _platform(
     pools: dict[str, PoolComponent],
     k8s_opts: pulumi.ResourceOptions,
 ) -> Platform:
+    releases = platform_releases(
+        config.platform,
+        gpu_namespace=GPU_NAMESPACE,
+        fluid_namespace=FLUID_NAMESPACE,
+        observability=config.observability,
+        gpus=bool(config.node_pools),
+        efa=any(p.efa for p in config.node_pools),
+        grove=any(
+            (m.topology.multinode and m.engine == "trtllm") or m.pack_domain for m in config.models
+        ),
+        autoscaler_namespace=autoscaler_namespace(config),
+        nats_accounts=nats is not None,
+    )
+    # The namespaces the charts install into (kube-system is not ours); not the models'.
+    namespaces = dict.fromkeys(
+        security.namespaces[r.namespace] for r in releases if r.namespace in security.namespaces
+    )
     return Platform(
         "platform",
         PlatformArgs(
-            releases=platform_releases(
-                config.platform,
-                gpu_namespace=GPU_NAMESPACE,
-                fluid_namespace=FLUID_NAMESPACE,
-                observability=config.observability,
-                gpus=bool(config.node_pools),
-                efa=any(p.efa for p in config.node_pools),
-                grove=any(
-                    (m.topology.multinode and m.engine == "trtllm") or m.pack_domain
-                    for m in config.models
-                ),
-                autoscaler_namespace=autoscaler_namespace(config),
-                nats_accounts=nats is not None,
-            ),
+            releases=releases,
             charts=config.platform.chart_pins(),
             depends_on=[
-                *security.namespaces.values(),
+                *namespaces,
                 # NATS reads the accounts file at start.
                 *([nats.accounts_secret] if nats else []),
                 *([security.grafana_admin] if security.grafana_admin else []),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import islice
 
 from infra.deployment.resolved import Deployment
 from infra.stack.config import EksCluster, NodePool
@@ -174,7 +175,7 @@ def pack(
         if not group.demand.fits(allocatable):
             unplaced.append(group)  # no node of this type can ever hold one of its pods
             continue
-        chosen = [n for n in nodes if group.demand.fits(n.free)][: group.pods]
+        chosen = list(islice((n for n in nodes if group.demand.fits(n.free)), group.pods))
         while limit is None and len(chosen) < group.pods:
             nodes.append(Node(allocatable))
             chosen.append(nodes[-1])

@@ -91,6 +91,28 @@ def test_graphs_wait_for_the_platform_release(
         assert "dynamo-platform" in names
 
 
+def test_the_platform_waits_for_its_charts_namespaces_and_no_models(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A chart needs the namespace it installs into; the models' namespaces are not its."""
+    seen: list[platform.PlatformArgs] = []
+
+    def recording(name: str, args: platform.PlatformArgs, opts: object = None) -> Any:
+        seen.append(args)
+        return platform.Platform(name, args, opts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(program, "Platform", recording)
+    render_stack("prod", tmp_path / "prod", PROJECT_ROOT)
+    (args,) = seen
+    waits = {getattr(d, "_name", None) for d in args.depends_on}
+    charts = {f"ns-{r.namespace}" for r in args.releases if r.namespace != "kube-system"}
+    assert charts <= waits
+    models = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    for model in models["config"]["dynamo-trtllm:models"]:
+        assert f"ns-{model['name']}" not in waits
+    assert "nats-accounts-server" in waits  # NATS reads its accounts file at start
+
+
 def test_static_s3_keys_reach_fluid_only_by_reference(project: Project, tmp_path: Path) -> None:
     config = project.stack_config("prod")
     config["dynamo-trtllm:s3AccessKeyId"] = {"secure": "v1:AKIAEXAMPLEKEYID0000"}
