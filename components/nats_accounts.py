@@ -55,12 +55,14 @@ def credential_envs(secret: str) -> list[dict]:
     ]
 
 
-def accounts_mount() -> tuple[dict, dict]:
-    """(the NATS pod's volume, the NATS container's mount) for the accounts Secret. No subPath:
-    a subPath mount never sees the Secret change."""
-    volume = {"name": ACCOUNTS_VOLUME, "secret": {"secretName": ACCOUNTS_SECRET}}
-    mount = {"name": ACCOUNTS_VOLUME, "mountPath": ACCOUNTS_MOUNT, "readOnly": True}
-    return volume, mount
+def accounts_volume() -> dict:
+    """The NATS pod's volume of the accounts Secret."""
+    return {"name": ACCOUNTS_VOLUME, "secret": {"secretName": ACCOUNTS_SECRET}}
+
+
+def accounts_volume_mount() -> dict:
+    """The NATS container's mount of it. No subPath: a subPath mount never sees it change."""
+    return {"name": ACCOUNTS_VOLUME, "mountPath": ACCOUNTS_MOUNT, "readOnly": True}
 
 
 @dataclass

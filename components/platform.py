@@ -50,7 +50,7 @@ from components.helm_values import (
     Toggle,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
-from components.nats_accounts import ACCOUNTS_INCLUDE, accounts_mount
+from components.nats_accounts import ACCOUNTS_INCLUDE, accounts_volume, accounts_volume_mount
 from components.security import GRAFANA_PASSWORD_KEY, GRAFANA_USER_KEY
 from infra.stack.config import ObservabilitySpec
 from infra.stack.names import GRAFANA_ADMIN_SECRET
@@ -124,7 +124,7 @@ def build_dynamo_platform_values(
                 cluster=NatsCluster(enabled=spec.high_availability, replicas=replicas),
             ),
             pod_disruption_budget=Toggle(enabled=spec.high_availability),
-            container=NatsContainer(patch=[_append("/volumeMounts", accounts_mount()[1])])
+            container=NatsContainer(patch=[_append("/volumeMounts", accounts_volume_mount())])
             if nats_accounts
             else None,
             pod_template=_nats_pod_template(spec.high_availability, nats_accounts),
@@ -167,7 +167,7 @@ def _nats_pod_template(high_availability: bool, accounts: bool) -> NatsPodTempla
         }
         if high_availability
         else None,
-        patch=[_append("/spec/volumes", accounts_mount()[0])] if accounts else None,
+        patch=[_append("/spec/volumes", accounts_volume())] if accounts else None,
     )
 
 

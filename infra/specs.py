@@ -122,7 +122,7 @@ def network_plan(config: StackConfig, downloading: tuple[tuple[str, str], ...] =
     etcd = platform.etcd
     return NetworkPlan(
         platform_namespace=platform.namespace,
-        serving_namespaces=tuple(sorted(m.k8s_namespace for m in config.models)),
+        serving_namespaces=model_namespaces(config),
         nats=_upstream(platform.nats.external_url, NATS_PORT, platform.namespace),
         etcd=_upstream(etcd.external_endpoint, ETCD_PORT, platform.namespace)
         if etcd.enabled
@@ -160,8 +160,11 @@ def _api_server_sources(config: StackConfig) -> tuple[str, ...]:
 def nats_account_namespaces(config: StackConfig) -> tuple[str, ...]:
     """The model namespaces that get NATS accounts of their own; () when the stack's NATS has
     none (a NATS it does not run, perModelAccounts off, or no model)."""
-    if not config.platform.nats.accounts:
-        return ()
+    return model_namespaces(config) if config.platform.nats.accounts else ()
+
+
+def model_namespaces(config: StackConfig) -> tuple[str, ...]:
+    """Each namespace models are served in, once, sorted."""
     return tuple(sorted({m.k8s_namespace for m in config.models}))
 
 

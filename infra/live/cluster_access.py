@@ -56,15 +56,22 @@ def _api_error(action: str, exc: ApiException) -> ClusterAccessError:
 
 def _status_message(body: Any) -> str:
     """The `message` of a metav1.Status error body; '' when the body is not one."""
+    status = _api_status(body)
+    return str(status.get("message") or "") if status else ""
+
+
+def _api_status(body: Any) -> dict[str, Any] | None:
+    """The body as the API server's own metav1.Status object; None for any other body (an
+    upstream's answer relayed by a proxy, or no JSON at all)."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if not isinstance(body, str) or not body:
-        return ""
+        return None
     try:
         parsed = json.loads(body)
     except ValueError:
-        return ""
-    return str(parsed.get("message") or "") if isinstance(parsed, dict) else ""
+        return None
+    return parsed if isinstance(parsed, dict) and parsed.get("kind") == "Status" else None
 
 
 def client_timeout(seconds: float) -> tuple[float, float]:
@@ -269,18 +276,10 @@ class ServiceProxyTransport:
         body = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
         if not exc.status:
             raise ConnectionError(f"{self._where}: {exc.reason}")
-        if _is_api_status(body):
+        if _api_status(body) is not None:
             detail = _status_message(body) or str(exc.reason or "")
             raise ConnectionError(f"{self._where}: HTTP {exc.status} {detail}".rstrip())
         return int(exc.status), body
-
-
-def _is_api_status(body: bytes) -> bool:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(parsed, dict) and parsed.get("kind") == "Status" and "apiVersion" in parsed
 
 
 # --- the Cluster ------------------------------------------------------------------------------
