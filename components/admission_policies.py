@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.network_policies import NAMESPACE_KIND_LABEL, NamespaceKind
+
 ADMISSION_API = "admissionregistration.k8s.io/v1"
-MANAGED_NAMESPACES = {"matchLabels": {"app.kubernetes.io/managed-by": "pulumi"}}
+# Only the model namespaces, where the deployer and promoter Roles hold rights: the platform's
+# namespaces run controllers (prometheus-operator, KEDA, Helm's release Secrets) that write
+# objects these policies would refuse.
+SERVING_NAMESPACES = {"matchLabels": {NAMESPACE_KIND_LABEL: NamespaceKind.SERVING.value}}
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def _policy(name: str, rules: list[dict], exemptions: Exemptions, **spec: object
             "matchConstraints": {
                 # Exact: each policy reads one API version's layout.
                 "matchPolicy": "Exact",
-                "namespaceSelector": MANAGED_NAMESPACES,
+                "namespaceSelector": SERVING_NAMESPACES,
                 "resourceRules": rules,
             },
             "matchConditions": [exemptions.match_condition()],
@@ -255,7 +260,7 @@ def admission_policies(rules: AdmissionRules, fluid: bool) -> list[dict]:
 
 
 def binding(policy: dict) -> dict:
-    """Deny (not only warn or audit) in the namespaces the stack owns."""
+    """Deny (not only warn or audit) in the model namespaces."""
     name = policy["metadata"]["name"]
     return {
         "apiVersion": ADMISSION_API,
@@ -264,7 +269,7 @@ def binding(policy: dict) -> dict:
         "spec": {
             "policyName": name,
             "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": MANAGED_NAMESPACES},
+            "matchResources": {"namespaceSelector": SERVING_NAMESPACES},
         },
     }
 

@@ -53,6 +53,9 @@ SCRAPE_PORTS = (
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
 
+NAMESPACE_KIND_LABEL = "dynamo-trtllm.io/namespace-kind"  # its value: the NamespaceKind
+
+
 class NamespaceKind(StrEnum):
     """What runs in a namespace we own, which decides the flows it needs."""
 

@@ -8,7 +8,12 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.network_policies import NamespaceKind, NetworkPlan, namespace_policies
+from components.network_policies import (
+    NAMESPACE_KIND_LABEL,
+    NamespaceKind,
+    NetworkPlan,
+    namespace_policies,
+)
 from infra.stack.names import GRAFANA_ADMIN_SECRET
 
 COMPONENT_TYPE = "dynamo-trtllm:security:Security"
@@ -39,7 +44,9 @@ class OwnedNamespace:
 
 
 def build_namespace(ns: OwnedNamespace, enforce: bool) -> dict:
-    labels = {"app.kubernetes.io/managed-by": "pulumi"}
+    # The kind label lets cluster-wide objects (the admission bindings) select only the
+    # namespaces of one kind; only cluster administrators may label namespaces.
+    labels = {"app.kubernetes.io/managed-by": "pulumi", NAMESPACE_KIND_LABEL: ns.kind.value}
     if enforce:
         labels |= {
             "pod-security.kubernetes.io/enforce": ns.pod_security,

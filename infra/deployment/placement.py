@@ -4,7 +4,9 @@ A GPU sum says 48 GPUs fit 6 × 8; the scheduler places pods, each on one node w
 it requests: GPUs, EFA interfaces, CPU and memory (requests plus its memory-backed /dev/shm)
 against the node's allocatable (capacity minus kubelet reservations). Multinode workers are a
 gang: all of a group's pods on distinct nodes, or none (Grove with gang scheduling). Both slots
-run at once; autoscaled roles count at maxReplicas. Pools are packed at maxSize.
+run at once; autoscaled roles count at maxReplicas. A pool is packed at the nodes it can have:
+maxSize for Karpenter and autoscaled groups, desiredSize for a fixed managed node group (no
+autoscaler adds a node to it).
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def _cpu_millis(quantity: str) -> int:
 
 
 def place(deployment: Deployment) -> list[PoolPlacement]:
-    """Each EKS pool at maxSize with its pods packed first-fit, gangs first and largest first."""
+    """Each EKS pool at its schedulable nodes, pods packed first-fit, gangs and largest first."""
     config = deployment.config
     if not isinstance(config.cluster, EksCluster):
         return []  # an existing cluster's nodes are not ours to count
@@ -154,7 +156,7 @@ def place(deployment: Deployment) -> list[PoolPlacement]:
             continue
         allocatable = node_allocatable(instance, bool(pool.efa))
         wanted = groups.get(pool.name, [])
-        nodes, unplaced = pack(wanted, allocatable, pool.max_size)
+        nodes, unplaced = pack(wanted, allocatable, pool.schedulable_nodes)
         needed, _ = pack(wanted, allocatable, None)
         placements.append(
             PoolPlacement(
@@ -189,7 +191,7 @@ def pack(
 
 
 def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
-    """Pools whose pods the scheduler could not all place at maxSize."""
+    """Pools whose pods the scheduler could not all place on the nodes the pool can have."""
     issues = []
     for placement in place(deployment):
         # More GPUs than a node has is the stack checks' to report (gpusPerWorker).
@@ -214,13 +216,20 @@ def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
             continue  # more nodes would not help
         issues.append(
             ConfigIssue(
-                f"nodePools[{placement.index}].maxSize",
+                f"nodePools[{placement.index}].{pool.schedulable_nodes_key}",
                 f"the scheduler cannot place {names} on pool {pool.name!r}: its pods need "
-                f"{placement.nodes_needed} {pool.instance_type} nodes, maxSize is "
-                f"{pool.max_size} (see `dynamo-infra plan` for the placement)",
+                f"{placement.nodes_needed} {pool.instance_type} nodes, "
+                f"{pool.schedulable_nodes_key} is {pool.schedulable_nodes}"
+                f"{_fixed_pool_hint(pool)} (see `dynamo-infra plan` for the placement)",
             )
         )
     return issues
+
+
+def _fixed_pool_hint(pool: NodePool) -> str:
+    if pool.schedulable_nodes_key == "maxSize":
+        return ""
+    return "; a managed node group without `autoscaled` runs exactly desiredSize nodes"
 
 
 def _describe(demand: Demand) -> str:
@@ -237,15 +246,16 @@ def _describe(demand: Demand) -> str:
 
 
 def format_placement(placements: list[PoolPlacement]) -> str:
-    """Per pool: nodes used of maxSize, and each node's pods and what is left free."""
+    """Per pool: nodes used of those it can have, each node's pods and what is left free."""
     lines = []
     for placement in placements:
         pool = placement.pool
         # A Karpenter pool's maxSize is its limit: its nodes exist only while pods need them.
         kind = ", Karpenter: nodes on demand" if pool.karpenter_managed else ""
         lines.append(
-            f"pool {pool.name} ({pool.instance_type}{kind}): {placement.used} of {pool.max_size} "
-            f"nodes used, {placement.nodes_needed} needed"
+            f"pool {pool.name} ({pool.instance_type}{kind}): {placement.used} of "
+            f"{pool.schedulable_nodes} nodes used ({pool.schedulable_nodes_key}), "
+            f"{placement.nodes_needed} needed"
         )
         for number, node in enumerate(placement.nodes, start=1):
             if not node.pods:

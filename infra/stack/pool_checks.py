@@ -52,6 +52,16 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
                     f"maxSize {pool.max_size}]",
                 )
             )
+        elif pool.autoscaled:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.autoscaled",
+                    f"pool {pool.name!r} is counted at maxSize {pool.max_size}, but this stack "
+                    "installs nothing that resizes a managed node group: run cluster-autoscaler "
+                    "(or your own) for it, or use provisioner karpenter",
+                    severity="warning",
+                )
+            )
         issues += _check_reservation(pool, path)
         issues += _check_pool_placement(config, pool, path)
     issues += _check_caches_on_karpenter(config)

@@ -81,6 +81,8 @@ class NodePool(Spec):
     min_size: int = Field(default=0, ge=0)
     max_size: int = Field(default=1, ge=1)
     desired_size: int = Field(default=1, ge=0)
+    # true: an autoscaler you run (e.g. cluster-autoscaler) resizes the group between minSize
+    # and maxSize, and Pulumi leaves desiredSize alone. false: the group stays at desiredSize.
     autoscaled: bool = False
     # Nodes an update (new AMI release or launch template) replaces at a time (EKS allows 100).
     max_unavailable: int = Field(default=1, ge=1, le=100)
@@ -103,6 +105,18 @@ class NodePool(Spec):
     @property
     def karpenter_managed(self) -> bool:
         return self.provisioner == "karpenter"
+
+    @property
+    def schedulable_nodes(self) -> int:
+        """How many nodes the scheduler can count on: a fixed managed node group stays at
+        desiredSize (nothing adds a node to it); Karpenter and an autoscaled group grow to
+        maxSize."""
+        return self.max_size if self.karpenter_managed or self.autoscaled else self.desired_size
+
+    @property
+    def schedulable_nodes_key(self) -> str:
+        """The setting that bounds schedulable_nodes."""
+        return "maxSize" if self.karpenter_managed or self.autoscaled else "desiredSize"
 
     @property
     def capacity_block(self) -> bool:

@@ -196,6 +196,7 @@ def test_autoscaling_needs_metrics_and_sane_bounds(autoscaler: str) -> None:
 
 def test_pool_capacity_counts_the_autoscaling_maximum() -> None:
     raw = values(observability={"enabled": True})
+    raw["nodePools"][0] |= {"desiredSize": 2}  # room for 2 of the 3 at maxReplicas
     raw["models"][0]["agg"] = {"autoscaling": {"maxReplicas": 3}}
     with pytest.raises(StackConfigError, match=r"cannot place qwen3-0-6b/blue agg #3 .* need 3"):
         parse(raw)

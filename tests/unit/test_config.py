@@ -251,12 +251,14 @@ def test_unknown_top_level_key_does_not_hide_model_problems() -> None:
 
 def test_workers_beyond_the_pools_maximum_size_are_refused() -> None:
     raw = values()
-    raw["models"][1]["decode"]["replicas"] = 4  # 4 + 16 GPUs on a pool of at most 4 × 8
+    raw["nodePools"][1] |= {"desiredSize": 4}
+    raw["models"][1]["decode"]["replicas"] = 4  # 4 + 16 GPUs on a pool of 4 × 8
     raw["models"][1]["slots"] = {"blue": {}, "green": {}}  # both colors run: 2 × 20 GPUs
     assert problems(raw) == [
-        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].maxSize: the scheduler cannot place "
-        "gpt-oss-120b/green decode #4, gpt-oss-120b/green prefill #1 on pool 'h100': its pods "
-        "need 5 p5.48xlarge nodes, maxSize is 4 (see `dynamo-infra plan` for the placement)"
+        "stacks/Pulumi.test.yaml: dynamo-trtllm:nodePools[1].desiredSize: the scheduler cannot "
+        "place gpt-oss-120b/green decode #4, gpt-oss-120b/green prefill #1 on pool 'h100': its "
+        "pods need 5 p5.48xlarge nodes, desiredSize is 4; a managed node group without "
+        "`autoscaled` runs exactly desiredSize nodes (see `dynamo-infra plan` for the placement)"
     ]
     raw["models"][1]["slots"]["green"] = {"prefill": {"replicas": 0}, "decode": {"replicas": 0}}
     parse(raw)
@@ -315,7 +317,7 @@ def test_a_weighted_split_needs_a_gateway_and_workers_on_both_sides() -> None:
     raw = values()
     raw["models"][0]["slots"] = {"blue": {}, "green": {"agg": {"replicas": 0}}}
     raw["models"][0]["weights"] = {"blue": 90, "green": 10}
-    raw["nodePools"][0]["maxSize"] = 2
+    raw["nodePools"][0] |= {"desiredSize": 2, "maxSize": 2}
     assert problems(raw) == [
         "stacks/Pulumi.test.yaml: dynamo-trtllm:models[0].slots.green: slot green receives 10% "
         "of requests but has no agg workers (replicas 0)",

@@ -31,7 +31,7 @@ def _multinode(efa: bool | None) -> dict:
         "plan": {"architecture": "deepseek-ai/DeepSeek-R1"},
     }
     raw["models"] = [model]
-    raw["nodePools"][1] |= {"maxSize": 8, "availabilityZone": "us-west-2a"}
+    raw["nodePools"][1] |= {"desiredSize": 8, "maxSize": 8, "availabilityZone": "us-west-2a"}
     if efa is not None:
         raw["nodePools"][1]["efa"] = efa
     return raw

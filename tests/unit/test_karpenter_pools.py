@@ -218,9 +218,9 @@ def _autoscaled_qwen(pool: dict, max_replicas: int) -> dict:
 
 def test_a_worker_autoscaled_past_a_managed_pool_is_refused_and_fits_a_karpenter_pool() -> None:
     managed = {"name": "l4", "instanceType": "g6.xlarge", "minSize": 0, "maxSize": 2}
-    managed["desiredSize"] = 1
+    managed["desiredSize"] = 2
     issues = _issues(_autoscaled_qwen(managed, 4))  # 4 one-GPU workers, 2 one-GPU nodes
-    assert "nodes" in issues["nodePools[0].maxSize"]
+    assert "nodes" in issues["nodePools[0].desiredSize"]
     roomy = copy.deepcopy(KARPENTER_L4) | {"maxSize": 4}
     _checked(_autoscaled_qwen(roomy, 4))  # packed at maxReplicas onto the pool's limit
     issues = _issues(_autoscaled_qwen(copy.deepcopy(KARPENTER_L4), 4))

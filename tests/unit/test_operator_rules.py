@@ -42,7 +42,12 @@ def _multinode(name: str) -> dict:
     raw = values()
     model = copy.deepcopy(raw["models"][1]) | MULTINODE | {"name": name}
     raw["models"] = [model]
-    raw["nodePools"][1] |= {"maxSize": 8, "efa": True, "availabilityZone": "us-west-2a"}
+    raw["nodePools"][1] |= {
+        "desiredSize": 8,
+        "maxSize": 8,
+        "efa": True,
+        "availabilityZone": "us-west-2a",
+    }
     return raw
 
 

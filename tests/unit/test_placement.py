@@ -23,12 +23,32 @@ def test_a_gpu_sum_that_fits_but_pods_that_do_not_fails_naming_the_pods() -> Non
     model = raw["models"][0]
     model["prefill"] = {"gpusPerWorker": 5, "replicas": 2}
     model["decode"] = {"gpusPerWorker": 5, "replicas": 1}
-    raw["nodePools"][1]["maxSize"] = 2  # 16 GPUs >= 15 asked, but each node holds one 5-GPU pod
+    # 16 GPUs >= 15 asked, but each node holds one 5-GPU pod
+    raw["nodePools"][1] |= {"desiredSize": 2, "maxSize": 2}
     with pytest.raises(StackConfigError) as caught:
         _checked(raw)
-    (issue,) = [i for i in caught.value.issues if i.path == "nodePools[1].maxSize"]
+    (issue,) = [i for i in caught.value.issues if i.path == "nodePools[1].desiredSize"]
     assert "the scheduler cannot place gpt-oss-120b/blue" in issue.message
-    assert "its pods need 3 p5.48xlarge nodes, maxSize is 2" in issue.message
+    assert "its pods need 3 p5.48xlarge nodes, desiredSize is 2" in issue.message
+
+
+def test_a_fixed_node_group_is_counted_at_desired_size_not_max_size() -> None:
+    """Nothing adds a node to a managed node group that is not autoscaled: room up to maxSize
+    is not room the scheduler has."""
+    raw = values()
+    raw["models"] = [raw["models"][1]]
+    raw["models"][0]["prefill"] = {"gpusPerWorker": 4, "replicas": 4}
+    raw["models"][0]["decode"] = {"gpusPerWorker": 4, "replicas": 2}
+    raw["nodePools"][1] |= {"desiredSize": 2, "maxSize": 4}  # two 4-GPU pods a node: 3 nodes
+    with pytest.raises(StackConfigError) as caught:
+        _checked(raw)
+    (issue,) = [i for i in caught.value.issues if i.path == "nodePools[1].desiredSize"]
+    assert "desiredSize is 2" in issue.message and "exactly desiredSize nodes" in issue.message
+
+    raw["nodePools"][1]["autoscaled"] = True  # an autoscaler the user runs grows it to maxSize
+    checked = _checked(raw)
+    (warning,) = [w for w in checked.warnings if w.path == "nodePools[1].autoscaled"]
+    assert "cluster-autoscaler" in warning.message
 
 
 def test_efa_interfaces_follow_a_pods_share_of_the_gpus() -> None:
@@ -54,10 +74,10 @@ def test_multinode_workers_are_placed_all_or_nothing() -> None:
             "decode": {"gpusPerWorker": 8, "nodes": 2},
         }
     ]
-    raw["nodePools"][1]["maxSize"] = 3  # room for one gang of two, not for the second
+    raw["nodePools"][1] |= {"desiredSize": 3, "maxSize": 3}  # one gang of two, not the second
     with pytest.raises(StackConfigError) as caught:
         _checked(raw)
-    messages = [i.message for i in caught.value.issues if i.path == "nodePools[1].maxSize"]
+    messages = [i.message for i in caught.value.issues if i.path == "nodePools[1].desiredSize"]
     assert messages and "(2 nodes)" in messages[0] and "need 4" in messages[0]
 
 
@@ -71,5 +91,5 @@ def test_allocatable_is_what_is_left_after_the_kubelet_reservations() -> None:
 def test_plan_shows_the_placement_per_pool() -> None:
     prod = check_stack(PROJECT_ROOT, "prod").deployment
     text = format_placement(place(prod))
-    assert "pool h100 (p5.48xlarge): 6 of 8 nodes used, 6 needed" in text
+    assert "pool h100 (p5.48xlarge): 6 of 6 nodes used (desiredSize), 6 needed" in text
     assert "node 6: gpt-oss-120b/blue decode #1, gpt-oss-120b/blue prefill #1" in text

@@ -22,7 +22,7 @@ OK = ProbeResult(True, "health ok, model listed, completion ok")
 def stack_values(gateway: bool = False) -> dict[str, Any]:
     values = copy.deepcopy(BASE)
     values["models"] = [values["models"][0]]
-    values["nodePools"][0]["maxSize"] = 2
+    values["nodePools"][0] |= {"desiredSize": 2, "maxSize": 2}
     values["models"][0]["slots"] = {"blue": {}, "green": {"image": "img:new"}}
     if gateway:
         values["traffic"] = {
