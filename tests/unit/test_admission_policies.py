@@ -217,6 +217,32 @@ def test_every_policy_is_bound_to_deny_in_the_stacks_namespaces() -> None:
         assert policy["spec"]["failurePolicy"] == "Fail"
 
 
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector["matchLabels"].items())
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_policies_apply_in_the_model_namespaces_only(
+    stack: str, rendered: dict[str, Rendered]
+) -> None:
+    """The controllers of the platform's namespaces (prometheus-operator's Secrets, KEDA's
+    certificates, Helm's release Secrets) write objects the policies would refuse; the deployer
+    and promoter hold rights in the model namespaces alone."""
+    render = rendered[stack]
+    models = {g["metadata"]["namespace"] for g in render.objects("DynamoGraphDeployment")}
+    namespaces = {
+        n["metadata"]["name"]: n["metadata"]["labels"] for n in render.objects("Namespace")
+    }
+    assert models < set(namespaces)  # the platform's namespaces are there too
+    for policy in render.objects("ValidatingAdmissionPolicy"):
+        constraint = policy["spec"]["matchConstraints"]["namespaceSelector"]
+        selected = {name for name, labels in namespaces.items() if _selects(constraint, labels)}
+        assert selected == models, policy["metadata"]["name"]
+    for bound in render.objects("ValidatingAdmissionPolicyBinding"):
+        selector = bound["spec"]["matchResources"]["namespaceSelector"]
+        assert {n for n, labels in namespaces.items() if _selects(selector, labels)} == models
+
+
 def test_the_deployer_writes_only_the_stacks_secrets_and_never_a_token() -> None:
     policy = secret_policy(AdmissionRules(EXEMPT, secret_names=("hf-token-secret",)))
     own = {"metadata": {"name": "hf-token-secret"}, "type": "Opaque"}
