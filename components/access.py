@@ -44,8 +44,12 @@ WORKLOAD_RESOURCES: dict[str, tuple[str, str]] = {
 # and a Dataset can mount host paths) and the HTTPRoute (one with a broader match would take
 # other models' requests). The deployer reads them; it patches the model's route by name only.
 STACK_OWNED_KINDS = ("Dataset", "AlluxioRuntime", "DataLoad", "HTTPRoute")
-# Secrets only by name: a Role cannot limit `create` by name, so that verb stays unnamed (the
-# admission policy refuses any other Secret name and service-account tokens).
+# Written only by name, the stack's own objects: a Role cannot limit `create` by name, so that
+# verb stays unnamed. Fluid's runtime keeps the environment of its privileged FUSE pods in a
+# ConfigMap of the model namespace, and the operator makes the slots' Services: unnamed update
+# rights on either would reach root on a node or another slot's traffic. (The admission policy
+# refuses any other Secret name and service-account tokens.)
+NAMED_ONLY_RESOURCES = [("", "configmaps"), ("", "services")]
 OWN_SECRETS = [HF_TOKEN_SECRET, IMAGE_PULL_SECRET, S3_CREDENTIALS_SECRET]
 # What the running graph shows: for debugging and for promotion gates.
 RUNTIME_RESOURCES: list[tuple[str, str]] = [
@@ -84,15 +88,24 @@ def _rules(
     return rules
 
 
-def deployer_rules(model: str) -> list[dict]:
-    workload = [r for kind, r in WORKLOAD_RESOURCES.items() if kind not in STACK_OWNED_KINDS]
+def deployer_rules(model: str, config_maps: Sequence[str]) -> list[dict]:
+    """config_maps: the model's engine-config ConfigMaps, the only ones the deployer changes."""
+    workload = [
+        r
+        for kind, r in WORKLOAD_RESOURCES.items()
+        if kind not in STACK_OWNED_KINDS and r not in NAMED_ONLY_RESOURCES
+    ]
     owned = [WORKLOAD_RESOURCES[kind] for kind in STACK_OWNED_KINDS]
+    named_writes = ["get", "update", "patch", "delete"]
     return [
         *_rules(workload, READ + WRITE),
-        *_rules(owned, READ),
+        *_rules([*owned, *NAMED_ONLY_RESOURCES], READ),
+        *_rules(NAMED_ONLY_RESOURCES, ["create"]),
+        *_rules([("", "configmaps")], named_writes, sorted(config_maps)),
+        *_rules([("", "services")], named_writes, [model]),
         *_rules([("gateway.networking.k8s.io", "httproutes")], ["patch"], [model]),
         *_rules([("", "secrets")], ["create"]),
-        *_rules([("", "secrets")], ["get", "update", "patch", "delete"], OWN_SECRETS),
+        *_rules([("", "secrets")], named_writes, OWN_SECRETS),
         *_rules(RUNTIME_RESOURCES, READ),
     ]
 
@@ -163,6 +176,7 @@ def build_namespace_access(
     frontend_services: Sequence[str],
     workload_roles: Sequence[str],
     extra_groups: Mapping[AccessLevel, Sequence[str]],
+    config_maps: Sequence[str] = (),
 ) -> list[dict]:
     """ServiceAccounts, Roles and RoleBindings of one model namespace."""
     accounts = [workload_service_account(role) for role in workload_roles]
@@ -183,7 +197,7 @@ def build_namespace_access(
         )
     )
     people = {
-        "deployer": deployer_rules(model),
+        "deployer": deployer_rules(model, config_maps),
         "viewer": viewer_rules(),
         "promoter": promoter_rules(model, frontend_services),
     }
@@ -219,6 +233,7 @@ class ServingNamespace:
     model: str
     workload_roles: tuple[str, ...]  # "frontend" and the topology's worker roles
     frontend_services: tuple[str, ...]  # each slot's frontend Service (promotion gates)
+    config_maps: tuple[str, ...] = ()  # the engine-config ConfigMaps the deployer may change
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,7 @@ class Access(pulumi.ComponentResource):
                 serving.frontend_services,
                 serving.workload_roles,
                 args.groups,
+                serving.config_maps,
             ):
                 meta = obj["metadata"]
                 logical = f"{meta['namespace']}-{obj['kind'].lower()}-{meta['name']}"

@@ -41,6 +41,7 @@ from infra.stack.derived_names import (  # noqa: F401  (the names components imp
     WORKER_SERVICES,
     dgd_child_names,
     dgd_name,
+    engine_config_map_name,
     frontend_service_name,
     service_keys,
 )

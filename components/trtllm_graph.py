@@ -12,6 +12,7 @@ from components.dgd import (
     build_graph_manifest,
     dgd_name,
     engine_config_hash,
+    engine_config_map_name,
     frontend_service_name,
     graph_type_aliases,
 )
@@ -53,7 +54,7 @@ class TrtllmGraph(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         graph = dgd_name(args.model, args.color)
         config_map = build_engine_config_map(
-            f"{graph}-engine-config", args.inputs.namespace, args.engine_files
+            engine_config_map_name(args.model, args.color), args.inputs.namespace, args.engine_files
         )
         depends_on = list(args.depends_on)
         if args.engine_files:  # the mocker engine has no engine config

@@ -20,7 +20,7 @@ from components.admission_policies import AdmissionPolicies
 from components.autoscaling import Autoscaling, AutoscalingArgs
 from components.cache_access import CacheAccess, CacheAccessArgs
 from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs
-from components.dgd import GraphInputs, frontend_service_name
+from components.dgd import GraphInputs, engine_config_map_name, frontend_service_name
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, PoolComponent
 from components.karpenter import Karpenter, KarpenterArgs
 from components.karpenter_pool import KarpenterNodePool, KarpenterNodePoolArgs
@@ -63,7 +63,7 @@ from infra.stack.config import EksCluster, NodePool, StackConfig, TrafficStackCo
 from infra.stack.errors import CONFIG_NAMESPACE, StackConfigError
 from infra.stack.instances import pool_gpus
 from infra.stack.loading import read_stack_file, source_label, stack_file
-from infra.stack.model_config import Color
+from infra.stack.model_config import COLORS, Color
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_KEY
 from infra.traffic_program import build_traffic
 
@@ -368,6 +368,7 @@ def _access(
                     m.name,
                     ("frontend", *m.topology.roles),
                     tuple(frontend_service_name(m, color) for color in sorted(m.slots)),
+                    tuple(engine_config_map_name(m, color) for color in COLORS),
                 )
                 for m in config.models
             ],

@@ -23,6 +23,10 @@ def dgd_name(model: Model, color: Color) -> str:
     return f"{model.name}-{color}"
 
 
+def engine_config_map_name(model: Model, color: Color) -> str:
+    return f"{dgd_name(model, color)}-engine-config"
+
+
 def service_keys(model: Model) -> list[str]:
     return [FRONTEND_SERVICE, *(WORKER_SERVICES[r] for r in model.topology.roles)]
 

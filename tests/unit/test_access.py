@@ -48,26 +48,48 @@ def test_nothing_we_write_uses_a_wildcard(rendered: dict[str, Rendered]) -> None
                     assert "*" not in rule.get(field, []), (stack, role["metadata"], rule)
 
 
-def test_deployer_can_write_every_workload_kind_the_program_creates(
+def test_deployer_can_write_every_workload_object_the_program_creates(
     rendered: dict[str, Rendered],
 ) -> None:
-    rules = deployer_rules("m")
+    """Each object by its name, with the namespace's rendered deployer Role."""
+    checked = 0
     for stack in ENVIRONMENT_STACKS:
         stack_render = rendered[stack]
-        serving = {
-            d["metadata"]["namespace"] for d in stack_render.objects("DynamoGraphDeployment")
+        roles = {
+            r["metadata"]["namespace"]: r["rules"]
+            for r in stack_render.objects("Role")
+            if r["metadata"]["name"] == "dynamo-trtllm-deployer"
         }
-        kinds = {
-            r["kind"] for r in stack_render.index if r.get("namespace") in serving and "kind" in r
-        }
-        for kind in kinds - SECURITY_KINDS - set(STACK_OWNED_KINDS):
+        for entry in stack_render.index:
+            rules = roles.get(entry.get("namespace"))
+            kind = entry.get("kind")
+            if rules is None or kind in SECURITY_KINDS | set(STACK_OWNED_KINDS):
+                continue
             group, resource = WORKLOAD_RESOURCES[kind]
-            for verb in ("create", "patch", "delete", "get"):
-                assert allows(rules, verb, group, resource), (kind, verb)
+            assert allows(rules, "create", group, resource), (stack, kind)
+            name = stack_render.load(entry)["metadata"]["name"]
+            for verb in ("patch", "delete", "get"):
+                assert allows(rules, verb, group, resource, name), (kind, name, verb)
+            checked += 1
+    assert checked
+
+
+def test_the_deployer_changes_config_maps_and_services_by_name_only() -> None:
+    """Fluid keeps its privileged FUSE pods' environment in a ConfigMap of the namespace, and
+    the operator makes each slot's Services: neither is the deployer's to rewrite."""
+    rules = deployer_rules("m", ["m-blue-engine-config", "m-green-engine-config"])
+    assert allows(rules, "patch", "", "configmaps", "m-green-engine-config")
+    assert allows(rules, "patch", "", "services", "m")
+    for name in ("weights-blue-alluxio-values", "weights-blue-config"):
+        assert not allows(rules, "patch", "", "configmaps", name)
+        assert not allows(rules, "update", "", "configmaps", name)
+        assert not allows(rules, "delete", "", "configmaps", name)
+    assert not allows(rules, "patch", "", "services", "m-blue-frontend")
+    assert allows(rules, "list", "", "configmaps") and allows(rules, "list", "", "services")
 
 
 def test_the_deployer_only_reads_what_the_stack_owns() -> None:
-    rules = deployer_rules("m")
+    rules = deployer_rules("m", ["m-blue-engine-config"])
     for kind in STACK_OWNED_KINDS:
         group, resource = WORKLOAD_RESOURCES[kind]
         assert allows(rules, "get", group, resource)
@@ -80,7 +102,7 @@ def test_the_deployer_only_reads_what_the_stack_owns() -> None:
 
 
 def test_secrets_are_reachable_only_by_name() -> None:
-    deployer, viewer = deployer_rules("m"), viewer_rules()
+    deployer, viewer = deployer_rules("m", []), viewer_rules()
     assert allows(deployer, "update", "", "secrets", "hf-token-secret")
     assert not allows(deployer, "get", "", "secrets", "someone-elses-secret")
     assert not allows(deployer, "list", "", "secrets")
