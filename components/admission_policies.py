@@ -50,6 +50,10 @@ class AdmissionRules:
     cache_paths: tuple[str, ...] = ()  # tiered-store paths of our Fluid runtimes
     weight_sources: tuple[str, ...] = field(default=())  # Dataset mount points (s3://...)
     secret_names: tuple[str, ...] = ()  # the Secrets the deployer may write
+    # The Gateway every model's HTTPRoute attaches to (name, namespace), and the domain under
+    # which each route answers `<route name>.<domain>`; None: the stack writes no routes.
+    gateway: tuple[str, str] | None = None
+    route_domain: str = ""
 
 
 def _cel_list(items: Iterable[str]) -> str:
@@ -254,8 +258,36 @@ def secret_policy(rules: AdmissionRules) -> dict:
     )
 
 
+def route_policy(rules: AdmissionRules, gateway: tuple[str, str]) -> dict:
+    """The deployer and promoter patch their model's HTTPRoute by name (weights). A patch that
+    added another model's hostname, or moved the route to another listener, would take that
+    model's requests (a longer path match wins): a route answers its own hostname only, on the
+    stack's Gateway."""
+    name, namespace = gateway
+    own_host = f"object.metadata.name + {json.dumps('.' + rules.route_domain)}"
+    return _policy(
+        "dynamo-trtllm-routes",
+        [_rule("gateway.networking.k8s.io", "v1", "httproutes")],
+        rules.exemptions,
+        validations=[
+            {
+                "expression": f"has(object.spec.hostnames) && object.spec.hostnames == [{own_host}]",
+                "message": "a model's route answers only <model>.<domain>",
+            },
+            {
+                "expression": "has(object.spec.parentRefs) && object.spec.parentRefs.all(p, "
+                f"p.name == {json.dumps(name)} && has(p.namespace) && "
+                f"p.namespace == {json.dumps(namespace)})",
+                "message": "a model's route attaches to the stack's Gateway only",
+            },
+        ],
+    )
+
+
 def admission_policies(rules: AdmissionRules, fluid: bool) -> list[dict]:
     policies = graph_policies(rules) + [service_policy(rules), secret_policy(rules)]
+    if rules.gateway is not None:
+        policies.append(route_policy(rules, rules.gateway))
     return policies + (cache_policies(rules) if fluid else [])
 
 

@@ -243,6 +243,7 @@ def admission_exemptions(config: StackConfig) -> Exemptions:
 
 def admission_rules(config: StackConfig) -> AdmissionRules:
     """What the stack's own objects need, so the admission policies allow exactly that."""
+    gateway = config.traffic.gateway
     cached = [
         (model, color, model.source_for(color).s3)
         for model in config.models
@@ -256,4 +257,6 @@ def admission_rules(config: StackConfig) -> AdmissionRules:
         secret_names=tuple(OWN_SECRETS)
         + ((GRAFANA_ADMIN_SECRET,) if config.observability.installs_grafana else ())
         + ((CREDENTIALS_SECRET, ACCOUNTS_SECRET) if nats_account_namespaces(config) else ()),
+        gateway=(gateway.name, gateway.namespace) if gateway else None,
+        route_domain=gateway.domain if gateway else "",
     )

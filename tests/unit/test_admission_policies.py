@@ -16,6 +16,7 @@ from components.admission_policies import (
     binding,
     cache_policies,
     graph_policies,
+    route_policy,
     secret_policy,
     service_policy,
 )
@@ -255,12 +256,43 @@ def test_the_deployer_writes_only_the_stacks_secrets_and_never_a_token() -> None
     assert refusals(policy, {"metadata": {"generateName": "x-"}}) != []
 
 
+ROUTE_CHANGES = {
+    "another model's hostname": lambda r: r["spec"]["hostnames"].append("deepseek-r1.x.example"),
+    "a wildcard": lambda r: r["spec"].update(hostnames=["*.inference.example.com"]),
+    "no hostnames": lambda r: r["spec"].pop("hostnames"),
+    "another gateway": lambda r: r["spec"]["parentRefs"][0].update(name="internal"),
+    "a gateway elsewhere": lambda r: r["spec"]["parentRefs"][0].update(namespace="other"),
+}
+
+
+@pytest.mark.parametrize("change", ROUTE_CHANGES, ids=list(ROUTE_CHANGES))
+def test_a_route_patch_cannot_take_another_models_requests(
+    change: str, rendered: dict[str, Rendered]
+) -> None:
+    render = rendered["prod"]
+    (policy,) = [
+        p
+        for p in render.objects("ValidatingAdmissionPolicy")
+        if p["metadata"]["name"] == "dynamo-trtllm-routes"
+    ]
+    route = copy.deepcopy(render.objects("HTTPRoute")[0])
+    assert refusals(policy, route) == []
+    route["spec"]["rules"][0]["backendRefs"][0]["weight"] = 50  # what a promotion patches
+    assert refusals(policy, route) == []
+    ROUTE_CHANGES[change](route)
+    assert refusals(policy, route) != []
+    assert refusals(policy, route, username="kubernetes-admin") != []  # not exempt in prod
+    rules = AdmissionRules(EXEMPT, gateway=("public", "gateway"), route_domain="x.example")
+    assert refusals(route_policy(rules, ("public", "gateway")), route, "kubernetes-admin") == []
+
+
 KIND_OF_RESOURCE = {
     "dynamographdeployments": "DynamoGraphDeployment",
     "services": "Service",
     "secrets": "Secret",
     "alluxioruntimes": "AlluxioRuntime",
     "datasets": "Dataset",
+    "httproutes": "HTTPRoute",
 }
 
 
