@@ -32,11 +32,15 @@ PROJECT_ENTRIES = frozenset(
         ".github",
         ".venv",
         ".venv-scanner",
+        ".hypothesis",
+        ".ruff_cache",
         "benchmarks",
         "components",
+        "docs",
         "engine_configs",
         "infra",
         "policy",
+        "schemas",
         "stacks",
         "tests",
     }
@@ -60,15 +64,49 @@ def is_render(directory: Path) -> bool:
     return isinstance(index, dict) and index.get(MARKER_KEY) == MARKER_VALUE
 
 
+def foreign_entries(render: Path) -> list[str]:
+    """What an earlier render's directory holds that its index.json does not list: files someone
+    added there (and symlinks, never ours), which replacing the render would delete."""
+    try:
+        index = json.loads((render / INDEX_FILE).read_text(encoding="utf-8"))
+        written = {INDEX_FILE, *(str(entry["file"]) for entry in index.get("resources", []))}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return [INDEX_FILE]
+    folders = {str(parent) for name in written for parent in Path(name).parents}
+    foreign = []
+    for base, directories, files in os.walk(render):
+        relative = Path(base).relative_to(render)
+        for name in sorted(directories):
+            path = str(relative / name)
+            if (Path(base) / name).is_symlink() or path not in folders:
+                foreign.append(path + "/")
+        directories[:] = [d for d in directories if str(relative / d) in folders]
+        foreign += sorted(
+            str(relative / name) for name in files if str(relative / name) not in written
+        )
+    return foreign
+
+
 def render_dir_refusal(out: Path, project_root: Path) -> str | None:
-    """Why `out` may not receive a render, or None when it may (new, empty, or a render)."""
+    """Why `out` may not receive a render, or None when it may (new, empty, or a render of
+    ours holding nothing it did not write)."""
     target = out.resolve()
     if problem := _placement_refusal(out, target, project_root.resolve()):
         return problem
-    if target.is_dir() and any(target.iterdir()) and not is_render(target):
+    if not target.is_dir() or not any(target.iterdir()):
+        return None
+    if not is_render(target):
         return (
             f"{out} is a directory that holds other files (no {INDEX_FILE} of an earlier "
             "render): give a new directory, or one an earlier render wrote"
+        )
+    if foreign := foreign_entries(target):
+        listed = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        return (
+            f"{out} is an earlier render, but holds what that render did not write ({listed}): "
+            "a new render replaces the directory, so move them out or give another directory"
         )
     return None
 
@@ -96,7 +134,7 @@ def _placement_refusal(out: Path, target: Path, root: Path) -> str | None:
         return f"{out} is the project directory or one of its parents: give a directory of its own, e.g. build/"
     if target.is_relative_to(root):
         top = target.relative_to(root).parts[0]
-        if top in PROJECT_ENTRIES or (root / top).is_file():
+        if top in PROJECT_ENTRIES or top.endswith(".egg-info") or (root / top).is_file():
             return (
                 f"{out} is inside the project's own {top}: give a directory of its own, e.g. build/"
             )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import json
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.cli import main
-from infra.offline.render_output import INDEX_FILE, MARKER_KEY, is_render
-from tests.conftest import Project
+from infra.offline.render_output import INDEX_FILE, MARKER_KEY, PROJECT_ENTRIES, is_render
+from tests.conftest import PROJECT_ROOT, Project
 
 
 def _tree(root: Path) -> set[Path]:
@@ -26,7 +29,17 @@ def _render(project: Project, out: Path | str, stack: str = "local") -> int:
 
 @pytest.mark.parametrize(
     "where",
-    [".", "stacks", "engine_configs", "..", "stacks/new", "Pulumi.yaml", "Pulumi.yaml/below"],
+    [
+        ".",
+        "stacks",
+        "engine_configs",
+        "..",
+        "stacks/new",
+        "docs/new",
+        "schemas/new",
+        "Pulumi.yaml",
+        "Pulumi.yaml/below",
+    ],
 )
 def test_render_refuses_the_project_its_folders_parents_and_files(
     project: Project,
@@ -39,6 +52,17 @@ def test_render_refuses_the_project_its_folders_parents_and_files(
     assert _render(project, where) == 2
     assert "refused" in capsys.readouterr().err
     assert _tree(project.root.parent) == before
+
+
+def test_every_folder_the_project_ships_is_refused_as_output() -> None:
+    """The refusal list keeps up with the tree: each top-level folder in git is on it."""
+    if not (PROJECT_ROOT / ".git").exists():
+        pytest.skip("not a git checkout: the shipped folders cannot be listed")
+    listed = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    folders = {name.split("/", 1)[0] for name in listed if "/" in name}
+    assert folders <= PROJECT_ENTRIES
 
 
 def test_render_refuses_a_directory_that_is_not_a_render(
@@ -59,7 +83,11 @@ def test_render_replaces_its_own_earlier_render_and_fills_an_empty_directory(
     out = tmp_path / "out"
     assert _render(project, out) == 0
     assert is_render(out)
+    # A file the earlier render wrote (its index lists it) that this render does not.
     (out / "kubernetes" / "stale.yaml").write_text("from an earlier render")
+    index = json.loads((out / INDEX_FILE).read_text())
+    index["resources"].append({"file": "kubernetes/stale.yaml"})
+    (out / INDEX_FILE).write_text(json.dumps(index))
     assert _render(project, out) == 0
     assert not (out / "kubernetes" / "stale.yaml").exists()
     empty = tmp_path / "empty"
@@ -121,6 +149,25 @@ def test_an_unwritable_parent_is_a_message(
     assert list(locked.iterdir()) == []
 
 
+def test_a_render_holding_files_it_did_not_write_is_not_replaced(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r1"
+    assert _render(project, out) == 0
+    (out / "NOTES.txt").write_text("mine")
+    (out / "mine").mkdir()
+    (out / "link").symlink_to(tmp_path)
+    before = _tree(out)
+    assert _render(project, out) == 2
+    err = capsys.readouterr().err
+    assert "holds what that render did not write (link/, mine/, NOTES.txt)" in err
+    assert _tree(out) == before
+    for added in ("NOTES.txt", "mine", "link"):
+        path = out / added
+        path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
+    assert _render(project, out) == 0  # only what it wrote: replaced
+
+
 # --- property: whatever --out is, nothing that existed disappears unless it was our render --
 
 
@@ -135,7 +182,14 @@ def _sandbox(top: Path) -> tuple[Project, dict[str, Path]]:
     render = top / "old-render"
     (render / "kubernetes").mkdir(parents=True)
     (render / "kubernetes" / "x.yaml").write_text("x: 1\n")
-    (render / INDEX_FILE).write_text(f'{{"{MARKER_KEY}": "dynamo-trtllm", "resources": []}}\n')
+    index = {MARKER_KEY: "dynamo-trtllm", "resources": [{"file": "kubernetes/x.yaml"}]}
+    (render / INDEX_FILE).write_text(json.dumps(index))
+    (top / "render-with-notes").mkdir()
+    for relative in ("kubernetes/x.yaml", INDEX_FILE):
+        (top / "render-with-notes" / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(render / relative, top / "render-with-notes" / relative)
+    (top / "render-with-notes" / "NOTES.txt").write_text("mine")  # added by hand: not ours
+    (top / "render-with-notes" / "mine").mkdir()
     places = {
         "root": root,
         "parent": top,
@@ -146,6 +200,7 @@ def _sandbox(top: Path) -> tuple[Project, dict[str, Path]]:
         "notes": top / "notes",
         "empty": top / "empty",
         "render": render,
+        "render-with-notes": top / "render-with-notes",
         "new": top / "new" / "deeper",
         "inside-project": root / "build",
         "dot": Path("."),
@@ -181,6 +236,7 @@ COMMANDS: dict[str, Callable[[Project, Path], list[str]]] = {
             "notes",
             "empty",
             "render",
+            "render-with-notes",
             "new",
             "inside-project",
             "dot",
@@ -197,7 +253,8 @@ def test_no_out_removes_a_path_it_did_not_create(
         project, places = _sandbox(top)
         monkeypatch.chdir(project.root if cwd_in_project else top)
         before = _tree(top)
-        ours = {p for p in before if p.is_relative_to(places["render"]) and p != places["render"]}
+        render = places["render"]  # its files are the ones its index lists, and the index
+        ours = {render / "kubernetes", render / "kubernetes" / "x.yaml", render / INDEX_FILE}
         code = main(COMMANDS[command](project, places[place]))
         assert code in (0, 1, 2)
         lost = before - _tree(top)
