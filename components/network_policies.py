@@ -103,6 +103,8 @@ class NetworkPlan:
     service_cidrs: tuple[str, ...] = ()
     # (namespace, color) of each slot whose workers download from Hugging Face.
     downloading: tuple[tuple[str, str], ...] = ()
+    # (namespace, Dataset name) of each Fluid cache: its DataLoad pods prewarm it.
+    caches: tuple[tuple[str, str], ...] = ()
 
 
 def _policy(namespace: str, name: str, spec: dict) -> dict:
@@ -274,7 +276,7 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
     policies.append(allow_https_egress(namespace, model_pods, to_api_server))
     if to_api_server:
         policies += [
-            _download_egress(namespace, model, color)
+            _download_egress(namespace, model, color, plan)
             for slot_namespace, color in plan.downloading
             if slot_namespace == namespace
         ]
@@ -295,36 +297,58 @@ def serving_policies(namespace: str, model: str, plan: NetworkPlan) -> list[dict
             },
         )
     )
-    # Fluid's DataLoad job (a pod-network pod) asks the host-network cache master to prewarm.
-    loader = {"matchExpressions": [{"key": MODEL_LABEL, "operator": "DoesNotExist"}]}
-    low, high = FLUID_RUNTIME_PORTS
-    policies.append(
-        _policy(
-            namespace,
-            "allow-cache-loader-egress",
-            {
-                "podSelector": loader,
-                "policyTypes": ["Egress"],
-                "egress": [
-                    _to_blocks(
-                        {"ports": [{"protocol": "TCP", "port": low, "endPort": high}]},
-                        (plan.cluster_cidr,) if plan.cluster_cidr else (),
-                    )
-                ],
-            },
-        )
-    )
+    datasets = sorted(dataset for ns, dataset in plan.caches if ns == namespace)
+    if datasets:
+        policies.append(_cache_loader_egress(namespace, datasets, plan))
     return policies + _metrics_ingress(namespace, plan, (FRONTEND_PORT, WORKER_SYSTEM_PORT))
 
 
-def _download_egress(namespace: str, model: str, color: str) -> dict:
-    """A slot that fetches from the Hugging Face hub: HTTPS to anywhere, for its pods (workers
-    fetch weights and drafts, the frontend the tokenizer and config)."""
+# The labels Fluid's dataloader chart gives a DataLoad's pod (charts/fluid-dataloader/alluxio/
+# templates/job.yaml), with `targetDataset: <dataset>`.
+FLUID_LOADER_LABELS = {"role": "dataload-pod", "app": "alluxio"}
+
+
+def _cache_loader_egress(namespace: str, datasets: list[str], plan: NetworkPlan) -> dict:
+    """Fluid's DataLoad pod (on the pod network) asks the host-network cache master to
+    prewarm: Fluid's runtime ports, inside the VPC. Only in namespaces that hold a cache, and
+    only for pods labelled as a loader of one of its Datasets, not a graph's pods."""
+    low, high = FLUID_RUNTIME_PORTS
+    loader = {
+        "matchLabels": FLUID_LOADER_LABELS,
+        "matchExpressions": [
+            {"key": "targetDataset", "operator": "In", "values": datasets},
+            {"key": MODEL_LABEL, "operator": "DoesNotExist"},
+        ],
+    }
+    return _policy(
+        namespace,
+        "allow-cache-loader-egress",
+        {
+            "podSelector": loader,
+            "policyTypes": ["Egress"],
+            "egress": [
+                _to_blocks(
+                    {"ports": [{"protocol": "TCP", "port": low, "endPort": high}]},
+                    (plan.cluster_cidr,) if plan.cluster_cidr else (),
+                )
+            ],
+        },
+    )
+
+
+def _download_egress(namespace: str, model: str, color: str, plan: NetworkPlan) -> dict:
+    """A slot that fetches from the Hugging Face hub: HTTPS out of the cluster for its pods
+    (workers fetch weights and drafts, the frontend the tokenizer and config) — not to the VPC's
+    or the Services' addresses, where it would reach other tenants' pods and nodes."""
     slot = {"matchLabels": {MODEL_LABEL: model, COLOR_LABEL: color}}
+    inside = tuple(c for c in (plan.cluster_cidr, *plan.service_cidrs) if c)
+    rule: dict = {"ports": _tcp(443)}
+    if inside:
+        rule["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(inside)}}]
     return _policy(
         namespace,
         f"allow-download-egress-{color}",
-        {"podSelector": slot, "policyTypes": ["Egress"], "egress": [{"ports": _tcp(443)}]},
+        {"podSelector": slot, "policyTypes": ["Egress"], "egress": [rule]},
     )
 
 

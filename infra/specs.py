@@ -22,6 +22,7 @@ from components.network_policies import (
 from components.security import OwnedNamespace
 from infra.stack.cluster_config import EksCluster
 from infra.stack.config import StackConfig, url_port
+from infra.stack.derived_names import cache_name
 from infra.stack.instances import RAID0_MOUNT, pool_node_selector, striped_nvme
 from infra.stack.model_config import Model, S3Source
 from infra.stack.names import FLUID_NAMESPACE, GPU_NAMESPACE, GRAFANA_ADMIN_SECRET, KEDA_NAMESPACE
@@ -138,6 +139,12 @@ def network_plan(config: StackConfig, downloading: tuple[tuple[str, str], ...] =
         api_server_sources=_api_server_sources(config),
         service_cidrs=EKS_DEFAULT_SERVICE_CIDRS if isinstance(config.cluster, EksCluster) else (),
         downloading=downloading,
+        caches=tuple(
+            (model.k8s_namespace, cache_name(color))
+            for model in config.models
+            for color in sorted(model.slots)
+            if model.source_for(color).s3 is not None
+        ),
     )
 
 

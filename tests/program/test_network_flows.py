@@ -306,6 +306,8 @@ def test_dns_and_https_egress(prod: Cluster) -> None:
     prod.assert_closed(worker, INTERNET, 80)
     downloader = prod.worker("qwen3-0-6b-blue", "TRTLLMWorker")  # Qwen from Hugging Face
     prod.assert_open(downloader, INTERNET, 443)
+    # out of the cluster only: not to another tenant's pod or a host-network pod in the VPC
+    prod.assert_closed(downloader, replace(STRANGER, ip="10.0.3.7"), 443)
     prod.assert_open(prod.frontend("qwen3-0-6b-blue"), INTERNET, 443)  # tokenizer and config
     prod.assert_open(prod.worker("llama-4-maverick-blue", "TRTLLMWorker"), INTERNET, 443)  # draft
     prod.assert_closed(prod.frontend("deepseek-r1-blue"), INTERNET, 443)  # all from the cache
@@ -353,9 +355,15 @@ def test_fluid_cache_pods_and_their_loader(prod: Cluster) -> None:
         host_network=True,
         node_ip="10.0.12.7",
     )
-    loader = Pod("cache-loader", "gpt-oss-120b", {"role": "dataload-job"})
+    # the labels Fluid's dataloader chart gives the pod of the DataLoad of Dataset weights-blue
+    labels = {"role": "dataload-pod", "app": "alluxio", "targetDataset": "weights-blue"}
+    loader = Pod("cache-loader", "gpt-oss-120b", labels)
     prod.assert_open(loader, master, 20001)
     prod.assert_closed(loader, prod.worker("gpt-oss-120b-blue", "decode"), 9090)
+    # any other unlabelled pod of the namespace, or a loader in a namespace without a cache,
+    # cannot reach the host-network caches (another tenant's among them)
+    prod.assert_closed(Pod("stray", "gpt-oss-120b", {}), master, 20001)
+    prod.assert_closed(Pod("loader-elsewhere", "qwen3-0-6b", labels), master, 20001)
 
 
 def test_canary_slots_of_staging_are_isolated(staging: Cluster) -> None:
