@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra.deployment.operator_rules import operator_update_refusals
 from infra.offline.diff_effects import replacing_fields, rolls_of, upgrade_notes
 from infra.stack.dynamo_versions import profile
@@ -133,17 +135,37 @@ def render_dynamo_version(directory: Path) -> str:
 
 
 def load_render(directory: Path) -> tuple[str, dict[tuple[str, str], RenderedResource]]:
-    """(stack, resources by (type, name)) of a `render` output directory."""
+    """(stack, resources by (type, name)) of a `render` output directory; anything that is not
+    one (a file, a broken index, an entry naming a file outside it) is a DiffError."""
     index_file = directory / "index.json"
+    if not directory.is_dir():
+        raise DiffError(f"{directory} is not a directory (give a `render --out` directory)")
     try:
         index = json.loads(index_file.read_text())
     except FileNotFoundError:
         raise DiffError(f"{directory} is not a render output (no index.json)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DiffError(f"{index_file}: cannot read it: {error}") from None
     except json.JSONDecodeError as error:
         raise DiffError(f"{index_file}: not valid JSON: {error}") from None
+    entries = index.get("resources", []) if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise DiffError(f"{index_file}: not a render index (no list of resources)")
+    root = directory.resolve()
     resources = {}
-    for entry in index.get("resources", []):
-        document = load_trusted((directory / entry["file"]).read_text())
+    for number, entry in enumerate(entries):
+        where = f"{index_file}: resources[{number}]"
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(key), str) for key in ("file", "type", "name")
+        ):
+            raise DiffError(f"{where}: needs the strings file, type and name")
+        path = (directory / entry["file"]).resolve()
+        if not path.is_relative_to(root):
+            raise DiffError(f"{where}: file {entry['file']!r} is outside the render")
+        try:
+            document = load_trusted(path.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise DiffError(f"{where}: cannot read {entry['file']}: {error}") from None
         resource = RenderedResource(
             type=entry["type"],
             name=entry["name"],

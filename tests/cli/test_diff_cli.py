@@ -198,3 +198,32 @@ def test_diff_against_a_git_ref_renders_the_base_with_its_own_commit(
     code, _, err = run(["--project-dir", str(repo), "diff", "dev", "--base", "no-such-ref"], capsys)
     assert code == 2 and "dynamo-infra diff:" in err
     assert "--base 'no-such-ref' is not a branch, tag or commit of this repository" in err
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        ({"resources": [{"file": "../../../etc/passwd", "type": "t", "name": "n"}]}, "outside"),
+        ({"resources": [{"type": "t", "name": "n"}]}, "needs the strings file, type and name"),
+        ({"resources": [{"file": "gone.yaml", "type": "t", "name": "n"}]}, "cannot read"),
+        ({"resources": "all"}, "not a render index"),
+        ([], "not a render index"),
+    ],
+)
+def test_a_malformed_render_is_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], index: object, message: str
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "index.json").write_text(json.dumps(index))
+    not_a_dir = tmp_path / "file.txt"
+    not_a_dir.write_text("x")
+    root = ["--project-dir", str(PROJECT_ROOT)]
+    code, _, err = run(
+        [*root, "diff", "--base-dir", str(broken), "--head-dir", str(broken)], capsys
+    )
+    assert code == 1 and message in err and "Traceback" not in err
+    code, _, err = run(
+        [*root, "diff", "--base-dir", str(broken), "--head-dir", str(not_a_dir)], capsys
+    )
+    assert code == 1 and "is not a directory" in err
