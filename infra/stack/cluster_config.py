@@ -21,7 +21,7 @@ from infra.stack.eks_versions import (
     DEFAULT_KUBERNETES_VERSION,
     EKS_KUBERNETES_VERSIONS,
 )
-from infra.stack.spec import Spec
+from infra.stack.spec import MAX_NODES, MAX_VOLUME_GIB, Spec
 
 # The largest VPC prefix whose subnet split (components/cluster_network.py) still yields /28s,
 # the smallest subnet EKS takes for its control-plane network interfaces (docs.aws.amazon.com/
@@ -169,13 +169,22 @@ class SystemNodeGroup(Spec):
     """Small on-demand group for operators and controllers, kept off the GPU nodes."""
 
     instance_type: str = "m6i.xlarge"
-    min_size: int = Field(default=2, ge=1)
-    max_size: int = Field(default=4, ge=1)
-    desired_size: int = Field(default=2, ge=1)
+    min_size: int = Field(default=2, ge=1, le=MAX_NODES)
+    max_size: int = Field(default=4, ge=1, le=MAX_NODES)
+    desired_size: int = Field(default=2, ge=1, le=MAX_NODES)
     # The EKS-optimized AL2023 AMI release; default: the one pinned for the Kubernetes version.
     ami_release_version: str | None = None
     # The nodes' encrypted gp3 root volume: images and pod data.
-    root_volume_gib: int = Field(default=50, ge=20)
+    root_volume_gib: int = Field(default=50, ge=20, le=MAX_VOLUME_GIB)
+
+    @model_validator(mode="after")
+    def _sizes_ordered(self) -> SystemNodeGroup:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"desiredSize {self.desired_size} must lie within [minSize {self.min_size}, "
+                f"maxSize {self.max_size}]"
+            )
+        return self
 
 
 # EKS service quota "Public endpoint access CIDR ranges per cluster" (docs.aws.amazon.com/eks/

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from infra.stack.spec import Quantity, Spec
+from infra.stack.spec import MAX_NODES, MAX_REPLICAS, Quantity, Spec
 
 Color = Literal["blue", "green"]
 COLORS: tuple[Color, ...] = ("blue", "green")
@@ -130,8 +130,8 @@ class ModelSource(Spec):
 class AutoscalingSpec(Spec):
     """Scale a role's workers on frontend load through the DGD's scaling adapter (platform.autoscaler)."""
 
-    min_replicas: int = Field(default=1, ge=1)
-    max_replicas: int = Field(ge=1)
+    min_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
     # Scale out when the frontend holds more queued requests than this per worker.
     queued_requests_per_worker: float = Field(default=4, gt=0)
     # And/or when TTFT p95 exceeds this many seconds (None: queue depth only).
@@ -149,8 +149,8 @@ class WorkerRole(Spec):
 
     node_pool: str | None = None
     gpus_per_worker: int = Field(default=1, ge=1)
-    nodes: int = Field(default=1, ge=1)
-    replicas: int = Field(default=1, ge=0)
+    nodes: int = Field(default=1, ge=1, le=MAX_NODES)
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     engine_config: str | None = None
     cpu: Quantity | None = None
     memory: Quantity | None = None
@@ -159,7 +159,7 @@ class WorkerRole(Spec):
 
 
 class FrontendSpec(Spec):
-    replicas: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     # Requested and limited: the frontend's tokenizer, router state and request queues.
     memory: Quantity = "2Gi"
 
@@ -167,7 +167,7 @@ class FrontendSpec(Spec):
 class SlotRole(Spec):
     """What one color may change for a role: how many workers and which engine config."""
 
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     engine_config: str | None = None
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from infra.stack.spec import Spec
+from infra.stack.spec import MAX_NODES, MAX_VOLUME_GIB, Spec
 
 
 class GpuFacts(Spec):
@@ -78,9 +78,9 @@ class NodePool(Spec):
     ami_type: Literal["al2023-nvidia", "bottlerocket-nvidia"] = "al2023-nvidia"
     # The AMI release; AL2023 default: the one pinned for the Kubernetes version.
     ami_release_version: str | None = None
-    min_size: int = Field(default=0, ge=0)
-    max_size: int = Field(default=1, ge=1)
-    desired_size: int = Field(default=1, ge=0)
+    min_size: int = Field(default=0, ge=0, le=MAX_NODES)
+    max_size: int = Field(default=1, ge=1, le=MAX_NODES)
+    desired_size: int = Field(default=1, ge=0, le=MAX_NODES)
     # true: an autoscaler you run (e.g. cluster-autoscaler) resizes the group between minSize
     # and maxSize, and Pulumi leaves desiredSize alone. false: the group stays at desiredSize.
     autoscaled: bool = False
@@ -95,7 +95,7 @@ class NodePool(Spec):
     availability_zone: str | None = None
     # Private subnets for the pool on an existing VPC (ours are known by availability zone).
     subnet_ids: list[str] = []
-    root_volume_gib: int = Field(default=200, ge=20)
+    root_volume_gib: int = Field(default=200, ge=20, le=MAX_VOLUME_GIB)
     # Stripe the instance-store NVMe disks into one RAID0 volume for caches (AL2023 nodes).
     local_nvme_raid0: bool = True
     labels: dict[str, str] = {}

@@ -10,6 +10,14 @@ from pydantic.alias_generators import to_camel
 
 from infra.stack.names import QUANTITY_PATTERN
 
+# Upper bounds that keep the checks' simulations finite and a typo (an extra zero, 10^30) from
+# passing: EKS allows 450 nodes per managed node group (docs.aws.amazon.com/eks/latest/userguide/
+# service-quotas.html), which no pool or multinode worker of ours exceeds either; a thousand
+# replicas of one role is beyond any GPU fleet a stack serves; gp3 volumes end at 16 TiB.
+MAX_NODES = 450
+MAX_REPLICAS = 1000
+MAX_VOLUME_GIB = 16384
+
 
 class Spec(BaseModel):
     """Base of every config object: camelCase keys, unknown keys rejected, immutable."""
@@ -29,6 +37,8 @@ class Spec(BaseModel):
         field = cls.model_fields.get(info.field_name or "")
         if field is not None and _boolean_for_number(field.annotation, value):
             raise ValueError(f"expected a number, not a boolean (got {value!r})")
+        if field is not None and _number_for_boolean(field.annotation, value):
+            raise ValueError(f"expected true or false, not a number (got {value!r})")
         return value
 
 
@@ -42,6 +52,20 @@ def _numeric(annotation: Any) -> bool:
     if origin in (Union, UnionType):
         members = [a for a in get_args(annotation) if a is not type(None)]
         return bool(members) and all(_numeric(a) for a in members)
+    return False
+
+
+def _number_for_boolean(annotation: Any, value: Any) -> bool:
+    """A number where the annotation wants a boolean: pydantic reads 0 and 1 as false and true
+    (`protect: 0`), which in a stack file is a slip, not a choice."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if annotation is bool:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType, Annotated):
+        members = [a for a in args if a is not type(None)] if origin is not Annotated else args[:1]
+        return bool(members) and all(a is bool for a in members)
     return False
 
 

@@ -541,3 +541,31 @@ def test_aws_region_must_equal_the_cluster_region(project: Project) -> None:
         check_stack(project.root, "dev")
     (found,) = [i for i in caught.value.issues if i.path == "aws:region"]
     assert found.message.startswith("'eu-west-1' differs from dynamo-trtllm:cluster.region")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r["nodePools"][0].update(maxSize=10**30), "nodePools[0].maxSize"),
+        (lambda r: r["models"][0].update(agg={"replicas": 10**9}), "models[0].agg.replicas"),
+        (lambda r: r["models"][0].update(agg={"nodes": 10**9}), "models[0].agg.nodes"),
+        (lambda r: r["nodePools"][0].update(rootVolumeGib=10**7), "nodePools[0].rootVolumeGib"),
+        (
+            lambda r: r["cluster"].update(
+                systemNodeGroup={"minSize": 3, "desiredSize": 1, "maxSize": 2}
+            ),
+            "cluster.systemNodeGroup",
+        ),
+    ],
+)
+def test_sizes_beyond_what_aws_allows_are_refused_not_simulated(change, expected: str) -> None:
+    """An extra zero (or 10^30) is a line-located error, never a simulation that eats memory."""
+    raw = values()
+    change(raw)
+    assert any(f"dynamo-trtllm:{expected}:" in p for p in problems(raw))
+
+
+def test_a_number_for_a_boolean_is_refused() -> None:
+    raw = values()
+    raw["cluster"]["protect"] = 0
+    assert any("cluster.protect: expected true or false, not a number" in p for p in problems(raw))
