@@ -15,7 +15,7 @@ from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.stack.names import GRAFANA_ADMIN_KEY
 from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
 from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
-from infra.trtllm.model_catalog import lookup_model
+from infra.trtllm.model_catalog import gated_repository
 
 
 def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[ConfigIssue]:
@@ -114,8 +114,7 @@ def _gated_issues(resolved: ResolvedModel, deployment: Deployment) -> list[Confi
     issues = []
     for color in sorted(model.slots):
         repo = model.source_for(color).hugging_face
-        facts = lookup_model(repo) if repo else None
-        if facts is not None and facts.gated:
+        if repo and gated_repository(repo):
             where = (
                 f"{resolved.path}.slots.{color}.source.huggingFace"
                 if model.slots[color] and model.slots[color].source

@@ -898,6 +898,15 @@ _BY_KEY: dict[str, ModelFacts] = {
 }
 
 
+def gated_repository(repo: str) -> bool:
+    """A Hugging Face repository that needs an accepted licence and a token: a catalog entry so
+    marked, or any repository of an organisation that gates its models (not only those we list)."""
+    facts = lookup_model(repo)
+    return (facts is not None and facts.gated) or repo.strip().lower().startswith(
+        _GATED_ORGANISATIONS
+    )
+
+
 def lookup_model(key: str) -> ModelFacts | None:
     """Catalog facts by Hugging Face id (case-insensitive) or alias; None when unknown."""
     return _BY_KEY.get(key.strip().lower())

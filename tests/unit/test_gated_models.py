@@ -37,6 +37,20 @@ def test_a_gated_source_needs_the_hf_token() -> None:
     assert checked.deployment is not None
 
 
+@pytest.mark.parametrize("repo", ["meta-llama/Llama-3.1-8B-Instruct", "google/gemma-3-4b-it"])
+def test_a_repository_of_a_gating_organisation_needs_the_token_outside_the_catalog(
+    repo: str,
+) -> None:
+    """Not only the ids we list: the organisation gates its models (as a plan.architecture
+    borrowed from a catalog sibling does not change)."""
+    raw = _gemma()
+    raw["models"][0]["source"] = {"huggingFace": repo}
+    raw["models"][0]["plan"] = {"architecture": "gemma-3-1b"}
+    with pytest.raises(StackConfigError) as caught:
+        check_stack_values(raw, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    assert any(f"{repo} is gated" in i.message for i in caught.value.issues)
+
+
 def test_a_token_from_an_imported_esc_environment_is_a_warning_naming_it(
     project: Project,
 ) -> None:
