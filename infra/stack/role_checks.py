@@ -87,6 +87,7 @@ def _check_efa(config: StackConfig, model: Model, role: str, model_path: str) ->
             )
         )
     if pool.efa:
+        spans_nodes = model.role(role).nodes > 1
         for color in sorted(model.slots):
             image = model.image_for(color) or ""
             tag = image.rpartition(":")[2] if "@" not in image else ""
@@ -100,8 +101,16 @@ def _check_efa(config: StackConfig, model: Model, role: str, model_path: str) ->
                         else f"{model_path}.image",
                         f"{model.name} ({color}) runs on EFA pool {pool.name!r} with {image}: "
                         "the plain runtime image has no libfabric, so the KV transfer (NIXL) "
-                        "falls back to TCP; use the -efa-amd64 variant of the same release",
-                        severity="warning",
+                        + (
+                            "and its tensor parallelism across nodes (NCCL, without the AWS OFI "
+                            "plugin) fall back to TCP"
+                            if spans_nodes
+                            else "falls back to TCP"
+                        )
+                        + "; use the -efa-amd64 variant of the same release",
+                        # Multinode is what the EFA pool is for: over TCP it runs several
+                        # times slower, so it is refused as multinode without EFA is.
+                        severity="error" if spans_nodes else "warning",
                     )
                 )
     return issues

@@ -69,10 +69,17 @@ def test_multinode_workers_without_efa_are_refused_unless_tcp_is_accepted() -> N
     assert len(zones) == 2 and all("cross-zone" in z for z in zones)  # prefill and decode
 
 
-def test_the_plain_image_on_an_efa_pool_is_a_warning() -> None:
-    checked = check_stack_values(_multinode(True), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+def test_the_plain_image_is_refused_for_multinode_workers_and_a_warning_otherwise() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        check_stack_values(_multinode(True), "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    (error,) = {i for i in caught.value.issues if "-efa-amd64" in i.message}
+    assert error.path == "models[0].image" and "(NCCL" in error.message
+    single = values()  # gpt-oss disagg, one node per worker
+    single["models"] = [single["models"][1]]
+    single["nodePools"][1] |= {"efa": True, "availabilityZone": "us-west-2a"}
+    checked = check_stack_values(single, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
     (warning,) = [w for w in checked.warnings if "-efa-amd64" in w.message]
-    assert warning.path == "models[0].image"
+    assert warning.path == "models[0].image" and "NCCL" not in warning.message
 
 
 def test_the_image_warning_points_where_the_image_is_set() -> None:
@@ -86,6 +93,7 @@ def test_the_image_warning_points_where_the_image_is_set() -> None:
             "decode": {"replicas": 0},
         },
     }
-    checked = check_stack_values(raw, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
-    (warning,) = [w for w in checked.warnings if "-efa-amd64" in w.message]
+    with pytest.raises(StackConfigError) as caught:
+        check_stack_values(raw, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    (warning,) = {i for i in caught.value.issues if "-efa-amd64" in i.message}
     assert warning.path == "models[0].slots.green.image"
