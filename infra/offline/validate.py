@@ -1,5 +1,6 @@
 """Schema validation of render output: core kinds against the Kubernetes OpenAPI schema of the
-target version (kubernetes-validate), custom resources against their CRD's openAPIV3Schema.
+target version (kubernetes-validate), custom resources against their CRD's openAPIV3Schema and
+its CEL rules (`x-kubernetes-validations`, infra/offline/cel_rules.py).
 
 Validation is strict, like the API server's strict field validation: an unknown field is an error.
 A Kubernetes object with no schema available is a failure, never a silent pass.
@@ -23,6 +24,7 @@ from kubernetes_validate import utils as kv_utils
 from kubernetes_validate import version as kv_version
 from referencing import Registry, Resource
 
+from infra.offline.cel_rules import object_rule_failures
 from infra.offline.crd_bundle import ShippedSchemas
 from infra.stack.yaml_source import load_all_trusted, load_trusted
 
@@ -326,6 +328,12 @@ def validate_render(
             report.no_schema.append(f"{label} ({entry['apiVersion']}, {entry['file']}): {hint}")
             continue
         report.checked += 1
-        for path, message in _errors(validator, document):
+        errors = list(_errors(validator, document))
+        for path, message in errors:
             report.failures.append(SchemaFailure(entry["file"], label, path, message))
+        if schema is not None and not errors:  # the API server runs rules on valid objects
+            for broken in object_rule_failures(schema, document):
+                report.failures.append(
+                    SchemaFailure(entry["file"], label, broken.path, f"{broken.message} (CEL)")
+                )
     return report

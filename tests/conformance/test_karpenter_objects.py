@@ -1,18 +1,17 @@
 """The Karpenter objects we render pass the CEL rules Karpenter's CRDs carry (v1.14.1), which
-the API server evaluates on create and a structural schema check does not. The rules come from
-the shipped schema bundle (the drift test ties it to the upstream CRDs)."""
+the API server evaluates on create; `validate` evaluates them too (infra/offline/cel_rules.py).
+The rules come from the shipped schema bundle (the drift test ties it to the upstream CRDs)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from infra.offline.cel_rules import broken_rules, rule_count
 from infra.offline.crd_bundle import BUNDLE_DIR
 from infra.offline.render import render_stack
-from tests.cel_eval import evaluate
 from tests.conftest import Project, Rendered
 
 BUNDLE = BUNDLE_DIR / "karpenter-1.14.1"
@@ -24,32 +23,6 @@ KINDS = {
 
 def _schema(kind: str) -> dict[str, Any]:
     return json.loads((BUNDLE / KINDS[kind]).read_text())["versions"]["v1"]
-
-
-def broken_rules(schema: dict[str, Any], value: Any, path: str = "") -> Iterator[str]:
-    """Every rule of `schema` (and below) that `value` breaks. Transition rules (oldSelf) apply
-    to updates only and are left out, as the API server does on create."""
-    for rule in schema.get("x-kubernetes-validations", []):
-        expression = rule["rule"]
-        if "oldSelf" not in expression and not evaluate(expression, {"self": value}):
-            yield f"{path or '.'}: {expression}"
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if key in schema.get("properties", {}):
-                yield from broken_rules(schema["properties"][key], child, f"{path}.{key}")
-            elif isinstance(schema.get("additionalProperties"), dict):
-                yield from broken_rules(schema["additionalProperties"], child, f"{path}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for index, item in enumerate(value):
-            yield from broken_rules(schema["items"], item, f"{path}[{index}]")
-
-
-def rule_count(schema: dict[str, Any]) -> int:
-    nested = [*schema.get("properties", {}).values()]
-    nested += [
-        schema[k] for k in ("items", "additionalProperties") if isinstance(schema.get(k), dict)
-    ]
-    return len(schema.get("x-kubernetes-validations", [])) + sum(rule_count(n) for n in nested)
 
 
 def karpenter_objects(render: Rendered) -> list[dict]:
@@ -112,8 +85,25 @@ def test_the_rules_catch_what_karpenter_would_refuse() -> None:
             "tags": {"karpenter.sh/nodepool": "mine"},
         }
     }
-    broken = list(broken_rules(schema, bad))
+    broken = [b.rule for b in broken_rules(schema, bad)]
     assert any("alias" in rule for rule in broken)
     assert any("karpenter.sh/nodepool" in rule for rule in broken)
     labels = {"spec": {"template": {"metadata": {"labels": {"kubernetes.io/hostname": "x"}}}}}
     assert list(broken_rules(_schema("NodePool"), labels))
+
+
+def test_validate_refuses_what_only_a_crd_rule_forbids(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A reserved label on the pool passes the structural schema; Karpenter's CEL refuses it at
+    `pulumi up`, so `validate` does now."""
+    from infra.cli import main
+
+    root = tmp_path_factory.mktemp("project")
+    project = Project(root)
+    config = project.stack_config("prod")
+    (l40s,) = [p for p in config["dynamo-trtllm:nodePools"] if p["name"] == "l40s"]
+    l40s["labels"] = {"kubernetes.io/hostname": "x"}
+    project.write_stack("prod", config)
+    code = main(["--project-dir", str(root), "validate", "prod"])
+    assert code == 1

@@ -20,7 +20,7 @@ from components.admission_policies import (
     secret_policy,
     service_policy,
 )
-from tests.cel_eval import evaluate
+from infra.offline.cel_rules import evaluate
 from tests.conftest import Rendered
 
 DEPLOYER = "arn:aws:sts::111122223333:assumed-role/ml-deployers/alice"
