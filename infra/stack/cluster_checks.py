@@ -96,15 +96,15 @@ def _check_endpoint_access(cluster: EksCluster) -> list[ConfigIssue]:
             for index, cidr in enumerate(access.runner_cidrs)
             if not ipaddress.IPv4Network(cidr).subnet_of(vpc)
         ]
-    if access.mode == "private" and not cluster.vpc.existing:
+    if access.mode == "private" and not cluster.vpc.existing and not access.vpc_reachable:
         issues.append(
             ConfigIssue(
                 "cluster.endpointAccess.mode",
                 "a private endpoint in a VPC this stack creates: the first `pulumi up` runs "
-                "before any runner can be in (or routed to) that VPC, so its Kubernetes "
-                "resources cannot be created; deploy first with public-and-private, or use an "
-                "existing VPC (vpc.id)",
-                severity="warning",
+                "before any runner can be in (or routed to) that VPC, so it would create the "
+                "cluster and then time out on every Kubernetes object; deploy first with "
+                "public-and-private (then switch, with vpcReachable: true once the runner "
+                "reaches the VPC), or use an existing VPC (vpc.id)",
             )
         )
     return issues

@@ -207,6 +207,10 @@ class EndpointAccess(Spec):
     runner: Literal["in-vpc", "connected-network"] | None = None
     # private: the runner's networks, let in to the API server (443) by the cluster security group.
     runner_cidrs: list[Ipv4Network] = []
+    # private, in a VPC this stack creates: true once an earlier `up` (with public-and-private)
+    # made the VPC and the runner now reaches it; before that no runner can, and the first `up`
+    # could not create a Kubernetes object.
+    vpc_reachable: bool = False
 
     @model_validator(mode="after")
     def _the_path_is_stated(self) -> EndpointAccess:
@@ -216,8 +220,8 @@ class EndpointAccess(Spec):
                     "mode public-and-private needs publicAccessCidrs: the networks `pulumi up` "
                     "and kubectl come from (no silent 0.0.0.0/0; list it to mean the internet)"
                 )
-            if self.runner is not None or self.runner_cidrs:
-                raise ValueError("runner and runnerCidrs belong to mode private")
+            if self.runner is not None or self.runner_cidrs or self.vpc_reachable:
+                raise ValueError("runner, runnerCidrs and vpcReachable belong to mode private")
             return self
         if self.runner is None or not self.runner_cidrs:
             raise ValueError(

@@ -123,7 +123,7 @@ def test_the_cluster_logs_encrypts_and_is_protected(prod: Registrations) -> None
     )
 
 
-def test_no_creator_bootstrap_and_the_private_endpoint_lets_the_runner_in(
+def test_no_creator_bootstrap_and_the_public_endpoint_answers_the_runner_only(
     prod: Registrations,
 ) -> None:
     cluster = prod.inputs(CLUSTER, "cluster-eks")
@@ -131,10 +131,29 @@ def test_no_creator_bootstrap_and_the_private_endpoint_lets_the_runner_in(
         "authenticationMode": "API",
         "bootstrapClusterCreatorAdminPermissions": False,
     }
+    assert cluster["vpcConfig"]["endpointPublicAccess"] is True
+    assert cluster["vpcConfig"]["endpointPrivateAccess"] is True
+    assert cluster["vpcConfig"]["publicAccessCidrs"] == ["198.51.100.0/24"]
+
+
+def test_a_private_endpoint_lets_the_runner_in(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """prod closed after its first deploy: a runner inside the VPC, nothing public."""
+    root = tmp_path_factory.mktemp("project")
+    project = Project(root)
+    config = project.stack_config("prod")
+    config["dynamo-trtllm:cluster"]["endpointAccess"] = {
+        "mode": "private",
+        "runner": "in-vpc",
+        "runnerCidrs": ["10.0.0.0/16"],
+        "vpcReachable": True,
+    }
+    project.write_stack("prod", config)
+    private = record_render("prod", tmp_path_factory.mktemp("private") / "prod", root)
+    cluster = private.inputs(CLUSTER, "cluster-eks")
     assert cluster["vpcConfig"]["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in cluster["vpcConfig"]
-    (rule,) = prod.render.of_type("aws:vpc/securityGroupIngressRule")
-    assert prod.render.load(rule) | {"description": ""} == {
+    (rule,) = private.render.of_type("aws:vpc/securityGroupIngressRule")
+    assert private.render.load(rule) | {"description": ""} == {
         "cidrIpv4": "10.0.0.0/16",
         "description": "",
         "fromPort": 443,

@@ -113,11 +113,15 @@ def test_the_whole_internet_on_the_public_endpoint_is_a_warning() -> None:
     assert warning.severity == "warning" and "whole internet" in warning.message
 
 
-def test_a_private_endpoint_in_a_new_vpc_warns_about_the_first_deploy() -> None:
+def test_a_private_endpoint_in_a_new_vpc_is_refused_until_the_runner_reaches_it() -> None:
+    """The first `up` would create the cluster, then time out on every Kubernetes object."""
     access = {"mode": "private", "runner": "in-vpc", "runnerCidrs": ["10.0.128.0/20"]}
-    warning = issues(config_with({"endpointAccess": access}))["cluster.endpointAccess.mode"]
-    assert warning.severity == "warning"
-    assert "the first `pulumi up` runs before any runner" in warning.message
+    error = issues(config_with({"endpointAccess": access}))["cluster.endpointAccess.mode"]
+    assert error.severity == "error"
+    assert "the first `pulumi up` runs before any runner" in error.message
+    assert "vpcReachable" in error.message
+    reachable = access | {"vpcReachable": True}  # a later `up`, with the runner inside
+    assert "cluster.endpointAccess.mode" not in issues(config_with({"endpointAccess": reachable}))
 
 
 def test_an_in_vpc_runner_comes_from_the_vpc() -> None:
@@ -125,6 +129,7 @@ def test_an_in_vpc_runner_comes_from_the_vpc() -> None:
         "mode": "private",
         "runner": "in-vpc",
         "runnerCidrs": ["10.0.0.0/24", "192.168.0.0/24"],
+        "vpcReachable": True,
     }
     assert errors({"endpointAccess": access}) == [
         "cluster.endpointAccess.runnerCidrs[1]: 192.168.0.0/24 is outside vpc.cidr 10.0.0.0/16, "
