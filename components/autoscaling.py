@@ -196,14 +196,15 @@ def build_prometheus_adapter_values(prometheus: str) -> PrometheusAdapterValues:
 
 
 def scaled_roles(model: Model) -> list[tuple[Color, str, AutoscalingSpec]]:
-    """Roles that autoscale, in the slots that take traffic (an idle slot stays as configured)."""
+    """Roles that autoscale, in the slots that take traffic and leave the count to the adapter
+    (an idle slot, or one that pins the role's replicas, stays as configured)."""
     shares = model.traffic_weights()
     return [
         (color, role, scaling)
         for color in sorted(model.slots)
         if shares.get(color, 0) > 0
         for role in model.topology.roles
-        if (scaling := model.role(role).autoscaling) is not None
+        if (scaling := model.autoscaled(role, color)) is not None
     ]
 
 

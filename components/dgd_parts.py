@@ -145,11 +145,8 @@ def workload_service_account(role: str) -> str:
 
 
 def adapter_owns_replicas(model: Model, role: str, color: Color) -> bool:
-    """An autoscaled role in a slot that runs it: its scaling adapter owns the replica count.
-
-    A slot at replicas 0 keeps the adapter off, so the role stays at 0 while the slot idles.
-    """
-    return model.role(role).autoscaling is not None and model.replicas(role, color) > 0
+    """An autoscaled role in a slot that does not pin its replicas (Model.autoscaled)."""
+    return model.autoscaled(role, color) is not None
 
 
 def model_path(model: Model, color: Color, inputs: GraphInputs) -> str:

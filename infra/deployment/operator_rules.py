@@ -266,8 +266,9 @@ def operator_update_refusals(
         if new.scaling_adapter and old.replicas != new.replicas:
             refusals.append(
                 f"{new.field}.replicas cannot change ({old.replicas} -> {new.replicas}) while "
-                "its scaling adapter is on: only the operator and the planner may; set replicas "
-                f"with the adapter off first, then turn it on ({rules.cite('U6')})"
+                "its scaling adapter is on: only the operator and the planner may; first pin the "
+                "slot's replicas to the count it runs now (the adapter off), `pulumi up`, then "
+                f"remove the pin; from 0, pin 1 ({rules.cite('U6')})"
             )
     return refusals
 

@@ -255,11 +255,23 @@ class Model(Spec):
         override = self.slot_role(role, color).replicas
         return override if override is not None else self.role(role).replicas
 
+    def autoscaled(self, role: str, color: Color) -> AutoscalingSpec | None:
+        """The role's autoscaling in this slot, where its scaling adapter owns the replica count.
+
+        A slot that sets the role's replicas pins them instead (the adapter off, the count
+        sent): 0 keeps an idle slot idle, and a pinned 1 is the step back from 0 that the
+        operator's webhook allows (with the adapter on, replicas may not change: 0 -> 1 is
+        refused, 1 -> the adapter's 1 is not).
+        """
+        scaling = self.role(role).autoscaling
+        pinned = self.slot_role(role, color).replicas is not None
+        return scaling if scaling and not pinned and self.replicas(role, color) > 0 else None
+
     def peak_replicas(self, role: str, color: Color) -> int:
         """Workers the role may grow to: its autoscaling maximum, else its replicas."""
-        scaling = self.role(role).autoscaling
+        scaling = self.autoscaled(role, color)
         replicas = self.replicas(role, color)
-        return max(replicas, scaling.max_replicas) if scaling and replicas else replicas
+        return max(replicas, scaling.max_replicas) if scaling else replicas
 
     def image_for(self, color: Color) -> str | None:
         slot = self.slots.get(color) or Slot()

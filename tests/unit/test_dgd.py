@@ -16,6 +16,7 @@ from components.dgd import (
     engine_config_hash,
 )
 from components.dgd_parts import HF_HOME
+from infra.deployment.operator_rules import operator_update_refusals
 from infra.stack.model_config import Model
 from tests.dgd_layouts import container_object, service_object, services
 
@@ -145,6 +146,24 @@ def test_slot_overrides_image_and_replicas() -> None:
     assert (blue["replicas"], green["replicas"]) == (3, 0)
     assert green["extraPodSpec"]["mainContainer"]["image"] == "img:2"
     assert build_dgd(m, "green", inputs())["spec"]["labels"][COLOR_LABEL] == "green"
+
+
+def test_an_idle_autoscaled_slot_comes_back_through_a_pinned_count_the_webhook_accepts() -> None:
+    """With the adapter on, replicas may not change (nil counts as 1): 0 -> adapter is refused;
+    0 -> pinned 1 (adapter off) -> adapter passes, step by step."""
+    scaling = {"autoscaling": {"maxReplicas": 4}}
+
+    def green(slot_role: dict) -> dict:
+        slots = {"blue": {}, "green": {"agg": slot_role} if slot_role else {}}
+        return build_dgd(model(agg=scaling, slots=slots), "green", inputs())
+
+    idle, pinned, scaled = green({"replicas": 0}), green({"replicas": 1}), green({})
+    assert "scalingAdapter" not in pinned["spec"]["services"]["TRTLLMWorker"]
+    assert pinned["spec"]["services"]["TRTLLMWorker"]["replicas"] == 1
+    assert operator_update_refusals(idle, scaled)  # what the webhook refuses
+    assert operator_update_refusals(idle, pinned) == []
+    assert operator_update_refusals(pinned, scaled) == []
+    assert "pin the slot's replicas" in operator_update_refusals(idle, scaled)[0]
 
 
 def test_engine_config_hash_rolls_workers_on_content_change() -> None:

@@ -41,6 +41,7 @@ LONG_NAME = "deepseek-r1-distill-llama-x"
 def _multinode(name: str) -> dict:
     raw = values()
     model = copy.deepcopy(raw["models"][1]) | MULTINODE | {"name": name}
+    model["image"] += "-efa-amd64"  # multinode on EFA: the plain image is refused
     raw["models"] = [model]
     raw["nodePools"][1] |= {
         "desiredSize": 8,
