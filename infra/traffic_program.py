@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_aws as aws
 
 from components.dns_traffic import EnvironmentTraffic, EnvironmentTrafficArgs
 from infra.stack.config import TrafficStackConfig
+
+# Route 53 is global; its API is called in us-east-1 when the stack sets no aws:region.
+ROUTE53_REGION = "us-east-1"
 
 
 def environment_stack_name(reference: str) -> str:
@@ -23,11 +27,15 @@ def build_traffic(config: TrafficStackConfig) -> None:
         ).require_output("publicHostname")
         for color, reference in config.environments.items()
     }
+    # The stack disables the default AWS provider (as every stack does), so the records name
+    # this one: no region or profile is taken from the environment of whoever runs `up`.
+    provider = aws.Provider("aws", region=pulumi.Config("aws").get("region") or ROUTE53_REGION)
     EnvironmentTraffic(
         "public-entry",
         EnvironmentTrafficArgs(
             dns=config.dns, weights=config.traffic_weights(), hostnames=hostnames
         ),
+        opts=pulumi.ResourceOptions(providers=[provider]),
     )
     pulumi.export("activeEnvironment", config.active)
     pulumi.export("weights", config.traffic_weights())

@@ -11,6 +11,7 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,9 @@ from infra.commands.starter_files import (
     UsageProblem,
     checked_in_staging,
     files_read,
+    in_project,
     not_yet_written,
+    taken,
     write_files,
 )
 
@@ -93,8 +96,10 @@ def register(commands: Any) -> None:
         description="Write stacks/Pulumi.<STACK>.yaml (a cluster, one GPU pool, one model) and\n"
         "the model's engine configs per role, each worker sized to the pool's GPUs by the\n"
         "memory plan. Flags answer the questions; on a terminal the missing ones are asked\n"
-        "(Enter takes the default in brackets), otherwise the defaults apply. The result\n"
-        "passes the checks of `validate` and `plan` before anything is written.",
+        "(Enter takes the default in brackets), otherwise the defaults apply. A new EKS\n"
+        "cluster's --admin-arn and --public-access-cidr have no safe default: give them, or\n"
+        "answer them on a terminal. The result passes the checks of `validate` and `plan`\n"
+        "before anything is written.",
         epilog=INIT_EPILOG,
     )
     init.add_argument("stack", help="the new stack: writes stacks/Pulumi.<stack>.yaml")
@@ -113,7 +118,9 @@ def register(commands: Any) -> None:
         metavar="ZONE,ZONE",
         help="availability zones of the new VPC (default: the region's a and b)",
     )
-    init.add_argument("--context", help="existing cluster: kubeconfig context (default: current)")
+    init.add_argument(
+        "--context", help="existing cluster: kubeconfig context (default: the current one)"
+    )
     init.add_argument(
         "--admin-arn",
         action="append",
@@ -256,6 +263,7 @@ def _init(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
             ask,
         )
     cluster = NewCluster(mode, region, zones, args.context, admins, cidrs)
+    entry = _placed(root, entry, stack, args.command)
     text = new_stack_text(stack, cluster, instance, entry, platform.dynamo_version)
     return _check_and_write(args, root, entry, topology, text, None, ())
 
@@ -304,6 +312,7 @@ def _add_model(args: argparse.Namespace, root: Path, ask: Ask | None) -> int:
         config.platform.profile.default_image(bool(pool.efa)),
         weights_answer(args.s3_uri, sized, facts, region, ask),
     )
+    entry = _placed(root, entry, args.stack, args.command)
     before = stack_file(root, args.stack).read_bytes()
     try:
         text = with_model(before.decode("utf-8"), entry)
@@ -330,6 +339,7 @@ def _check_and_write(
     stack_before: the stack file's bytes when add-model edits it (None: init creates it).
     """
     stack_path = source_label(args.stack)
+    in_project(root, stack_path, args.command)
     engine_configs = entry.engine_configs()
     new_configs = not_yet_written(root, engine_configs, args.command)
     try:
@@ -354,14 +364,38 @@ def _check_and_write(
         print(f"wrote {relative}")
     for relative in sorted(set(engine_configs) - set(new_configs)):
         print(f"kept {relative} (already there, the same)")
+    if entry.config_suffix:
+        folder = Path(next(iter(engine_configs))).parent.as_posix()
+        print(
+            f"{folder}/ holds other engine configs under the plain names, kept as they are; "
+            f"this stack's end in {entry.config_suffix}.yaml"
+        )
     if entry.sized.topology is not requested:
         print(f"{entry.name}: its workers span nodes, so the topology is disagg-multinode")
     _print_plan(checked, entry.name)
     print(
         f"next: dynamo-infra validate {args.stack}, dynamo-infra preflight "
-        f"{args.stack}, then `pulumi stack select {args.stack}` and `pulumi up`"
+        # --create: a fresh backend has no such stack yet (and selecting one that exists is
+        # all --create does then).
+        f"{args.stack}, then `pulumi stack select --create {args.stack}` and `pulumi up`"
     )
     return EXIT_OK
+
+
+def _placed(root: Path, entry: ModelEntry, stack: str, command: str) -> ModelEntry:
+    """The entry with its engine configs at engine_configs/<name>/<role>.yaml where each is free
+    or already says the same; else at <role>-<stack>.yaml beside them: the plain names hold
+    configs other stacks read (the project ships some), which must not change or be lost."""
+    if not taken(root, entry.engine_configs(), command):
+        return entry
+    beside = replace(entry, config_suffix=f"-{stack}")
+    if clash := taken(root, beside.engine_configs(), command):
+        plain = next(iter(taken(root, entry.engine_configs(), command)))
+        raise UsageProblem(
+            f"{plain} and {clash[0]} exist with other content: {command} never overwrites a "
+            "file; nothing written (give the model another name with --name)"
+        )
+    return beside
 
 
 def _hints(entry: ModelEntry, requested: Topology) -> list[str]:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from itertools import takewhile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from infra.stack.project_paths import project_file
@@ -37,19 +37,47 @@ def files_read(deployment: Deployment) -> set[str]:
     }
 
 
+def in_project(root: Path, relative: str, command: str) -> Path:
+    """Where `relative` is under the project root; refused when the way there passes a symlink
+    or leaves the project, since a link would put what we write wherever it points."""
+    parts = PurePosixPath(relative).parts
+    if PurePosixPath(relative).is_absolute() or ".." in parts:
+        raise UsageProblem(f"{relative}: not a path inside the project; nothing written")
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise UsageProblem(
+                f"{relative}: {PurePosixPath(*path.relative_to(root).parts)} is a symlink, and "
+                f"{command} writes only inside the project, never through a link; nothing written"
+            )
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UsageProblem(f"{relative}: outside the project; nothing written")
+    return path
+
+
+def taken(root: Path, files: dict[str, str], command: str) -> list[str]:
+    """The paths of `files` already holding something else (a file saying the same is not)."""
+    return [
+        relative
+        for relative, text in files.items()
+        if (path := in_project(root, relative, command)).exists()
+        and (not path.is_file() or path.read_bytes() != text.encode("utf-8"))
+    ]
+
+
 def not_yet_written(root: Path, files: dict[str, str], command: str) -> dict[str, str]:
     """The files to create; one already there is kept when it says the same, else refused."""
-    new = {}
-    for relative, text in files.items():
-        path = root / relative
-        if not path.exists():
-            new[relative] = text
-        elif not path.is_file() or path.read_bytes() != text.encode("utf-8"):
-            raise UsageProblem(
-                f"{relative} exists: {command} never overwrites a file; nothing written "
-                "(give the model another name with --name)"
-            )
-    return new
+    if clash := taken(root, files, command):
+        raise UsageProblem(
+            f"{clash[0]} exists: {command} never overwrites a file; nothing written "
+            "(give the model another name with --name)"
+        )
+    return {
+        relative: text
+        for relative, text in files.items()
+        if not in_project(root, relative, command).exists()
+    }
 
 
 def checked_in_staging(

@@ -70,9 +70,12 @@ class ModelEntry:
     node_pool: str
     image: str
     s3: S3Weights | None = None
+    # Appended to each role's file name (agg-<stack>.yaml) where the plain names hold other
+    # content: configs another stack reads, which this one must neither change nor lose.
+    config_suffix: str = ""
 
     def engine_config_path(self, role: str) -> str:
-        return f"{ENGINE_CONFIG_DIR}/{self.name}/{role}.yaml"
+        return f"{ENGINE_CONFIG_DIR}/{self.name}/{role}{self.config_suffix}.yaml"
 
     def engine_configs(self) -> dict[str, str]:
         """Project-relative path -> content, one per role."""
@@ -136,7 +139,10 @@ def new_stack_text(
         f"# {stack}: {facts.hf_id} ({topology}) on {instance.instance_type} "
         f"({instance.gpu_count} × {instance.gpu_product}); written by `dynamo-infra init`.",
         "config:",
-        "  pulumi:disable-default-providers: [kubernetes]",
+        # Nothing falls back to ~/.kube/config or the ambient AWS region: a new cluster's stack
+        # makes AWS resources too, each through the provider built from cluster.region.
+        "  pulumi:disable-default-providers: "
+        + ("[kubernetes, aws]" if cluster.mode == "eks" else "[kubernetes]"),
     ]
     if cluster.mode == "eks":
         assert cluster.region is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -71,6 +72,8 @@ def test_init_then_add_model_pass_validate_and_plan(
     out = capsys.readouterr().out
     assert "wrote engine_configs/qwen3-32b/agg.yaml" in out
     assert "wrote stacks/Pulumi.starter.yaml" in out
+    # A fresh Pulumi backend has no stack of that name yet: plain `stack select` would fail.
+    assert "`pulumi stack select --create starter` and `pulumi up`" in out
     config = project.stack_config("starter")
     [pool] = config["dynamo-trtllm:nodePools"]
     [model] = config["dynamo-trtllm:models"]
@@ -152,12 +155,96 @@ def test_existing_files_are_never_overwritten(
     before = files_of(project)
     assert run(project, "init", "dev") == 2
     assert "stacks/Pulumi.dev.yaml exists" in capsys.readouterr().err
-    # The default model's folder holds the project's own, hand-written engine configs.
+    assert files_of(project) == before
+    # Both names the default model's config could take hold other content: a real conflict.
+    taken = project.root / "engine_configs/qwen3-0-6b/agg-fresh.yaml"
+    taken.write_text("# someone's own tuning\nmax_batch_size: 4\n")
+    before = files_of(project)
     assert run(project, "init", "fresh", *EKS_ANSWERS) == 2
     err = capsys.readouterr().err
-    assert "engine_configs/qwen3-0-6b/agg.yaml exists" in err and "--name" in err
-    assert run(project, "add-model", "staging", "openai/gpt-oss-120b", "--node-pool", "l40s") == 2
-    assert "engine_configs/gpt-oss-120b/agg.yaml exists" in capsys.readouterr().err
+    assert (
+        "engine_configs/qwen3-0-6b/agg.yaml and engine_configs/qwen3-0-6b/agg-fresh.yaml exist "
+        "with other content: init never overwrites a file; nothing written" in err
+    )
+    assert "--name" in err
+    assert files_of(project) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        # README's examples, from a plain clone: the project ships engine_configs/qwen3-0-6b/.
+        ["init", "dev2", "--admin-arn", "arn:aws:iam::123456789012:role/admin",
+         "--public-access-cidr", "203.0.113.0/24"],
+        ["init", "lab", "--cluster-mode", "existing", "--context", "lab",
+         "--instance-type", "g6e.12xlarge"],
+    ],
+)  # fmt: skip
+def test_the_default_model_gets_its_own_engine_config_beside_the_projects(
+    project: Project, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    stack = argv[1]
+    shipped = files_of(project)
+    assert run(project, *argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    [model] = project.stack_config(stack)["dynamo-trtllm:models"]
+    assert model["agg"]["engineConfig"] == f"engine_configs/qwen3-0-6b/agg-{stack}.yaml"
+    assert f"wrote engine_configs/qwen3-0-6b/agg-{stack}.yaml" in out
+    # The stacks that read the shipped configs read the same bytes as before.
+    now = files_of(project)
+    assert {path: now[path] for path in shipped} == shipped
+    assert set(now) - set(shipped) == {
+        f"stacks/Pulumi.{stack}.yaml",
+        f"engine_configs/qwen3-0-6b/agg-{stack}.yaml",
+    }
+    assert run(project, "validate", stack, *CRD_ARGS) == 0, capsys.readouterr().err
+
+
+def test_add_model_writes_beside_engine_configs_of_the_same_name(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project.stack_config("dev")
+    config["dynamo-trtllm:nodePools"][0]["maxSize"] = 2  # room for a second model
+    project.write_stack("dev", config)
+    shipped = files_of(project)
+    # staging's qwen3-vl-2b configs are tuned for its L40S pool, not for dev's L4.
+    assert run(project, "add-model", "dev", "Qwen/Qwen3-VL-2B-Instruct") == 0, (
+        capsys.readouterr().err
+    )
+    added = project.stack_config("dev")["dynamo-trtllm:models"][1]
+    assert added["agg"]["engineConfig"] == "engine_configs/qwen3-vl-2b/agg-dev.yaml"
+    now = files_of(project)
+    assert set(now) - set(shipped) == {"engine_configs/qwen3-vl-2b/agg-dev.yaml"}
+    assert all(now[path] == data for path, data in shipped.items() if "Pulumi.dev" not in path)
+
+
+@pytest.mark.parametrize(
+    ("link", "argv"),
+    [
+        ("engine_configs/evil", ["add-model", "dev", "Qwen/Qwen3-0.6B", "--name", "evil"]),
+        ("engine_configs/evil", ["init", "fresh", *EKS_ANSWERS, "--name", "evil"]),
+        ("stacks/Pulumi.fresh.yaml", ["init", "fresh", *EKS_ANSWERS, "--name", "q"]),
+    ],
+)
+def test_nothing_is_written_through_a_symlink(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    link: str,
+    argv: list[str],
+) -> None:
+    config = project.stack_config("dev")
+    config["dynamo-trtllm:nodePools"][0]["maxSize"] = 2  # room for a second model
+    project.write_stack("dev", config)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = outside if link == "engine_configs/evil" else outside / "Pulumi.fresh.yaml"
+    (project.root / link).symlink_to(target)
+    before = files_of(project)
+    assert run(project, *argv) == 2
+    err = capsys.readouterr().err
+    assert f"{link} is a symlink" in err and "nothing written" in err
+    assert list(outside.iterdir()) == []
     assert files_of(project) == before
 
 
@@ -320,6 +407,8 @@ def test_an_existing_cluster_selects_its_nodes_by_instance_type(project: Project
     config = project.stack_config("lab")
     assert config["dynamo-trtllm:cluster"] == {"mode": "existing", "context": "lab"}
     assert "aws:region" not in config
+    # No AWS resource in a cluster we did not create: only Kubernetes has a default to refuse.
+    assert config["pulumi:disable-default-providers"] == ["kubernetes"]
     [pool] = config["dynamo-trtllm:nodePools"]
     assert pool["nodeSelector"] == {"node.kubernetes.io/instance-type": "g6.xlarge"}
     assert run(project, "validate", "lab", *CRD_ARGS) == 0
@@ -332,6 +421,24 @@ def test_help_shows_defaults_and_examples(command: str, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert exited.value.code == 0
     assert "(default: agg)" in out and f"dynamo-infra {command} " in out and "Exit codes:" in out
+
+
+def test_help_names_the_answers_that_have_no_default(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["init", "--help"])
+    description = " ".join(capsys.readouterr().out.split("positional arguments")[0].split())
+    assert "otherwise the defaults apply" in description
+    # ... except for these two, which the command refuses to guess without a terminal.
+    assert "--admin-arn and --public-access-cidr have no safe default" in description
+    admin, cidr = EKS_ANSWERS[:2], EKS_ANSWERS[2:]
+    for given, missing in ((cidr, "--admin-arn"), (admin, "--public-access-cidr")):
+        assert run(project, "init", "x", *given) == 2
+        assert f"give {missing} (no terminal to ask" in capsys.readouterr().err
+    # The kubeconfig context does default: the current one.
+    assert run(project, "init", "x", "--cluster-mode", "existing", "--name", "q") == 0
+    assert project.stack_config("x")["dynamo-trtllm:cluster"] == {"mode": "existing"}
 
 
 def test_a_new_stack_file_is_native_to_editors_and_pulumi(
@@ -355,4 +462,5 @@ def test_a_new_stack_file_is_native_to_editors_and_pulumi(
     )
     text = (project.root / "stacks" / "Pulumi.fresh.yaml").read_text()
     assert text.splitlines()[0] == MODELINE
-    assert "pulumi:disable-default-providers: [kubernetes]" in text
+    # As the shipped EKS stacks: neither ~/.kube/config nor the ambient AWS region is used.
+    assert "pulumi:disable-default-providers: [kubernetes, aws]" in text

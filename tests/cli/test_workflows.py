@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT, STACKS, TRAFFIC_STACKS, stack_values
+from tests.program.test_providers import Registration, registrations
 
 GITHUB = PROJECT_ROOT / ".github"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
@@ -30,6 +31,27 @@ ACTION_PINS = {
     ),
 }
 TEAM_TOKEN = "urn:pulumi:token-type:access_token:team"
+
+# How long `pulumi up` may wait on one resource where the program sets no timeout of its own.
+# AWS: the Terraform AWS provider's default timeouts (pulumi-aws bridges it), the longer of
+# create and update, since one `up` does either (aws_eks_cluster create 30m / update 60m,
+# aws_eks_node_group 60m / 60m, aws_eks_addon 20m / 20m, aws_nat_gateway 10m / 10m).
+AWS_WAIT_SECONDS = {
+    "aws:eks/cluster:Cluster": 60 * 60,
+    "aws:eks/nodeGroup:NodeGroup": 60 * 60,
+    "aws:eks/addon:Addon": 20 * 60,
+    "aws:ec2/natGateway:NatGateway": 10 * 60,
+}
+# pulumi-kubernetes waits for these kinds to be ready, 10 minutes unless annotated otherwise.
+AWAITED_KINDS = ("Deployment", "StatefulSet", "Service", "Ingress", "Job", "Pod")
+KUBERNETES_AWAIT_SECONDS = 10 * 60
+HELM_RELEASE_DEFAULT_TIMEOUT = 300  # a helm.v3.Release without `timeout`
+# The deploy job's steps before `up` waits on anything: install, plan, the policy pack's venv,
+# provider plugins and the preview `up` begins with.
+DEPLOY_SETUP_SECONDS = 15 * 60
+GITHUB_HOSTED_JOB_MAX_MINUTES = 360
+PULUMI_OIDC_MAX_EXPIRATION = 25 * 3600  # an OIDC issuer's default "Max expiration"
+AWS_MAX_SESSION_SECONDS = 12 * 3600  # the most an IAM role's MaxSessionDuration allows
 
 
 def load(relative: str) -> dict:
@@ -191,3 +213,88 @@ def test_ci_installs_the_way_readme_says() -> None:
     assert quick_start is not None
     install = load("actions/setup/action.yml")["runs"]["steps"][1]["run"]
     assert quick_start.group(1).startswith(install)
+
+
+def wait_seconds(resource: Registration) -> int:
+    """The longest `up` can wait on the resource itself (its dependencies not counted)."""
+    if resource.type in AWS_WAIT_SECONDS:
+        return AWS_WAIT_SECONDS[resource.type]
+    if resource.type == "kubernetes:helm.sh/v3:Release":
+        return int(resource.inputs.get("timeout", HELM_RELEASE_DEFAULT_TIMEOUT))
+    if resource.package != "kubernetes":
+        return 0
+    annotations = (resource.inputs.get("metadata") or {}).get("annotations") or {}
+    if "pulumi.com/timeoutSeconds" in annotations:  # a DGD's wait for Ready, among others
+        return int(annotations["pulumi.com/timeoutSeconds"])
+    awaited = resource.type.rsplit(":", 1)[-1] in AWAITED_KINDS
+    return (
+        KUBERNETES_AWAIT_SECONDS if awaited and not annotations.get("pulumi.com/skipAwait") else 0
+    )
+
+
+def longest_wait(stack: str) -> tuple[int, list[Registration]]:
+    """The longest chain of waits one `up` of the stack can go through, each resource starting
+    only once what it depends on is done: its seconds, and the resources that wait on it."""
+    by_urn = {r.urn: r for r in registrations(stack)}
+    done: dict[str, tuple[int, list[Registration]]] = {}
+
+    def finished(urn: str) -> tuple[int, list[Registration]]:
+        if urn not in done:
+            resource = by_urn[urn]
+            before = max(
+                (finished(d) for d in resource.dependencies if d in by_urn),
+                key=lambda chain: chain[0],
+                default=(0, []),
+            )
+            done[urn] = (before[0] + wait_seconds(resource), [*before[1], resource])
+        return done[urn]
+
+    return max((finished(urn) for urn in by_urn), key=lambda chain: chain[0], default=(0, []))
+
+
+def test_a_deploy_job_outlasts_the_longest_up_of_any_stack() -> None:
+    """A job killed at its timeout, or whose Pulumi token or AWS session expires, leaves the
+    stack locked with pending operations: each must outlast the longest `up` of any stack."""
+    waits = {stack: longest_wait(stack) for stack in STACKS}
+    stack, (seconds, chain) = max(waits.items(), key=lambda item: item[1][0])
+    waited = [f"{r.name} {wait_seconds(r)}s" for r in chain if wait_seconds(r)]
+    # The chain is real: a first prod `up` waits for the cluster, then nodes, charts, models.
+    types = {r.type.rsplit(":", 1)[-1] for r in waits["prod"][1]}
+    assert {"Cluster", "NodeGroup", "Release", "DynamoGraphDeployment"} <= types, waited
+    up = load("workflows/pulumi-up.yml")["jobs"]["up"]
+    timeout = up["timeout-minutes"] * 60
+    needed = seconds + DEPLOY_SETUP_SECONDS
+    assert needed <= timeout, f"{stack} may wait {seconds}s in one up: {', '.join(waited)}"
+    assert up["timeout-minutes"] <= GITHUB_HOSTED_JOB_MAX_MINUTES
+    steps = {s.get("uses", "").partition("@")[0]: s for s in up["steps"]}
+    token = int(steps["pulumi/auth-actions"]["with"]["token-expiration"])
+    assert timeout <= token <= PULUMI_OIDC_MAX_EXPIRATION
+    session = int(steps["./.github/actions/setup"]["with"]["aws-session-seconds"])
+    assert timeout <= session <= AWS_MAX_SESSION_SECONDS
+    setup = load("actions/setup/action.yml")
+    aws = next(
+        s for s in setup["runs"]["steps"] if "configure-aws-credentials" in s.get("uses", "")
+    )
+    assert aws["with"]["role-duration-seconds"] == "${{ inputs.aws-session-seconds }}"
+
+
+def test_pull_request_code_gets_cloud_tokens_only_after_a_maintainer_approves() -> None:
+    """Reading a stack in Pulumi Cloud decrypts its config secrets, and a pull request runs its
+    own workflow file: every job that can mint an OIDC token waits for the `preview`
+    environment's reviewers, and README has the trust accept that environment only."""
+    workflow = load("workflows/preview.yml")
+    minting = {
+        name: job
+        for name, job in workflow["jobs"].items()
+        if job.get("permissions", workflow.get("permissions", {})).get("id-token") == "write"
+    }
+    assert "cloud-preview" in minting
+    for name, job in minting.items():
+        assert job.get("environment") == "preview", name
+    assert workflow["permissions"].get("id-token") is None  # offline jobs mint nothing
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    # A job without the gate has the plain pull_request subject, which nothing may trust.
+    assert "repo:<org>/<repo>:environment:preview" in readme
+    assert "repo:<org>/<repo>:pull_request" not in readme
+    # A pull request's job naming a deploy environment must be refused by the branch rule.
+    assert "deployment branch rule" in readme and "`main` only" in readme
