@@ -34,6 +34,17 @@ def source_label(stack: str) -> str:
 
 # Config namespaces a stack file may use: ours, and the providers and Pulumi settings we run with.
 KNOWN_NAMESPACES = (CONFIG_NAMESPACE, "aws", "kubernetes", "pulumi")
+# What the program reads of the other namespaces. Its AWS and Kubernetes providers are explicit
+# (built from cluster.region and cluster.kubeconfig) and the default ones disabled, so any other
+# aws: or kubernetes: key would configure a provider nothing uses: ignored without a word.
+PASSED_ON_KEYS = {
+    "aws": ("region",),  # checked against cluster.region; a traffic stack's Route 53 provider
+    "kubernetes": (),
+    # Pulumi's own project settings read from stack config.
+    "pulumi": ("disable-default-providers", "autonaming", "tags"),
+}
+# The packages whose default providers the program may disable (`*`: all).
+PROVIDER_PACKAGES = ("aws", "kubernetes", "random", "*")
 
 
 class StackFile(typing.NamedTuple):
@@ -155,6 +166,9 @@ def read_stack_file(path: Path, source: str) -> StackFile:
                     )
                 )
                 continue
+            if problem := _passed_on_problem(namespace, name, value):
+                issues.append(ConfigIssue(key, problem, namespace=None))
+                continue
             other[key] = _strip_secure(value)
             continue
         if name in SECRET_KEYS:
@@ -187,6 +201,43 @@ def read_stack_file(path: Path, source: str) -> StackFile:
     return StackFile(
         values, secrets, other, fingerprints, document.source_map, tuple(issues), environments
     )
+
+
+def _passed_on_problem(namespace: str, name: str, value: Any) -> str | None:
+    """Why a key of another namespace would not do what it says, or None."""
+    known = PASSED_ON_KEYS[namespace]
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {namespace}:{close[0]}? " if close else ""
+        where = {
+            "aws": "the stack's AWS provider is built from dynamo-trtllm:cluster.region, and "
+            "credentials or a profile come from the environment `pulumi up` runs in "
+            "(AWS_PROFILE, the CI role)",
+            "kubernetes": "the stack's Kubernetes provider is built from the cluster it creates "
+            "or from dynamo-trtllm:cluster.kubeconfig and context",
+            "pulumi": "Pulumi reads only its own settings here",
+        }[namespace]
+        allowed = f" (read here: {', '.join(f'{namespace}:{k}' for k in known)})" if known else ""
+        secret = (
+            " Never keep credentials in a stack file in plaintext."
+            if _is_credential(name) and not _is_secure(value)
+            else ""
+        )
+        return f"{hint}not read by this program: {where}{allowed}.{secret}"
+    if name == "disable-default-providers":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "a list of provider packages, e.g. [kubernetes, aws]"
+        unknown = [v for v in value if v not in PROVIDER_PACKAGES]
+        if unknown:
+            return (
+                f"unknown provider package(s) {', '.join(map(repr, unknown))}: the default "
+                f"providers are {', '.join(PROVIDER_PACKAGES)}"
+            )
+    return None
+
+
+def _is_credential(name: str) -> bool:
+    return name in ("accessKey", "secretKey", "token", "kubeconfig")
 
 
 def _region_issues(values: dict[str, Any], other: dict[str, Any]) -> list[ConfigIssue]:

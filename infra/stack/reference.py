@@ -23,7 +23,7 @@ from pydantic_core import core_schema
 
 from infra.stack.config import SECRET_KEYS, EksCluster, StackConfig, TrafficStackConfig
 from infra.stack.errors import CONFIG_NAMESPACE
-from infra.stack.loading import KNOWN_NAMESPACES
+from infra.stack.loading import KNOWN_NAMESPACES, PASSED_ON_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_FILE = Path("docs/configuration.md")
@@ -61,14 +61,23 @@ _RENDERED = {*_LIMITS, *_COUNTS, "pattern", "anyOf", "type", "enum", "const", "d
 _RENDERED |= {"description", "properties", "required", "additionalProperties", "items"}
 _RENDERED |= {"propertyNames"}
 PASSED_ON = [namespace for namespace in KNOWN_NAMESPACES if namespace != CONFIG_NAMESPACE]
+# The other namespaces' keys the program reads (aws:region has its own row): no other.
+PULUMI_SETTINGS = [f"pulumi:{key}" for key in PASSED_ON_KEYS["pulumi"]]
+PASSED_ON_PROPERTIES: dict[str, Any] = {
+    f"{namespace}:{key}": {}
+    for namespace, keys in PASSED_ON_KEYS.items()
+    for key in keys
+    if f"{namespace}:{key}" != "aws:region"
+}
 _INTRO = f"""\
 # Stack file reference
 
 <!-- Generated from infra/stack/config.py by `{REGENERATE}`; edit the models, not this file. -->
 
 A stack file `stacks/Pulumi.<stack>.yaml` holds its settings under `config:`: ours as \
-`{CONFIG_NAMESPACE}:<section>`, one key per section below, and those of {", ".join(PASSED_ON)}, \
-which are passed on. Under a section, `a.b` is key `b` inside `a`, `a[].b` key `b` of each item \
+`{CONFIG_NAMESPACE}:<section>`, one key per section below, and the few keys of \
+{", ".join(PASSED_ON)} the program reads (below; its AWS and Kubernetes providers are explicit, so \
+any other key of theirs would be ignored, and is refused). Under a section, `a.b` is key `b` inside `a`, `a[].b` key `b` of each item \
 of list `a`, and `a.<key>.b` key `b` of each entry of mapping `a`. Unknown keys are errors.
 
 Each stack file starts with `{MODELINE}`, so editors running the YAML language server check it \
@@ -170,8 +179,7 @@ def _config(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, Any]:
     secrets = {f"{CONFIG_NAMESPACE}:{key}": SECURE_VALUE for key in SECRET_KEYS}
     region = {"aws:region": {"type": "string", "description": REGION_DESCRIPTION}}
     return {
-        "properties": sections | secrets | region,
-        "patternProperties": {f"^{re.escape(namespace)}:.+$": {} for namespace in PASSED_ON},
+        "properties": sections | secrets | region | PASSED_ON_PROPERTIES,
         "additionalProperties": False,
         "required": [f"{CONFIG_NAMESPACE}:{key}" for key in schema.get("required", [])],
     }
@@ -343,7 +351,9 @@ def _role_sections(model: type[BaseModel], schema: dict[str, Any]) -> list[str]:
 def reference_markdown() -> str:
     roles, definitions = config_schemas()
     other_rows = [Row("aws:region", "string", "unset", "", REGION_DESCRIPTION)]
-    other_rows += [Row(f"{n}:*", "any", "—", "", "Passed on to Pulumi.") for n in PASSED_ON]
+    other_rows += [
+        Row(key, "any", "—", "", "Pulumi's own setting, passed on.") for key in PULUMI_SETTINGS
+    ]
     secure = ("`{secure: string}`", "unset", "", SECURE_DESCRIPTION)
     secrets = [Row(f"{CONFIG_NAMESPACE}:{key}", *secure) for key in SECRET_KEYS]
     blocks = [_INTRO, "## Other namespaces", _table(other_rows), "## Secrets", _table(secrets)]

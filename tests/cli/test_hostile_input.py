@@ -135,6 +135,41 @@ def test_a_misspelled_namespace_is_refused_and_its_plaintext_secret_too(
     assert "did you mean dynamo-trtllm:hfToken?" in err
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("aws:regoin: us-west-2", "did you mean aws:region?"),
+        ("aws:profile: prod-admin", "credentials or a profile come from the environment"),
+        ("aws:secretKey: plaintext", "Never keep credentials in a stack file in plaintext"),
+        ("kubernetes:context: other", "built from the cluster it creates"),
+        (
+            "pulumi:disable-default-provider: [aws]",
+            "did you mean pulumi:disable-default-providers?",
+        ),
+    ],
+)
+def test_a_key_of_another_namespace_that_nothing_reads_is_refused(
+    project: Project, capsys: pytest.CaptureFixture[str], line: str, expected: str
+) -> None:
+    """The providers are explicit and the defaults disabled: such a key would change nothing."""
+    path = project.root / DEV
+    path.write_text(path.read_text() + f"  {line}\n")
+    err = _validate(project, capsys)
+    assert f"{line.split(':', 2)[0]}:{line.split(':', 2)[1]}: " in err and expected in err
+
+
+def test_an_unknown_provider_in_disable_default_providers_is_refused(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project.root / DEV
+    text = path.read_text().replace(
+        "pulumi:disable-default-providers: [kubernetes, aws]",
+        "pulumi:disable-default-providers: [kubernets, aws]",
+    )
+    path.write_text(text)
+    assert "unknown provider package(s) 'kubernets'" in _validate(project, capsys)
+
+
 @pytest.mark.parametrize("where", ["../outside.yaml", "/etc/hostname", "link.yaml"])
 def test_engine_config_paths_outside_the_project_are_refused(
     project: Project, capsys: pytest.CaptureFixture[str], where: str

@@ -161,14 +161,14 @@ MISTAKES = {
         "dev",
         lambda c: _rename(c, "dynamo-trtllm:nodePools", "dynamo-trtllm:nodePool"),
         ["config"],
-        "'dynamo-trtllm:nodePool' does not match",
+        "'dynamo-trtllm:nodePool' was unexpected",
         "dynamo-trtllm:nodePool",
     ),
     "misspelled namespace": Mistake(
         "dev",
         lambda c: _rename(c, "dynamo-trtllm:models", "dynamo-trtlm:models"),
         ["config"],
-        "'dynamo-trtlm:models' does not match",
+        "'dynamo-trtlm:models' was unexpected",
         "dynamo-trtlm:models",
     ),
     "plaintext secret": Mistake(
@@ -203,14 +203,14 @@ MISTAKES = {
         "dev",
         lambda c: c.update({"dynamo-trtllm:dns": {}}),
         ["config"],
-        "'dynamo-trtllm:dns' does not match",
+        "'dynamo-trtllm:dns' was unexpected",
         "dynamo-trtllm:dns",
     ),
     "an environment stack's key in a traffic stack": Mistake(
         TRAFFIC_STACKS[0],
         lambda c: c.update({"dynamo-trtllm:models": []}),
         ["config"],
-        "'dynamo-trtllm:models' does not match",
+        "'dynamo-trtllm:models' was unexpected",
         "dynamo-trtllm:models",
     ),
 }
@@ -228,11 +228,14 @@ def test_schema_and_loader_both_refuse(name: str, tmp_path: Path) -> None:
     assert mistake.loader_path in loader_errors(document, tmp_path)
 
 
-def test_other_known_namespaces_pass_through(tmp_path: Path) -> None:
+def test_other_namespaces_take_only_what_the_program_reads(tmp_path: Path) -> None:
     document = stack_document("dev")
-    document["config"] |= {"kubernetes:context": "kind-dynamo", "pulumi:tags": {"team": "ml"}}
+    document["config"] |= {"pulumi:tags": {"team": "ml"}}
     assert schema_errors(document) == []
     assert loader_errors(document, tmp_path) == []
+    document["config"] |= {"kubernetes:context": "kind-dynamo"}  # the provider is explicit
+    assert schema_errors(document) != []
+    assert "kubernetes:context" in loader_errors(document, tmp_path)
 
 
 # --- (d) the reference lists what the README does not -------------------------------------
