@@ -62,7 +62,12 @@ def render_command(args: argparse.Namespace, root: Path) -> int:
 def validate_command(args: argparse.Namespace, root: Path) -> int:
     from infra.offline.crd_bundle import ShippedSchemas
     from infra.offline.render import RenderError, render_stack
-    from infra.offline.render_output import OutputFailed, OutputRefused, renders_dir_refusal
+    from infra.offline.render_output import (
+        OutputFailed,
+        OutputRefused,
+        publish_render,
+        renders_dir_refusal,
+    )
     from infra.offline.validate import (
         CrdSchemas,
         StackSchemas,
@@ -89,8 +94,10 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
 
     results: list[dict[str, Any]] = []
     ok = True
+    # Every stack renders into scratch; --out receives the renders only when all of them pass,
+    # so a failing stack leaves nothing half-written there.
     with tempfile.TemporaryDirectory(prefix="dynamo-infra-") as scratch:
-        base = args.out or Path(scratch)
+        base = Path(scratch)
         for number, stack in enumerate(stacks, 1):
             out = base / stack
             try:
@@ -139,10 +146,21 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
             if args.strict and warnings:
                 result["ok"] = False
             if args.out:
-                result["renderDir"] = str(out)
+                result["renderDir"] = str(args.out / stack)
             results.append(result)
             if args.output == "text":
-                print_report(report, out if args.out else None)
+                print_report(report, args.out / stack if args.out else None)
+        if args.out and ok:
+            try:
+                for stack in stacks:
+                    publish_render(base / stack, args.out / stack, root)
+            except (OutputRefused, OutputFailed) as error:
+                ok = False
+                results.append({"stack": "", "ok": False, "error": str(error)})
+                if args.output == "text":
+                    print(f"FAIL: {error}", file=sys.stderr)
+        elif args.out and args.output == "text":
+            print(f"nothing written to {args.out}: a stack failed", file=sys.stderr)
     if args.output == "json":
         print(json.dumps({"ok": ok, "stacks": results}, indent=2, sort_keys=True))
     return EXIT_OK if ok else EXIT_FAILED

@@ -156,7 +156,7 @@ def write_render(
         raise OutputRefused(problem)
     target = out.resolve()
     with _reported(out), _created_parents(target.parent):
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        staging = _staging_dir(target)
         try:
             for relative, body in files.items():
                 path = staging / relative
@@ -170,6 +170,32 @@ def write_render(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+
+def publish_render(rendered: Path, out: Path, project_root: Path) -> None:
+    """Put a finished render (made elsewhere, e.g. in a scratch directory) at `out`, by the
+    same rules and with the same atomic swap as write_render."""
+    if problem := render_dir_refusal(out, project_root):
+        raise OutputRefused(problem)
+    target = out.resolve()
+    with _reported(out), _created_parents(target.parent):
+        staging = _staging_dir(target)
+        try:
+            shutil.copytree(rendered, staging, dirs_exist_ok=True)
+            _swap_in(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _staging_dir(target: Path) -> Path:
+    """A new directory beside `target` (same file system, so the swap is a rename), with the
+    permissions a plain mkdir would give (mkdtemp's are the owner's only)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    return staging
 
 
 def _swap_in(staging: Path, target: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -107,6 +108,33 @@ def test_validate_out_holds_renders_only(
     assert code == 2
     assert "not a render of ours" in capsys.readouterr().err
     assert (out / "mine.txt").read_text() == "keep me"
+
+
+def test_validate_out_writes_nothing_when_one_stack_fails(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project.root / "stacks" / "Pulumi.zbad.yaml").write_text(
+        "config:\n  dynamo-trtllm:cluster: {mode: nowhere}\n"
+    )
+    out = tmp_path / "new"
+    root = ["--project-dir", str(project.root)]
+    assert main([*root, "validate", "local", "zbad", "--out", str(out)]) == 1
+    assert "nothing written to" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*root, "validate", "local", "--out", str(out)]) == 0
+    assert is_render(out / "local")
+
+
+def test_a_render_directory_gets_the_permissions_of_a_plain_mkdir(
+    project: Project, tmp_path: Path
+) -> None:
+    """Staged with mkdtemp (owner-only), published as `mkdir` would make it."""
+    umask = os.umask(0o022)
+    try:
+        assert _render(project, tmp_path / "r") == 0
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "r").stat().st_mode & 0o777 == 0o755
 
 
 def test_a_failed_write_is_a_message_and_leaves_nothing(
