@@ -187,7 +187,20 @@ def _check_reservation(pool: NodePool, path: str) -> list[ConfigIssue]:
                 "the placement group of a capacity reservation: set capacityReservationId too",
             )
         )
-    if pool.capacity_block:
+    if pool.capacity_block and pool.karpenter_managed:
+        # Karpenter replaces a drifted node by launching its successor first
+        # (karpenter.sh/docs/concepts/disruption), which a full block cannot hold.
+        issues.append(
+            ConfigIssue(
+                f"{path}.capacityType",
+                f"capacity-block pool {pool.name!r} on Karpenter: a change to its EC2NodeClass "
+                "(AMI, disks) drifts its nodes, and Karpenter launches each replacement before "
+                "it drains the old node: a full block has no instance for it, so the nodes stay "
+                "drifted; scale its models down first",
+                severity="warning",
+            )
+        )
+    elif pool.capacity_block:
         # A roll replaces nodes with updateStrategy MINIMAL (old instances go before new ones
         # launch: docs.aws.amazon.com/eks/latest/APIReference/API_NodegroupUpdateConfig.html).
         issues.append(

@@ -267,3 +267,15 @@ def test_a_model_cache_on_a_karpenter_pool_is_a_warning() -> None:
         w for w in checked.warnings if w.path == "models[0].source" and "Karpenter" in w.message
     ]
     assert "scale to zero never happens" in warning.message
+
+
+def test_a_capacity_block_on_karpenter_warns_that_drift_cannot_replace_a_node() -> None:
+    block = KARPENTER_L4 | {
+        "capacityType": "capacity-block",
+        "capacityReservationId": "cr-0abc",
+        "availabilityZone": "us-west-2a",
+    }
+    checked = _checked(_with_l4(block))
+    (warning,) = [w for w in checked.warnings if w.path == "nodePools[0].capacityType"]
+    assert "launches each replacement before it drains" in warning.message
+    assert "at a time" not in warning.message  # the managed group's MINIMAL roll is not this
