@@ -191,7 +191,7 @@ class Cluster(pulumi.ComponentResource):
             for policy in (kube_system_policies() if strict else [])
         ]
         workloads = install(AFTER_NODES, [system_nodes, *system_policies])
-        storage = gp3_storage_class()
+        storage = gp3_storage_class(node_tags, retain=spec.protect)
         k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata=storage["metadata"],

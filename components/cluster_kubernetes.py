@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 DEFAULT_STORAGE_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
-def gp3_storage_class() -> dict:
-    """The cluster's default StorageClass: encrypted gp3 volumes, bound where the pod lands."""
+def gp3_storage_class(tags: Mapping[str, str], retain: bool) -> dict:
+    """The cluster's default StorageClass: encrypted gp3 volumes, bound where the pod lands.
+
+    The volumes are the EBS CSI driver's, created outside Pulumi: they carry the stack's tags
+    through the driver's `tagSpecification_<n>` parameters (cost attribution), and a protected
+    stack keeps them when their claim goes (NATS JetStream, Prometheus data).
+    """
+    parameters = {"type": "gp3", "encrypted": "true"}
+    parameters |= {
+        f"tagSpecification_{number}": f"{key}={value}"
+        for number, (key, value) in enumerate(sorted(tags.items()), start=1)
+    }
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -17,10 +28,10 @@ def gp3_storage_class() -> dict:
             "annotations": {DEFAULT_STORAGE_CLASS_ANNOTATION: "true"},
         },
         "provisioner": "ebs.csi.aws.com",
-        "parameters": {"type": "gp3", "encrypted": "true"},
+        "parameters": parameters,
         "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
-        "reclaimPolicy": "Delete",
+        "reclaimPolicy": "Retain" if retain else "Delete",
     }
 
 

@@ -141,7 +141,11 @@ def test_addons_enforce_network_policy_and_provide_gp3_storage(prod: Render) -> 
         "storageclass.kubernetes.io/is-default-class": "true"
     }
     assert storage["provisioner"] == "ebs.csi.aws.com"
-    assert storage["parameters"] == {"encrypted": "true", "type": "gp3"}
+    assert storage["parameters"]["encrypted"] == "true" and storage["parameters"]["type"] == "gp3"
+    # The driver's volumes (outside Pulumi) carry the stack's cost tags; prod keeps them.
+    tags = {v for k, v in storage["parameters"].items() if k.startswith("tagSpecification_")}
+    assert {"stack=prod", "environment=prod", "project=dynamo-trtllm"} <= tags
+    assert storage["reclaimPolicy"] == "Retain"  # prod is protected
 
 
 def test_existing_cluster_mode_creates_no_aws_resource(tmp_path: Path) -> None:
