@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.dgd_parts import MODEL_LABEL
 from components.network_policies import NAMESPACE_KIND_LABEL, NamespaceKind
 
 ADMISSION_API = "admissionregistration.k8s.io/v1"
@@ -230,6 +231,14 @@ def service_policy(rules: AdmissionRules) -> dict:
                 "expression": "!has(object.spec.type) || object.spec.type == 'ClusterIP'",
                 "message": "only ClusterIP Services are allowed; traffic enters through the "
                 "stack's gateway",
+            },
+            {
+                # Graph pods carry the model label; Fluid's cache pods (host network, root) and
+                # anything else of the namespace do not, and stay behind no Service of ours.
+                "expression": "!has(object.spec.selector) || "
+                f"{json.dumps(MODEL_LABEL)} in object.spec.selector",
+                "message": f"a Service selects the model's graph pods ({MODEL_LABEL} in its "
+                "selector), nothing else of the namespace",
             },
         ],
     )

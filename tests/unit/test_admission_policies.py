@@ -159,6 +159,7 @@ def test_allowed_capabilities_pass_and_others_do_not(rendered: dict[str, Rendere
         (lambda s: s.update(externalIPs=["203.0.113.7"]), "externalIPs"),
         (lambda s: s.update(type="LoadBalancer"), "only ClusterIP"),
         (lambda s: s.update(type="NodePort"), "only ClusterIP"),
+        (lambda s: s.update(selector={"role": "alluxio-master"}), "the model's graph pods"),
     ],
 )
 def test_services_stay_inside_the_cluster(
