@@ -24,7 +24,9 @@ from infra.commands.offline import (
     scan_command,
     validate_command,
 )
+from infra.stack.dynamo_versions import DEFAULT_DYNAMO_VERSION, PROFILES, profile
 from infra.stack.model_config import ENGINE_ROLES
+from infra.trtllm.field_versions import TrtllmVersion
 
 EPILOG = "Exit codes: 0 ok, 1 validation failure, 2 usage error."
 
@@ -58,6 +60,13 @@ def _version() -> str:
         return version("dynamo-trtllm")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
+
+
+def _trtllm_version(text: str) -> str:
+    try:
+        return str(TrtllmVersion.parse(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -247,6 +256,16 @@ def _parser() -> argparse.ArgumentParser:
         choices=ENGINE_ROLES,
         help="the worker role the files configure (adds role rules, e.g. prefill and decode "
         "need cache_transceiver_config)",
+    )
+    check.add_argument(
+        "--trtllm-version",
+        type=_trtllm_version,
+        default=profile(DEFAULT_DYNAMO_VERSION).trtllm_version,
+        metavar="VERSION",
+        help="the TensorRT-LLM release the files run on (default: %(default)s, in Dynamo "
+        f"{DEFAULT_DYNAMO_VERSION}'s runtime; Dynamo releases: "
+        + ", ".join(f"{p.version} -> {p.trtllm_version}" for p in PROFILES.values())
+        + "): keys it does not take yet are errors",
     )
     check.add_argument("--output", choices=["text", "json"], default="text")
     crds.register(commands)

@@ -384,41 +384,36 @@ def fetched_facts(deployment: Any) -> tuple[dict[str, Any], list[str]]:
 def check_engine_configs_command(args: argparse.Namespace) -> int:
     from infra.trtllm.engine_config import (
         EngineConfigIssue,
+        Runtime,
         check_engine_config_file,
         tensorrt_llm_issues,
     )
     from infra.trtllm.engine_rules import file_rule_issues
 
+    runtime = Runtime(args.trtllm_version)
     found: dict[Path, list[EngineConfigIssue]] = {}
     for file in args.files:
-        result = check_engine_config_file(file)
+        result = check_engine_config_file(file, runtime)
         issues = list(result.issues) + file_rule_issues(result, args.role)
         if result.args is not None:
             issues += tensorrt_llm_issues(result.raw) or []
         found[file] = sorted({result.locate(issue) for issue in issues})
-    ok = not any(found.values())
+    # Warnings are said, not refused (as in validate without --strict).
+    refused = {file: any(i.severity == "error" for i in issues) for file, issues in found.items()}
+    ok = not any(refused.values())
     if args.output == "json":
         files = [
             {
                 "file": str(file),
-                "ok": not issues,
-                "issues": [
-                    {
-                        "key": i.key_path,
-                        "message": i.message,
-                        "line": i.line,
-                        "column": i.column,
-                        "severity": "error",
-                    }
-                    for i in issues
-                ],
+                "ok": not refused[file],
+                "problems": [issue.as_dict(str(file)) for issue in issues],
             }
             for file, issues in found.items()
         ]
         print(json.dumps({"ok": ok, "files": files}, indent=2))
         return EXIT_OK if ok else EXIT_FAILED
     for file, issues in found.items():
-        if not issues:
+        if not refused[file]:
             print(f"ok {file}")
         for issue in issues:
             print(issue.render(str(file)), file=sys.stderr)

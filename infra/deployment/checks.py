@@ -14,7 +14,12 @@ from infra.deployment.system_nodes import system_node_issues
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
 from infra.stack.names import GRAFANA_ADMIN_KEY
 from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
-from infra.trtllm.engine_rules import WorkerShape, file_rule_issues, stack_rule_issues
+from infra.trtllm.engine_rules import (
+    WorkerShape,
+    disaggregated_pair_issues,
+    file_rule_issues,
+    stack_rule_issues,
+)
 from infra.trtllm.model_catalog import gated_repository
 
 
@@ -26,6 +31,7 @@ def deployment_issues(deployment: Deployment, fit_check: bool = True) -> list[Co
         model_issues = [
             issue for role in resolved.roles.values() for issue in _engine_issues(resolved, role)
         ]
+        model_issues += _disaggregated_pair_issues(resolved)
         if resolved.facts_problem:
             model_issues.append(
                 ConfigIssue(f"{resolved.path}.plan.architecture", resolved.facts_problem)
@@ -159,6 +165,26 @@ def _engine_issues(resolved: ResolvedModel, role: ResolvedRole) -> list[ConfigIs
         # Inside the TensorRT-LLM runtime image its own schema has the last word.
         problems += tensorrt_llm_issues(result.raw) or []
     return [engine_issue(result.locate(p), engine.path, role.engine_key) for p in problems]
+
+
+def _disaggregated_pair_issues(resolved: ResolvedModel) -> list[ConfigIssue]:
+    """Each slot's prefill and decode engine configs agree where the KV hand-over needs it."""
+    issues = []
+    for color in sorted(resolved.model.slots):
+        roles = {role.role: role for role in resolved.slot_roles(color)}
+        prefill, decode = roles.get("prefill"), roles.get("decode")
+        if prefill is None or decode is None or not (prefill.engine and decode.engine):
+            continue
+        if prefill.engine.result is None or decode.engine.result is None:
+            continue
+        pair = disaggregated_pair_issues(prefill.engine.result, decode.engine.result)
+        for name, problem in pair:
+            role = roles[name]
+            assert role.engine is not None and role.engine.result is not None
+            located = role.engine.result.locate(problem)
+            issues.append(engine_issue(located, role.engine.path, role.engine_key))
+    # Both slots may name the same two files: one problem, said once.
+    return list(dict.fromkeys(issues))
 
 
 def engine_issue(problem: EngineConfigIssue, engine_config: str, stack_key: str) -> ConfigIssue:

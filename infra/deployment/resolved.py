@@ -23,7 +23,7 @@ from infra.stack.instances import (
 )
 from infra.stack.model_config import Color, Model
 from infra.stack.project_paths import OutsideProject, project_file
-from infra.trtllm.engine_config import EngineConfigResult, check_engine_config_file
+from infra.trtllm.engine_config import EngineConfigResult, Runtime, check_engine_config_file
 from infra.trtllm.engine_rules import effective_tensor_parallel
 from infra.trtllm.model_catalog import ModelFacts, facts_from_hf_config, lookup_model
 
@@ -75,22 +75,24 @@ class ProjectFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._engines: dict[str, EngineFile] = {}
+        self._engines: dict[tuple[str, Runtime | None], EngineFile] = {}
         self._facts: dict[str, ModelFacts | str] = {}
 
-    def engine_config(self, relative: str) -> EngineFile:
-        if relative not in self._engines:
-            self._engines[relative] = self._read_engine(relative)
-        return self._engines[relative]
+    def engine_config(self, relative: str, runtime: Runtime | None = None) -> EngineFile:
+        """The file checked for `runtime`'s TensorRT-LLM (None: against the schema alone)."""
+        key = (relative, runtime)
+        if key not in self._engines:
+            self._engines[key] = self._read_engine(relative, runtime)
+        return self._engines[key]
 
-    def _read_engine(self, relative: str) -> EngineFile:
+    def _read_engine(self, relative: str, runtime: Runtime | None) -> EngineFile:
         try:
             path = project_file(self.root, relative)
         except OutsideProject as error:
             return EngineFile(relative, None, None, f"engine config {error}")
         if not path.is_file():
             return EngineFile(relative, None, None, f"engine config file {relative!r} not found")
-        result = check_engine_config_file(path)
+        result = check_engine_config_file(path, runtime)
         return EngineFile(relative, result.text, result)
 
     def model_config(self, relative: str) -> ModelFacts | str:
@@ -249,6 +251,10 @@ def _resolve_model(
     fetched: Mapping[str, ModelFacts],
 ) -> ResolvedModel:
     facts, facts_problem = _model_facts(model, files, fetched)
+    # Engine configs are checked against the TensorRT-LLM of the platform's Dynamo release: the
+    # operator runs that release's runtime (another image is warned about by the stack checks).
+    profile = config.platform.profile
+    runtime = Runtime(profile.trtllm_version, f"Dynamo {profile.version}'s runtime")
     roles: dict[tuple[Color, str], ResolvedRole] = {}
     for color in sorted(model.slots):
         for role in model.topology.roles:
@@ -268,7 +274,7 @@ def _resolve_model(
                 gpus=gpus,
                 replicas=model.replicas(role, color),
                 peak_replicas=model.peak_replicas(role, color),
-                engine=files.engine_config(model.engine_config(role, color))
+                engine=files.engine_config(model.engine_config(role, color), runtime)
                 if model.engine == "trtllm"
                 else None,
                 engine_key=key,

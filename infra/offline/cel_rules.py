@@ -77,7 +77,7 @@ def _quantity(text: Any) -> celtypes.DoubleType:
     return celtypes.DoubleType(float(Decimal(number) * _SUFFIXES[suffix]))
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Any] = {
     "find": _find,
     "split": _split,
     "lowerAscii": _lower_ascii,

@@ -34,6 +34,7 @@ from infra.trtllm.engine_schema import (
     union_members,
     yaml_keys,
 )
+from infra.trtllm.field_versions import version_problems
 
 # Sections TensorRT-LLM's YAML merge builds straight from the mapping in the
 # file (``Config(**value)``), so anything but a mapping fails there, even where
@@ -67,9 +68,22 @@ class EngineConfigIssue:
 
     def render(self, source: str) -> str:
         where = f"{source}:{self.line}:{self.column or 1}" if self.line else source
+        # As a stack problem renders (ConfigIssue.render): only a non-error says what it is.
+        kind = "" if self.severity == "error" else f"{self.severity}: "
         if self.key_path:
-            return f"{where}: {self.key_path}: {self.message}"
-        return f"{where}: {self.message}"
+            return f"{where}: {kind}{self.key_path}: {self.message}"
+        return f"{where}: {kind}{self.message}"
+
+    def as_dict(self, source: str) -> dict[str, Any]:
+        """The JSON shape every command reports a problem in (ConfigIssue.as_dict)."""
+        return {
+            "file": source,
+            "line": self.line,
+            "column": self.column,
+            "path": self.key_path,
+            "message": self.message,
+            "severity": self.severity,
+        }
 
 
 @dataclass(frozen=True)
@@ -78,9 +92,10 @@ class EngineConfigResult:
 
     args: TorchLlmArgs | None  # None when invalid
     issues: list[EngineConfigIssue]
-    raw: dict  # the YAML mapping as loaded ({} for an empty file)
+    raw: dict  # the YAML mapping as loaded ({} when there is none)
     source_map: SourceMap = field(default_factory=SourceMap)
     text: str | None = None  # the file as read (None when it could not be read)
+    empty: bool = False  # no document at all: no bytes, only comments, or only `null`
 
     @property
     def ok(self) -> bool:
@@ -96,27 +111,41 @@ class EngineConfigResult:
         return dataclasses.replace(issue, line=location.line, column=location.column)
 
 
-def check_engine_config_text(text: str) -> EngineConfigResult:
-    """Parse and check engine-config YAML text; never raises for bad input."""
+@dataclass(frozen=True)
+class Runtime:
+    """The TensorRT-LLM release a file is checked for, and what carries it (for messages)."""
+
+    trtllm_version: str
+    label: str | None = None  # e.g. "Dynamo 1.2.0's runtime"
+
+
+def check_engine_config_text(text: str, runtime: Runtime | None = None) -> EngineConfigResult:
+    """Parse and check engine-config YAML text; never raises for bad input.
+
+    runtime: also refuse what that TensorRT-LLM release does not take (None: the schema alone,
+    which takes what any release we know takes).
+    """
     try:
         document = load_yaml_text(text)
     except YamlSourceError as error:
         return _unreadable(error)
-    return _check_document(document.value, document.source_map, document.problems, text)
+    return _check_document(document.value, document.source_map, document.problems, text, runtime)
 
 
-def check_engine_config_data(loaded: Any) -> EngineConfigResult:
+def check_engine_config_data(loaded: Any, runtime: Runtime | None = None) -> EngineConfigResult:
     """Check an already-parsed YAML document (None counts as an empty file)."""
-    return _check_document(loaded, SourceMap(), [])
+    return _check_document(loaded, SourceMap(), [], runtime=runtime)
 
 
-def check_engine_config_file(path: Path) -> EngineConfigResult:
+def check_engine_config_file(path: Path, runtime: Runtime | None = None) -> EngineConfigResult:
     """Read and check one engine-config file; unreadable files become an issue."""
     try:
         document = read_yaml_file(Path(path))
     except YamlSourceError as error:
         return _unreadable(error)
-    return _check_document(document.value, document.source_map, document.problems, document.text)
+    return _check_document(
+        document.value, document.source_map, document.problems, document.text, runtime
+    )
 
 
 def _unreadable(error: YamlSourceError) -> EngineConfigResult:
@@ -125,10 +154,15 @@ def _unreadable(error: YamlSourceError) -> EngineConfigResult:
 
 
 def _check_document(
-    loaded: Any, source_map: SourceMap, problems: list[Any], text: str | None = None
+    loaded: Any,
+    source_map: SourceMap,
+    problems: list[Any],
+    text: str | None = None,
+    runtime: Runtime | None = None,
 ) -> EngineConfigResult:
-    if loaded is None:
-        loaded = {}
+    empty = loaded is None
+    if empty:
+        loaded = {}  # as TensorRT-LLM's YAML merge reads it (the file rules refuse it)
     if not isinstance(loaded, dict):
         message = (
             "the top level must be a mapping of TensorRT-LLM option names to values, "
@@ -141,10 +175,16 @@ def _check_document(
         for p in problems
     ]
     result = _check_mapping(loaded)
-    issues = duplicates + [
-        EngineConfigResult(None, [], {}, source_map).locate(i) for i in result.issues
-    ]
-    return EngineConfigResult(None if issues else result.args, issues, loaded, source_map, text)
+    found = list(result.issues)
+    if runtime is not None:
+        found += [
+            EngineConfigIssue(path, message)
+            for path, message in version_problems(loaded, runtime.trtllm_version, runtime.label)
+        ]
+    locator = EngineConfigResult(None, [], {}, source_map)
+    issues = duplicates + [locator.locate(i) for i in _unique(found)]
+    args = None if issues else result.args
+    return EngineConfigResult(args, issues, loaded, source_map, text, empty=empty)
 
 
 def tensorrt_llm_issues(raw: dict) -> list[EngineConfigIssue] | None:

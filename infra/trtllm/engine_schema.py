@@ -6,7 +6,10 @@ TensorRT-LLM. This schema mirrors the field inventory in
 bounds, enums, discriminated unions) and the parse-level validators that decide
 whether TensorRT-LLM accepts a YAML file. Every model forbids unknown keys at
 every depth, as TensorRT-LLM does, and uses pydantic's default (lax) mode so
-the same scalars coerce the same way.
+the same scalars coerce the same way, with two refusals TensorRT-LLM does not make: a boolean
+where a number belongs (YAML's `yes` read as 1), and runtime sizes that cannot start a worker
+(see RuntimeSize). Which TensorRT-LLM release takes which key is data kept apart from this
+schema (``infra.trtllm.field_versions``); the schema takes what any of them takes.
 
 Left out on purpose (they need the GPU, the model checkpoint, the worker's
 filesystem or Python imports, or they only adjust values without rejecting):
@@ -31,6 +34,7 @@ filesystem or Python imports, or they only adjust values without rejecting):
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 import types
@@ -45,17 +49,20 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveInt,
     StrictInt,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType as ErrorTypeLiteral
 
 # --- enums (values are TensorRT-LLM's) ---------------------------------------
 
@@ -139,8 +146,157 @@ class EngineSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_boolean_numbers(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Lax pydantic (TensorRT-LLM's too) reads true as 1, and YAML reads yes/on as true: in an
+        engine config `tensor_parallel_size: yes` is always a slip, so a number must be one.
+
+        A model validator, not a field one: pydantic allows no field validator on the tag of a
+        discriminated union. The other keys are still validated, so their problems are reported
+        in the same run.
+        """
+        if not isinstance(data, dict):
+            return handler(data)
+        wrong: dict[str, str] = {}
+        for key, value in data.items():
+            field = _field_for_key(cls, key)
+            if field is None:
+                continue
+            if _boolean_for_number(field.annotation, value):
+                # A scalar's value is appended by the loader; a list's is named here.
+                got = "" if isinstance(value, bool) else f" (got {value!r})"
+                wrong[key] = f"expected a number, not a boolean{got}"
+            elif _beyond_int64(value):
+                wrong[key] = "is beyond any size TensorRT-LLM takes (at most 2**63 - 1)"
+        if not wrong:
+            return handler(data)
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("engine_config", "{message}", {"message": message}),
+                loc=(key,),
+                input=data[key],
+            )
+            for key, message in wrong.items()
+        ]
+        try:
+            handler({k: v for k, v in data.items() if k not in wrong})
+        except ValidationError as exc:
+            errors += [
+                _rebuilt(e) for e in exc.errors() if not e["loc"] or e["loc"][0] not in wrong
+            ]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+
+def _field_for_key(model: type[BaseModel], key: Any) -> FieldInfo | None:
+    """The field a YAML key sets (by name or by alias)."""
+    return _fields_by_key(model).get(key) if isinstance(key, str) else None
+
+
+@functools.cache
+def _fields_by_key(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    found = {name: model.model_fields[name] for name in model.model_fields}
+    for name, keys in yaml_keys(model).items():
+        found.update(dict.fromkeys(keys, model.model_fields[name]))
+    return found
+
+
+def _rebuilt(error: Any) -> InitErrorDetails:
+    """A pydantic error as reported, to raise again beside ours (custom types by message)."""
+    ctx = error.get("ctx") or {}
+    kind: Any = error["type"]
+    if kind in _CUSTOM_ERROR_TYPES or kind not in _BUILTIN_ERROR_TYPES:
+        kind = PydanticCustomError(kind, "{message}", {**ctx, "message": error["msg"]})
+        return InitErrorDetails(type=kind, loc=tuple(error["loc"]), input=error.get("input"))
+    return InitErrorDetails(type=kind, loc=tuple(error["loc"]), input=error.get("input"), ctx=ctx)
+
+
+_BUILTIN_ERROR_TYPES = frozenset(get_args(ErrorTypeLiteral))
+_CUSTOM_ERROR_TYPES = frozenset({"engine_config", "load_balancer_type"})
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """True where a boolean is a legitimate value (bool, Any, a Literal of True/False)."""
+    if annotation is bool or annotation is Any:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return any(isinstance(a, bool) for a in args)
+    if origin is Annotated:
+        return _takes_bool(args[0])
+    if origin in (Union, types.UnionType):
+        return any(_takes_bool(a) for a in args)
+    return False
+
+
+def _takes_number(annotation: Any) -> bool:
+    """True where a number is a legitimate value: int, float, an IntEnum, an int Literal."""
+    if isinstance(annotation, type) and issubclass(annotation, int | float):
+        return annotation is not bool
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return any(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
+    if origin is Annotated:
+        return _takes_number(args[0])
+    if origin in (Union, types.UnionType):
+        return any(_takes_number(a) for a in args)
+    return False
+
+
+def _boolean_for_number(annotation: Any, value: Any) -> bool:
+    """A boolean where the annotation wants a number, directly or inside a list, set or dict."""
+    if isinstance(value, bool):
+        return _takes_number(annotation) and not _takes_bool(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _boolean_for_number(args[0], value)
+    if origin in (Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        # A container value is checked against the container members only.
+        containers = [a for a in members if get_origin(a) in (list, set, frozenset, tuple, dict)]
+        return any(_boolean_for_number(a, value) for a in containers or members)
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return any(_boolean_for_number(args[1], v) for v in value.values())
+    if origin in (list, set, frozenset) and args and isinstance(value, list | tuple):
+        return any(_boolean_for_number(args[0], v) for v in value)
+    if origin is tuple and args and isinstance(value, list | tuple):
+        slots = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        return any(_boolean_for_number(a, v) for a, v in zip(slots, value, strict=False))
+    return False
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _beyond_int64(value: Any) -> bool:
+    """An integer no TensorRT-LLM field can hold (10**30 is a typo, not a size)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -_INT64_MAX - 1 <= value <= _INT64_MAX
+    if isinstance(value, list | tuple):
+        return any(_beyond_int64(v) for v in value)
+    if isinstance(value, dict):
+        return any(_beyond_int64(v) for v in value.values())
+    return False
+
 
 PositiveWindow = Annotated[int, Field(gt=0)]
+
+
+def _stated_moe_size(value: int) -> int:
+    if value <= 0:
+        raise ValueError(
+            "must be > 0; leave it out and TensorRT-LLM derives it from tensor_parallel_size"
+        )
+    return value
+
+
+MoeParallelSize = Annotated[int, AfterValidator(_stated_moe_size)]
+
+# Sizes TensorRT-LLM hands to its C++ runtime as SizeType32 (int32): ExecutorConfig refuses a
+# max batch size, max number of tokens or max beam width that is not > 0 (TLLM_CHECK in
+# cpp/tensorrt_llm/executor/executorConfig.cpp), and an int32 holds at most 2**31 - 1.
+INT32_MAX = 2**31 - 1
+RuntimeSize = Annotated[int, Field(gt=0, le=INT32_MAX)]
 
 # --- small nested configs -----------------------------------------------------
 
@@ -221,6 +377,9 @@ LoadBalancer = Annotated[
     ),
 ]
 
+
+# `sampler_type` values of the TensorRT-LLM releases that still have the field.
+SAMPLER_TYPES = ("auto", "TorchSampler", "TRTLLMSampler")
 
 # Values our schema accepts beyond the inventory (TensorRT-LLM main), with the reason: TensorRT-LLM
 # main dropped the WIDEEP MoE backend, but the releases Dynamo 1.1-1.2 images run still take it
@@ -636,8 +795,10 @@ def _consistent_max(values: list[int] | None, declared: int, name: str, of: str)
 
 
 class BaseCudaGraphConfig(EngineSpec):
-    batch_sizes: list[int] | None = None
-    max_batch_size: NonNegativeInt = 0
+    # A graph is captured for each size: a batch of 0 or fewer requests cannot be captured, and
+    # TensorRT-LLM compares each with the executor's int32 max batch size.
+    batch_sizes: list[RuntimeSize] | None = None
+    max_batch_size: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0  # 0: 128, or max(batch_sizes)
     enable_padding: bool = False
 
     @model_validator(mode="after")
@@ -1248,9 +1409,11 @@ class _CommonLlmArgs(EngineSpec):
     pipeline_parallel_size: PositiveInt = 1
     context_parallel_size: PositiveInt = 1
     gpus_per_node: PositiveInt | None = None
-    moe_cluster_parallel_size: int | None = None  # deprecated
-    moe_tensor_parallel_size: int | None = None
-    moe_expert_parallel_size: int | None = None
+    # Unset lets TensorRT-LLM's Mapping derive them from tensor_parallel_size; a stated 0 (or a
+    # negative) divides by zero or never multiplies back to it there, so a stated size is > 0.
+    moe_cluster_parallel_size: MoeParallelSize | None = None  # deprecated
+    moe_tensor_parallel_size: MoeParallelSize | None = None
+    moe_expert_parallel_size: MoeParallelSize | None = None
     enable_attention_dp: bool = False
     enable_lm_head_tp_in_adp: bool = False
     pp_partition: list[int] | None = None
@@ -1269,11 +1432,13 @@ class _CommonLlmArgs(EngineSpec):
     sparse_attention_config: SparseAttentionConfig | None = None
     kv_cache_compression_config: KvCacheCompressionConfigType | None = None
     speculative_config: SpeculativeConfig | None = None
-    max_batch_size: int | None = 2048
-    max_input_len: int | None = 1024
-    max_seq_len: int | None = None
-    max_beam_width: int | None = 1
-    max_num_tokens: int | None = 8192
+    # TorchLlmArgs leaves these unbounded, but they size the runtime's int32 buffers and its
+    # ExecutorConfig (see RuntimeSize): zero, a negative or a 10**30 never starts a worker.
+    max_batch_size: RuntimeSize | None = 2048
+    max_input_len: RuntimeSize | None = 1024
+    max_seq_len: RuntimeSize | None = None  # None: from the checkpoint's max_position_embeddings
+    max_beam_width: RuntimeSize | None = 1
+    max_num_tokens: RuntimeSize | None = 8192
     gather_generation_logits: bool = False
     num_postprocess_workers: int = 0
     postprocess_tokenizer_dir: str | None = None
@@ -1408,13 +1573,14 @@ class TorchLlmArgs(_CommonLlmArgs):
     @model_validator(mode="before")
     @classmethod
     def _removed_sampler_type(cls, data: Any) -> Any:
-        """`sampler_type` was removed: TorchSampler is the only sampler left."""
+        """`sampler_type` is read and dropped: the TensorRT-LLM of Dynamo's runtimes still has it,
+        the inventory's drops it (TorchSampler is the only sampler left there). Which TensorRT-LLM
+        refuses 'TRTLLMSampler' is version data (infra/trtllm/field_versions.py)."""
         if isinstance(data, dict) and "sampler_type" in data:
             data = dict(data)
-            if data.pop("sampler_type") == "TRTLLMSampler":
+            if data.pop("sampler_type") not in SAMPLER_TYPES:
                 raise field_error(
-                    "sampler_type",
-                    "'TRTLLMSampler' is no longer supported; remove sampler_type",
+                    "sampler_type", f"must be one of {', '.join(SAMPLER_TYPES)} (or left out)"
                 )
         return data
 

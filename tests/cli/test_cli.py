@@ -235,8 +235,58 @@ def test_check_engine_config_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["check-engine-config", "--output", "json", str(bad)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
-    (issue,) = report["files"][0]["issues"]
-    assert issue["key"] == "max_batch_szie" and issue["line"] == 2 and issue["column"] == 1
+    (issue,) = report["files"][0]["problems"]
+    # The shape every command reports a problem in.
+    assert issue == {
+        "file": str(bad),
+        "line": 2,
+        "column": 1,
+        "path": "max_batch_szie",
+        "message": "unknown key; did you mean 'max_batch_size'?",
+        "severity": "error",
+    }
+
+
+def test_check_engine_config_warnings_are_said_not_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TensorRT-LLM drops graph sizes above max_batch_size; upstream's Qwen3 prefill relies on it."""
+    prefill = tmp_path / "prefill.yaml"
+    prefill.write_text(
+        "max_batch_size: 1\ncache_transceiver_config:\n  backend: DEFAULT\n"
+        "cuda_graph_config:\n  batch_sizes: [1, 2, 4]\n"
+    )
+    assert main(["check-engine-config", "--role", "prefill", str(prefill)]) == 0
+    out, err = capsys.readouterr()
+    assert f"ok {prefill}" in out
+    assert f"{prefill}:5:3: warning: cuda_graph_config.batch_sizes: " in err
+    assert main(["check-engine-config", "--output", "json", str(prefill)]) == 0
+    (problem,) = json.loads(capsys.readouterr().out)["files"][0]["problems"]
+    assert problem["severity"] == "warning" and problem["path"] == "cuda_graph_config.batch_sizes"
+
+
+def test_check_engine_config_refuses_an_empty_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "agg.yaml"
+    empty.write_text("# to do\n")
+    assert main(["check-engine-config", str(empty)]) == 1
+    assert f"{empty}:1:1: the engine config is empty" in capsys.readouterr().err
+
+
+def test_check_engine_config_checks_for_a_tensorrt_llm_release(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newer = tmp_path / "agg.yaml"
+    newer.write_text("num_serve_frontends: 2\n")
+    assert main(["check-engine-config", str(newer)]) == 1  # the default profile's rc14
+    assert "TensorRT-LLM 1.3.0rc14 refuses it" in capsys.readouterr().err
+    assert main(["check-engine-config", "--trtllm-version", "1.3.0rc11", str(newer)]) == 1
+    assert "TensorRT-LLM 1.3.0rc11 refuses it" in capsys.readouterr().err
+    assert main(["check-engine-config", "--trtllm-version", "1.3.0rc24", str(newer)]) == 0
+    with pytest.raises(SystemExit) as exited:
+        main(["check-engine-config", "--trtllm-version", "latest", str(newer)])
+    assert exited.value.code == 2
 
 
 def test_plan_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -506,7 +506,12 @@ def test_the_old_endpoint_keys_are_unknown() -> None:
 
 
 def test_stated_access_paths_are_accepted() -> None:
-    private = {"mode": "private", "runner": "connected-network", "runnerCidrs": ["10.8.0.0/16"]}
+    private = {
+        "mode": "private",
+        "runner": "connected-network",
+        "runnerCidrs": ["10.8.0.0/16"],
+        "vpcReachable": True,  # a later `up`: the first cannot reach a new VPC privately
+    }
     config = parse(with_cluster(endpointAccess=private))
     assert config.cluster.endpoint_access.runner_cidrs == ["10.8.0.0/16"]
     everywhere = {"mode": "public-and-private", "publicAccessCidrs": ["0.0.0.0/0"]}

@@ -21,6 +21,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from infra.stack.errors import ConfigIssue
 from infra.trtllm.engine_config import (
     EngineConfigIssue,
     check_engine_config_data,
@@ -28,6 +29,7 @@ from infra.trtllm.engine_config import (
     check_engine_config_text,
     tensorrt_llm_issues,
 )
+from infra.trtllm.engine_rules import file_rule_issues
 from infra.trtllm.engine_schema import (
     INVENTORY_ENUMS,
     INVENTORY_EXTENSIONS,
@@ -352,12 +354,108 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
 
 
-def test_empty_file_is_valid(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "null\n", "---\n# nothing\n"])
+def test_empty_file_is_refused_at_its_first_line(tmp_path: Path, text: str) -> None:
+    """TensorRT-LLM reads it as {} (so the schema does); starting a worker on every default is
+    almost always a truncated file, so the file rules refuse it."""
     path = tmp_path / "empty.yaml"
-    path.write_text("# only a comment\n")
+    path.write_text(text)
     result = check_engine_config_file(path)
-    assert result.issues == [] and result.raw == {}
+    assert result.issues == [] and result.raw == {} and result.empty
+    (issue,) = file_rule_issues(result, None)
+    assert (issue.line, issue.column, issue.severity) == (1, 1, "error")
+    assert "empty" in issue.message and "`{}`" in issue.message
+    assert issue.render(str(path)).startswith(f"{path}:1:1: ")
+
+
+def test_an_explicit_empty_mapping_takes_every_default_on_purpose() -> None:
+    result = check_engine_config_text("{}\n")
+    assert result.issues == [] and result.raw == {} and not result.empty
     assert isinstance(result.args, TorchLlmArgs)
+    assert file_rule_issues(result, "agg") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "line"),
+    [
+        ("tensor_parallel_size: yes\n", "tensor_parallel_size", 1),
+        ("max_batch_size: on\n", "max_batch_size", 1),
+        (
+            "kv_cache_config:\n  free_gpu_memory_fraction: true\n",
+            "kv_cache_config.free_gpu_memory_fraction",
+            2,
+        ),
+        ("cuda_graph_config:\n  batch_sizes: [1, true]\n", "cuda_graph_config.batch_sizes", 2),
+        (
+            "speculative_config:\n  decoding_type: MTP\n  max_draft_len: no\n",
+            "speculative_config.max_draft_len",
+            3,
+        ),
+        (
+            "sparse_attention_config:\n  algorithm: rocket\n  window_size: yes\n",
+            "sparse_attention_config.window_size",
+            3,
+        ),
+    ],
+)
+def test_a_boolean_is_not_a_number(text: str, path: str, line: int) -> None:
+    """Pydantic's lax mode (and TensorRT-LLM's) would read `yes` as 1; a slip, so refused."""
+    result = check_engine_config_text(text)
+    assert result.args is None
+    (issue,) = result.issues
+    assert (issue.key_path, issue.line) == (path, line)
+    assert issue.message.startswith("expected a number, not a boolean")
+
+
+def test_a_boolean_number_does_not_hide_the_other_problems() -> None:
+    text = "max_batch_size: on\nmax_batch_szie: 3\nkv_cache_config:\n  dtype: fp9\n"
+    assert sorted(i.key_path for i in _issues(text)) == [
+        "kv_cache_config.dtype",
+        "max_batch_size",
+        "max_batch_szie",
+    ]
+
+
+def test_booleans_stay_booleans_and_numbers_stay_lax() -> None:
+    text = (
+        "enable_chunked_prefill: yes\nkv_cache_config:\n  use_kv_cache_manager_v2: true\n"
+        "max_batch_size: '8'\n"
+    )
+    result = check_engine_config_text(text)
+    assert result.issues == [] and result.args is not None
+    assert result.args.max_batch_size == 8 and result.args.enable_chunked_prefill is True
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("max_batch_size: -5\n", "max_batch_size"),
+        ("max_batch_size: 0\n", "max_batch_size"),
+        ("max_num_tokens: 0\n", "max_num_tokens"),
+        ("max_seq_len: -1\n", "max_seq_len"),
+        ("max_input_len: 0\n", "max_input_len"),
+        ("max_beam_width: 0\n", "max_beam_width"),
+        ("max_batch_size: 4294967296\n", "max_batch_size"),  # past int32
+        ("max_seq_len: 1000000000000000000000000000000\n", "max_seq_len"),
+        ("cuda_graph_config:\n  batch_sizes: [-4]\n", "cuda_graph_config.batch_sizes[0]"),
+        ("cuda_graph_config:\n  batch_sizes: [0, 8]\n", "cuda_graph_config.batch_sizes[0]"),
+        (
+            "garbage_collection_gen0_threshold: 10000000000000000000000\n",
+            "garbage_collection_gen0_threshold",
+        ),
+    ],
+)
+def test_impossible_runtime_sizes_are_refused(text: str, path: str) -> None:
+    (issue,) = _issues(text)
+    assert issue.key_path == path and issue.line is not None
+
+
+@pytest.mark.parametrize("key", ["moe_expert_parallel_size", "moe_tensor_parallel_size"])
+@pytest.mark.parametrize("value", [0, -2])
+def test_moe_parallel_sizes_are_positive_when_stated(key: str, value: int) -> None:
+    """0 divides by zero in TensorRT-LLM's Mapping (and used to crash our own rules)."""
+    (issue,) = _issues(f"tensor_parallel_size: 4\n{key}: {value}\n")
+    assert issue.key_path == key and "leave it out" in issue.message
 
 
 def test_root_that_is_not_a_mapping() -> None:
@@ -386,16 +484,32 @@ def test_render_omits_an_empty_path() -> None:
     assert EngineConfigIssue("x.y", "boom").render("a.yaml") == "a.yaml: x.y: boom"
 
 
-@pytest.mark.parametrize("value", ["auto", "TorchSampler"])
-def test_removed_sampler_type_is_accepted_and_dropped(value: str) -> None:
+def test_a_warning_says_so_and_reports_in_every_commands_json_shape() -> None:
+    warning = EngineConfigIssue("x.y", "hm", line=3, column=5, severity="warning")
+    assert warning.render("a.yaml") == "a.yaml:3:5: warning: x.y: hm"
+    stack_problem = ConfigIssue("x.y", "hm", severity="warning", namespace=None, file="a.yaml")
+    assert warning.as_dict("a.yaml").keys() == stack_problem.as_dict().keys()
+    assert warning.as_dict("a.yaml") == {
+        "file": "a.yaml",
+        "line": 3,
+        "column": 5,
+        "path": "x.y",
+        "message": "hm",
+        "severity": "warning",
+    }
+
+
+@pytest.mark.parametrize("value", ["auto", "TorchSampler", "TRTLLMSampler"])
+def test_sampler_type_is_accepted_and_dropped(value: str) -> None:
+    """Dynamo's runtimes still take it; which release refuses TRTLLMSampler is version data."""
     result = check_engine_config_text(f"sampler_type: {value}\n")
     assert result.issues == []
     assert result.args is not None and "sampler_type" not in result.args.model_dump()
 
 
-def test_trtllm_sampler_is_rejected() -> None:
-    (issue,) = _issues("sampler_type: TRTLLMSampler\n")
-    assert issue.key_path == "sampler_type" and "TRTLLMSampler" in issue.message
+def test_unknown_sampler_type_is_refused() -> None:
+    (issue,) = _issues("sampler_type: FastSampler\n")
+    assert issue.key_path == "sampler_type" and "TorchSampler" in issue.message
 
 
 def test_hf_revision_is_read_as_revision() -> None:
