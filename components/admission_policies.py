@@ -12,7 +12,7 @@ exists, filter, map), so a standard CEL evaluator can check every branch in test
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pulumi
@@ -72,18 +72,60 @@ def _container_ok(c: str, allowed: str) -> str:
     )
 
 
-def _containers_ok(pod: str, lists: Iterable[str], single: Iterable[str], allowed: str) -> str:
-    checks = [
-        f"(!has({pod}.{name}) || {_container_ok(f'{pod}.{name}', allowed)})" for name in single
-    ]
-    checks += [
-        f"(!has({pod}.{name}) || {pod}.{name}.all(c, {_container_ok('c', allowed)}))"
-        for name in lists
-    ]
+# Pod Security "baseline" (kubernetes.io/docs/concepts/security/pod-security-standards): what a
+# model namespace holding a Fluid cache cannot enforce by label, since it must be `privileged`.
+SELINUX_TYPES = ("container_t", "container_init_t", "container_kvm_t", "container_engine_t")
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_syncookies",
+)
+
+
+def _security_context_baseline(context: str) -> str:
+    """A pod's or container's securityContext within baseline: no unconfined seccomp or
+    AppArmor, SELinux only a container type with no user or role."""
+    selinux = f"{context}.seLinuxOptions"
+    return (
+        f"!(has({context}) && ("
+        f"(has({context}.seccompProfile) && {context}.seccompProfile.type == 'Unconfined') || "
+        f"(has({context}.appArmorProfile) && {context}.appArmorProfile.type == 'Unconfined') || "
+        f"(has({selinux}) && ((has({selinux}.type) && !({selinux}.type in "
+        f"{_cel_list(SELINUX_TYPES)})) || has({selinux}.user) || has({selinux}.role)))))"
+    )
+
+
+def _container_baseline(c: str) -> str:
+    """No host ports, no unmasked /proc, and its securityContext within baseline."""
+    return (
+        f"!(has({c}.ports) && {c}.ports.exists(p, has(p.hostPort) && p.hostPort != 0)) && "
+        f"!(has({c}.securityContext) && has({c}.securityContext.procMount) && "
+        f"{c}.securityContext.procMount == 'Unmasked') && "
+        + _security_context_baseline(f"{c}.securityContext")
+    )
+
+
+def _each_container(
+    pod: str, lists: Iterable[str], single: Iterable[str], check: Callable[[str], str]
+) -> str:
+    checks = [f"(!has({pod}.{name}) || {check(f'{pod}.{name}')})" for name in single]
+    checks += [f"(!has({pod}.{name}) || {pod}.{name}.all(c, {check('c')}))" for name in lists]
     return " && ".join(checks)
 
 
-def _pod_validations(pods: str, containers: str) -> list[dict]:
+def _containers_ok(pod: str, lists: Iterable[str], single: Iterable[str], allowed: str) -> str:
+    return _each_container(pod, lists, single, lambda c: _container_ok(c, allowed))
+
+
+def _pod_validations(pods: str, containers: str, baseline: str) -> list[dict]:
+    sysctls = "p.securityContext.sysctls"
     return [
         {
             "expression": f"{pods}.all(p, !(has(p.hostNetwork) && p.hostNetwork) && "
@@ -98,6 +140,15 @@ def _pod_validations(pods: str, containers: str) -> list[dict]:
             "expression": f"{pods}.all(p, {containers})",
             "message": "privileged containers and added capabilities beyond what the stack's "
             "workers need are not allowed",
+        },
+        {
+            "expression": f"{pods}.all(p, {baseline} && "
+            f"{_security_context_baseline('p.securityContext')} && "
+            f"!(has(p.securityContext) && has({sysctls}) && "
+            f"{sysctls}.exists(s, !(s.name in {_cel_list(SAFE_SYSCTLS)}))))",
+            "message": "host ports, unmasked /proc, unconfined seccomp or AppArmor, SELinux "
+            "options beyond the container types and unsafe sysctls are not allowed (the Pod "
+            "Security baseline, which a namespace holding a Fluid cache cannot enforce)",
         },
     ]
 
@@ -142,29 +193,24 @@ def graph_policies(rules: AdmissionRules) -> list[dict]:
         "(has(object.spec.components) ? object.spec.components.filter(c, has(c.podTemplate) "
         "&& has(c.podTemplate.spec)).map(c, c.podTemplate.spec) : [])"
     )
-    layouts = {
-        "v1alpha1": (
-            "variables.pods",
-            v1alpha1_pods,
-            _containers_ok("p", ["containers", "initContainers"], ["mainContainer"], allowed),
-        ),
-        "v1beta1": (
-            "variables.pods",
-            v1beta1_pods,
-            _containers_ok(
-                "p", ["containers", "initContainers", "ephemeralContainers"], [], allowed
-            ),
-        ),
+    containers_of = {
+        "v1alpha1": (["containers", "initContainers"], ["mainContainer"]),
+        "v1beta1": (["containers", "initContainers", "ephemeralContainers"], []),
     }
+    pods_of = {"v1alpha1": v1alpha1_pods, "v1beta1": v1beta1_pods}
     return [
         _policy(
             f"dynamo-trtllm-graph-pods-{version}",
             [_rule("nvidia.com", version, "dynamographdeployments")],
             rules.exemptions,
-            variables=[{"name": "pods", "expression": pods_expression}],
-            validations=_pod_validations(pods, containers),
+            variables=[{"name": "pods", "expression": pods_of[version]}],
+            validations=_pod_validations(
+                "variables.pods",
+                _containers_ok("p", lists, single, allowed),
+                _each_container("p", lists, single, _container_baseline),
+            ),
         )
-        for version, (pods, pods_expression, containers) in layouts.items()
+        for version, (lists, single) in containers_of.items()
     ]
 
 

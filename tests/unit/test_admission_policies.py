@@ -116,6 +116,41 @@ ESCALATIONS = {
         ),
         "privileged containers",
     ),
+    # The Pod Security baseline, which a namespace holding a Fluid cache (privileged) lacks.
+    "hostPort": (
+        lambda pod, main: main.setdefault("ports", []).append(
+            {"containerPort": 22, "hostPort": 2222}
+        ),
+        "host ports",
+    ),
+    "procMount": (
+        lambda pod, main: main.setdefault("securityContext", {}).update(procMount="Unmasked"),
+        "unmasked /proc",
+    ),
+    "seccomp": (
+        lambda pod, main: pod.setdefault("securityContext", {}).update(
+            seccompProfile={"type": "Unconfined"}
+        ),
+        "unconfined seccomp",
+    ),
+    "apparmor": (
+        lambda pod, main: main.setdefault("securityContext", {}).update(
+            appArmorProfile={"type": "Unconfined"}
+        ),
+        "AppArmor",
+    ),
+    "selinux": (
+        lambda pod, main: main.setdefault("securityContext", {}).update(
+            seLinuxOptions={"type": "spc_t"}
+        ),
+        "SELinux",
+    ),
+    "sysctl": (
+        lambda pod, main: pod.setdefault("securityContext", {}).update(
+            sysctls=[{"name": "kernel.core_pattern", "value": "|/tmp/x"}]
+        ),
+        "unsafe sysctls",
+    ),
 }
 
 
