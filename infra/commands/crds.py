@@ -75,7 +75,8 @@ def crds_command(args: argparse.Namespace, root: Path) -> int:
             return EXIT_OK
         reader = url_reader()
     try:
-        bundles = build_bundle(reader, targets)  # everything read before anything is written
+        # Everything read before anything is written.
+        bundles = build_bundle(reader, targets, from_reference=args.crds_action == "build")
         write_bundles(bundles)
     except (BundleError, OSError) as error:
         print(f"dynamo-infra crds {args.crds_action}: {error}", file=sys.stderr)

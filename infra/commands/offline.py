@@ -169,11 +169,12 @@ def validate_command(args: argparse.Namespace, root: Path) -> int:
 def print_report(report: Any, out: Path | None) -> None:
     status = status_word(report.ok)
     where = f"; render in {out}" if out else ""
-    unchecked = f", {len(report.no_schema)} without a schema" if report.no_schema else ""
+    # An object no schema covers is a failure too: nothing checked it.
+    failures = len(report.failures) + len(report.no_schema)
+    unchecked = f" ({len(report.no_schema)} objects without a schema)" if report.no_schema else ""
     print(
         f"{status} {report.stack}: {report.checked} Kubernetes objects checked against Kubernetes "
-        f"{report.kubernetes_version} and CRD schemas, {len(report.failures)} failures"
-        f"{unchecked}{where}"
+        f"{report.kubernetes_version} and CRD schemas, {failures} failures{unchecked}{where}"
     )
     for failure in report.failures:
         print(f"  {failure.object} ({failure.file}): {failure.path}: {failure.message}")

@@ -54,7 +54,9 @@ class CrdFamily:
     # Version -> folder of a local copy of those files, relative to a reference root.
     reference_dirs: Mapping[str, str] = field(default_factory=dict)
     fixed_versions: tuple[str, ...] = ()
-    note: str = ""
+    # Version -> how its reference copy differs from the tag (where it came from): recorded in
+    # the provenance of a bundle built from the reference; a fetched bundle is the tag itself.
+    reference_notes: Mapping[str, str] = field(default_factory=dict)
 
     def url(self, version: str, file: CrdFile) -> str:
         ref = self.ref.format(version=version)
@@ -74,8 +76,12 @@ CRD_FAMILIES: tuple[CrdFamily, ...] = (
         path="deploy/operator/config/crd/bases",
         files=(CrdFile("nvidia.com_dynamographdeployments.yaml"),),
         reference_dirs={"1.1.0": "crds/dynamo/bases", "1.2.0": "dynamo-1.2.0/crds"},
-        note="1.2.0 from the main commit just before the v1.2.0 tag (see the reference's "
-        "provenance); `crds fetch` takes the tag itself.",
+        reference_notes={
+            "1.1.0": "Built from main at df888f6 (pyproject and chart 1.1.0), not the v1.1.0 tag; "
+            "`crds fetch` takes the tag itself.",
+            "1.2.0": "Built from main at a68c04c, just before the v1.2.0 tag (pyproject and "
+            "charts already 1.2.0); `crds fetch` takes the tag itself.",
+        },
     ),
     CrdFamily(
         name="fluid",
@@ -88,8 +94,10 @@ CRD_FAMILIES: tuple[CrdFamily, ...] = (
             for plural in ("alluxioruntimes", "datasets", "dataloads")
         ),
         reference_dirs={"1.0.8": "crds/fluid"},
-        note="The reference copy is from main after v1.0.8; these three kinds' schemas are "
-        "unchanged since the tag.",
+        reference_notes={
+            "1.0.8": "The reference copy is from main after v1.0.8; these three kinds' schemas "
+            "are unchanged since the tag."
+        },
     ),
     CrdFamily(
         name="gateway-api",
@@ -109,7 +117,10 @@ CRD_FAMILIES: tuple[CrdFamily, ...] = (
         path="config/crd/bases",
         files=(CrdFile("keda.sh_scaledobjects.yaml"),),
         reference_dirs={"2.20.2": "crds/keda"},
-        note="The base CRD: the release build also bounds the HPA stabilization windows (0-3600).",
+        reference_notes={
+            "2.20.2": "The base CRD: the release build also bounds the HPA stabilization "
+            "windows (0-3600)."
+        },
     ),
     CrdFamily(
         name="karpenter",
@@ -134,8 +145,10 @@ CRD_FAMILIES: tuple[CrdFamily, ...] = (
             for plural in ("podmonitors", "prometheusrules")
         ),
         reference_dirs={"88.5.3": "crds/prometheus-operator"},
-        note="The reference copy is prometheus-operator v0.93.0; chart 88.5.3 vendors v0.93.1, "
-        "whose schemas are the same.",
+        reference_notes={
+            "88.5.3": "The reference copy is prometheus-operator v0.93.0; chart 88.5.3 vendors "
+            "v0.93.1, whose schemas are the same."
+        },
     ),
 )
 
@@ -342,7 +355,7 @@ def family_versions(family: CrdFamily, pinned: Iterable[Mapping[str, str]]) -> l
 
 
 def build_bundle(
-    read: Reader, targets: Iterable[tuple[CrdFamily, str]]
+    read: Reader, targets: Iterable[tuple[CrdFamily, str]], from_reference: bool = False
 ) -> dict[str, dict[str, str]]:
     """Every bundle's files in memory: {dir name: {file name: text}}; raises before any write."""
     bundles: dict[str, dict[str, str]] = {}
@@ -357,7 +370,7 @@ def build_bundle(
             "release": f"https://github.com/{family.repository}/tree/"
             f"{family.ref.format(version=version)}/{family.path}",
             "stripped": "descriptions and CEL rule messages (prose); the structure is kept",
-            "note": family.note,
+            "note": family.reference_notes.get(version, "") if from_reference else "",
             "schemas": [
                 {
                     "file": schema.file,

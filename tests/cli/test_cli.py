@@ -206,6 +206,8 @@ def test_a_pin_without_shipped_schemas_says_how_to_get_them(
         and "no schemas ship for fluid 1.0.9 (platform.charts.fluid); run `dynamo-infra crds fetch`"
         in out
     ), out
+    # an object nothing checked counts as a failure: never "0 failures" beside FAIL
+    assert " 0 failures" not in out and "objects without a schema)" in out
 
 
 def test_check_engine_config_accepts_the_projects_files(capsys: pytest.CaptureFixture[str]) -> None:
