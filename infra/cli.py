@@ -172,6 +172,12 @@ def _parser() -> argparse.ArgumentParser:
         help="after a full switch, wait SECONDS then scale the old slot's workers to 0",
     )
     promote.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    promote.add_argument(
+        "--policy-pack-config",
+        type=Path,
+        metavar="FILE",
+        help="the policy pack's configuration for this stack's `pulumi up` (as CI passes it)",
+    )
 
     rollback = commands.add_parser(
         "rollback",
@@ -182,6 +188,12 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     rollback.add_argument("--model", help="model name (environment stacks; not for traffic stacks)")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rollback.add_argument(
+        "--policy-pack-config",
+        type=Path,
+        metavar="FILE",
+        help="the policy pack's configuration for this stack's `pulumi up` (as CI passes it)",
+    )
 
     status = commands.add_parser(
         "status",

@@ -86,7 +86,10 @@ def run_promotion(args: argparse.Namespace, root: Path, config: Any) -> Any:
             return False
         return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
-    updater = live(f"stack {args.stack!r}", lambda: AutomationStack(root, args.stack))
+    updater = live(
+        f"stack {args.stack!r}",
+        lambda: AutomationStack(root, args.stack, args.policy_pack_config),
+    )
     if isinstance(config, StackConfig):
         cluster = live("the cluster", lambda: cluster_of(config, updater))
         promotion = Promotion(args.stack, config, cluster, updater, say=print, confirm=confirm)

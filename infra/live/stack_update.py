@@ -31,11 +31,6 @@ class AutomationStack:
 
         self._automation = automation
         self.policy_pack = project_root / "policy"
-        if not (self.policy_pack / "venv").is_dir():
-            raise PolicyPackMissing(
-                f"the policy pack's virtualenv {self.policy_pack / 'venv'} is missing: run "
-                "`(cd policy && pulumi install)` once"
-            )
         self.policy_config = policy_config
         self.stack = automation.select_stack(stack_name=stack, work_dir=str(project_root))
 
@@ -67,6 +62,16 @@ class AutomationStack:
                 raise
 
     def up(self, on_output: Callable[[str], None]) -> None:
+        # Checked here, not on selecting the stack: `status` reads it and runs no `up`.
+        if not (self.policy_pack / "venv").is_dir():
+            raise PolicyPackMissing(
+                f"the policy pack's virtualenv {self.policy_pack / 'venv'} is missing: run "
+                "`(cd policy && pulumi install)` once"
+            )
+        if self.policy_config is not None and not self.policy_config.is_file():
+            raise PolicyPackMissing(
+                f"the policy pack configuration {self.policy_config} is not a file"
+            )
         self.stack.up(
             on_output=on_output,
             policy_packs=[str(self.policy_pack)],

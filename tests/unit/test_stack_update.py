@@ -31,26 +31,46 @@ class FakeStack:
         return {"kubeconfig": automation.OutputValue(value={"apiVersion": "v1"}, secret=True)}
 
 
-def updater() -> tuple[AutomationStack, FakeStack]:
+def updater(policy: Path = Path("/project/policy")) -> tuple[AutomationStack, FakeStack]:
     stack = FakeStack()
     instance = AutomationStack.__new__(AutomationStack)
     instance._automation = automation
     instance.stack = stack  # type: ignore[assignment]
-    instance.policy_pack = Path("/project/policy")
+    instance.policy_pack = policy
     instance.policy_config = None
     return instance, stack
 
 
-def test_every_update_runs_with_the_policy_pack() -> None:
-    instance, stack = updater()
+def test_every_update_runs_with_the_policy_pack(tmp_path: Path) -> None:
+    (tmp_path / "policy" / "venv").mkdir(parents=True)
+    instance, stack = updater(tmp_path / "policy")
     instance.up(lambda line: None)
-    assert stack.calls == [("up", "['/project/policy']", None)]
+    assert stack.calls == [("up", f"['{tmp_path / 'policy'}']", None)]
 
 
-def test_a_missing_policy_pack_virtualenv_says_how_to_make_it(tmp_path: Path) -> None:
+def test_a_missing_policy_pack_virtualenv_says_how_to_make_it_before_an_update(
+    tmp_path: Path,
+) -> None:
+    """Only an update needs the pack: `status` reads the stack without it."""
     (tmp_path / "policy").mkdir()
+    instance, stack = updater(tmp_path / "policy")
     with pytest.raises(PolicyPackMissing, match=r"\(cd policy && pulumi install\)"):
-        AutomationStack(tmp_path, "dev")
+        instance.up(lambda line: None)
+    assert stack.calls == []
+
+
+def test_a_policy_pack_configuration_is_passed_to_the_update(tmp_path: Path) -> None:
+    (tmp_path / "policy" / "venv").mkdir(parents=True)
+    settings = tmp_path / "policy-config.json"
+    instance, stack = updater(tmp_path / "policy")
+    instance.policy_config = settings
+    with pytest.raises(PolicyPackMissing, match="is not a file"):
+        instance.up(lambda line: None)
+    settings.write_text("{}")
+    seen: dict[str, Any] = {}
+    stack.up = lambda on_output, **options: seen.update(options)  # type: ignore[method-assign]
+    instance.up(lambda line: None)
+    assert seen["policy_pack_configs"] == [str(settings)]
 
 
 def test_a_canary_writes_active_then_weights() -> None:
@@ -78,8 +98,9 @@ def test_retiring_a_slot_sets_its_replicas() -> None:
     assert stack.calls == [("set", "dynamo-trtllm:models[0].slots.blue.decode.replicas", "0")]
 
 
-def test_outputs_are_plain_values() -> None:
-    instance, _ = updater()
+def test_outputs_are_plain_values(tmp_path: Path) -> None:
+    (tmp_path / "policy" / "venv").mkdir(parents=True)
+    instance, _ = updater(tmp_path / "policy")
     assert instance.outputs() == {"kubeconfig": {"apiVersion": "v1"}}
     lines: list[str] = []
     instance.up(lines.append)
