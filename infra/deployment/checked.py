@@ -12,11 +12,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.deployment.checks import deployment_issues, deployment_warnings
+from infra.deployment.checks import (
+    deployment_issues,
+    deployment_warnings,
+    standalone_engine_issues,
+)
 from infra.deployment.resolved import Deployment, ProjectFiles, resolve
 from infra.stack.config import StackConfig, TrafficStackConfig
 from infra.stack.errors import ConfigIssue, StackConfigError
 from infra.stack.loading import read_stack_file, source_label, stack_file
+from infra.stack.platform_config import PlatformSpec
 from infra.stack.schema_check import check_values
 from infra.stack.yaml_source import SourceMap
 from infra.trtllm.model_catalog import ModelFacts
@@ -78,6 +83,9 @@ def check_stack_values(
             schema.partial, files, schema.model_indexes, fetched, secrets, environments
         )
         issues += deployment_issues(partial, fit_check)
+    elif schema.standalone_models:
+        platform = schema.platform or PlatformSpec()
+        issues += standalone_engine_issues(schema.standalone_models, platform, files)
     if schema.config is None or any(i.severity == "error" for i in issues):
         raise StackConfigError(source, issues, source_map)
     if not isinstance(schema.config, StackConfig):

@@ -6,13 +6,25 @@ their GPUs; models the catalog lacks are said loudly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from infra.deployment.operator_rules import operator_create_issues
 from infra.deployment.placement import placement_issues
 from infra.deployment.planning import fit_issues
-from infra.deployment.resolved import Deployment, ResolvedModel, ResolvedRole
+from infra.deployment.resolved import (
+    Deployment,
+    EngineFile,
+    ProjectFiles,
+    ResolvedModel,
+    ResolvedRole,
+    engine_config_key,
+    platform_runtime,
+)
 from infra.deployment.system_nodes import system_node_issues
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue
+from infra.stack.model_config import Model
 from infra.stack.names import GRAFANA_ADMIN_KEY
+from infra.stack.platform_config import PlatformSpec
 from infra.trtllm.engine_config import EngineConfigIssue, tensorrt_llm_issues
 from infra.trtllm.engine_rules import (
     WorkerShape,
@@ -150,21 +162,46 @@ def _gated_issues(resolved: ResolvedModel, deployment: Deployment) -> list[Confi
 
 def _engine_issues(resolved: ResolvedModel, role: ResolvedRole) -> list[ConfigIssue]:
     """The role's engine config parses as TensorRT-LLM would, and fits the worker it gets."""
-    engine = role.engine
-    if engine is None:
+    if role.engine is None:
         return []
+    return engine_file_issues(resolved.model, role.role, role.engine, role.engine_key)
+
+
+def engine_file_issues(
+    model: Model, role: str, engine: EngineFile, engine_key: str
+) -> list[ConfigIssue]:
+    """One engine config against TensorRT-LLM and the worker shape the model gives the role
+    (GPUs per worker and nodes: the model's own keys, no cluster needed)."""
     if engine.result is None:
-        return [ConfigIssue(role.engine_key, engine.problem or "cannot be read")]
+        return [ConfigIssue(engine_key, engine.problem or "cannot be read")]
     result = engine.result
     problems: list[EngineConfigIssue] = list(result.issues)
     if result.args is not None:
-        spec = resolved.model.role(role.role)
+        spec = model.role(role)
         shape = WorkerShape(gpus_per_node=spec.gpus_per_worker, nodes=spec.nodes)
-        problems += file_rule_issues(result, role.role)
+        problems += file_rule_issues(result, role)
         problems += stack_rule_issues(result.args, result.raw, shape)
         # Inside the TensorRT-LLM runtime image its own schema has the last word.
         problems += tensorrt_llm_issues(result.raw) or []
-    return [engine_issue(result.locate(p), engine.path, role.engine_key) for p in problems]
+    return [engine_issue(result.locate(p), engine.path, engine_key) for p in problems]
+
+
+def standalone_engine_issues(
+    models: Sequence[tuple[int, Model]], platform: PlatformSpec, files: ProjectFiles
+) -> list[ConfigIssue]:
+    """The engine configs of models that stand on their own, while the cluster or node pools do
+    not: checked now, so one run lists them with the cluster's problems."""
+    runtime = platform_runtime(platform)
+    issues = []
+    for index, model in models:
+        if model.engine != "trtllm":
+            continue
+        for color in sorted(model.slots):
+            for role in model.topology.roles:
+                engine = files.engine_config(model.engine_config(role, color), runtime)
+                key = engine_config_key(index, model, role, color)
+                issues += engine_file_issues(model, role, engine, key)
+    return list(dict.fromkeys(issues))
 
 
 def _disaggregated_pair_issues(resolved: ResolvedModel) -> list[ConfigIssue]:

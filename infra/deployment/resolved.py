@@ -22,6 +22,7 @@ from infra.stack.instances import (
     worker_memory_mib,
 )
 from infra.stack.model_config import Color, Model
+from infra.stack.platform_config import PlatformSpec
 from infra.stack.project_paths import OutsideProject, project_file
 from infra.trtllm.engine_config import EngineConfigResult, Runtime, check_engine_config_file
 from infra.trtllm.engine_rules import effective_tensor_parallel
@@ -251,21 +252,13 @@ def _resolve_model(
     fetched: Mapping[str, ModelFacts],
 ) -> ResolvedModel:
     facts, facts_problem = _model_facts(model, files, fetched)
-    # Engine configs are checked against the TensorRT-LLM of the platform's Dynamo release: the
-    # operator runs that release's runtime (another image is warned about by the stack checks).
-    profile = config.platform.profile
-    runtime = Runtime(profile.trtllm_version, f"Dynamo {profile.version}'s runtime")
+    runtime = platform_runtime(config.platform)
     roles: dict[tuple[Color, str], ResolvedRole] = {}
     for color in sorted(model.slots):
         for role in model.topology.roles:
             pool_name = model.role_pool(role)
             pool = config.pool(pool_name) if pool_name else None
-            slot_override = model.slot_role(role, color).engine_config
-            key = (
-                f"models[{index}].slots.{color}.{role}.engineConfig"
-                if slot_override
-                else f"models[{index}].{role}.engineConfig"
-            )
+            key = engine_config_key(index, model, role, color)
             gpus = pool_gpus(pool) if pool else None
             roles[(color, role)] = ResolvedRole(
                 role=role,
@@ -281,6 +274,20 @@ def _resolve_model(
                 placement=_placement(pool, gpus, model.role(role).gpus_per_worker),
             )
     return ResolvedModel(index, model, facts, facts_problem, roles)
+
+
+def platform_runtime(platform: PlatformSpec) -> Runtime:
+    """What engine configs are checked against: the TensorRT-LLM of the platform's Dynamo
+    release, whose runtime the operator runs (another image is warned about by the checks)."""
+    profile = platform.profile
+    return Runtime(profile.trtllm_version, f"Dynamo {profile.version}'s runtime")
+
+
+def engine_config_key(index: int, model: Model, role: str, color: Color) -> str:
+    """The YAML path that names a role's engine config in a slot: the slot's override, if any."""
+    if model.slot_role(role, color).engine_config:
+        return f"models[{index}].slots.{color}.{role}.engineConfig"
+    return f"models[{index}].{role}.engineConfig"
 
 
 def _placement(

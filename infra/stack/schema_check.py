@@ -17,6 +17,7 @@ from infra.stack.cluster_config import EksCluster, ExistingCluster
 from infra.stack.config import SECRET_KEYS, StackConfig, TrafficStackConfig
 from infra.stack.errors import CONFIG_NAMESPACE, ConfigIssue, format_path
 from infra.stack.model_config import Model
+from infra.stack.platform_config import PlatformSpec
 from infra.stack.yaml_source import SourceMap, kind_of
 
 _CLUSTER_MODES: dict[str, type[BaseModel]] = {"eks": EksCluster, "existing": ExistingCluster}
@@ -34,6 +35,11 @@ class SchemaCheck(typing.NamedTuple):
     partial: StackConfig | None
     model_indexes: list[int]  # partial.models[i] is the file's models[model_indexes[i]]
     issues: list[ConfigIssue]
+    # When the cluster or node pools fail (so no partial config): the models that stand on
+    # their own, by index in the file, with the platform when it stands, for the checks that
+    # need neither (their engine config files).
+    standalone_models: tuple[tuple[int, Model], ...] = ()
+    platform: PlatformSpec | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,7 +71,27 @@ def check_values(
     issues += found
     ok = not any(i.severity == "error" for i in issues)
     config = StackConfig.model_validate(_normalised(values)) if ok else None
-    return SchemaCheck(config, partial, indexes, issues)
+    if partial is not None or ok:
+        return SchemaCheck(config, partial, indexes, issues)
+    return SchemaCheck(None, None, [], issues, *_standing_alone(values, issues))
+
+
+def _standing_alone(
+    values: dict[str, Any], issues: list[ConfigIssue]
+) -> tuple[tuple[tuple[int, Model], ...], PlatformSpec | None]:
+    """The models (and platform) valid on their own, for the checks that need no cluster."""
+    failed = {i.path.split(".", 1)[0].split("[", 1)[0] for i in issues if i.severity == "error"}
+    models = values.get("models")
+    standing: list[tuple[int, Model]] = []
+    if isinstance(models, list):
+        for index, model in enumerate(models):
+            if not any(i.path.startswith(f"models[{index}]") for i in issues):
+                standing.append((index, Model.model_validate(model)))
+    platform = values.get("platform", {})
+    valid_platform = None
+    if "platform" not in failed and isinstance(platform, dict):
+        valid_platform = PlatformSpec.model_validate(platform)
+    return tuple(standing), valid_platform
 
 
 def _environment_issues(
@@ -127,8 +153,9 @@ def _environment_issues(
             issues.append(
                 ConfigIssue(
                     "models",
-                    "checks of the models against the cluster and node pools were skipped: "
-                    f"fix {' and '.join(foundation_failed)} first",
+                    "checks of the models against the cluster and node pools (placement, "
+                    "GPU-memory fit, pools, the operator's rules) were skipped: fix "
+                    f"{' and '.join(foundation_failed)} first; their engine configs were checked",
                     severity="note",
                 )
             )

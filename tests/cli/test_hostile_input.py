@@ -401,3 +401,17 @@ def test_a_secure_value_on_a_key_that_is_not_a_secret_is_refused(
     assert (
         "dynamo-trtllm:models[0].nodePool: a `secure:` value on a key that is not a secret" in err
     )
+
+
+def test_a_cluster_mistake_does_not_hide_an_engine_config_mistake(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine configs need no cluster: they are checked in the same run, with a note on
+    what else waits for the cluster."""
+    _edit(project, "dev", "arn:aws:iam::111122223333:role/dynamo-trtllm-deploy-dev", "not-an-arn")
+    engine = project.root / "engine_configs" / "qwen3-0-6b" / "agg.yaml"
+    engine.write_text(engine.read_text() + "max_batch_sise: 8\n")
+    err = _validate(project, capsys)
+    assert "cluster.adminPrincipalArns[0]" in err
+    assert "engine_configs/qwen3-0-6b/agg.yaml:" in err and "max_batch_sise" in err
+    assert "their engine configs were checked" in err
