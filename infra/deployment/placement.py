@@ -15,14 +15,18 @@ import math
 from dataclasses import dataclass, field
 from itertools import islice
 
+from infra.deployment.readiness import weights_gib
 from infra.deployment.resolved import Deployment
 from infra.stack.config import EksCluster, NodePool
 from infra.stack.errors import ConfigIssue
 from infra.stack.instances import (
     EFA_NODE_HUGEPAGES_MIB,
+    ROOT_VOLUME_RESERVE_GIB,
     GpuInstance,
     allocatable_memory_mib,
+    cache_disk_gib,
     pool_gpus,
+    striped_nvme,
 )
 from infra.stack.names import parse_quantity_mib
 
@@ -63,12 +67,16 @@ class PodGroup:
     role: str
     pods: int  # pods in the group, each on its own node
     demand: Demand  # per pod
+    # What each pod downloads from the Hugging Face hub into its pod-lifetime HF_HOME volume
+    # (the node's ephemeral disk; no request, so the scheduler does not count it).
+    download_gib: float = 0
 
 
 @dataclass
 class Node:
     free: Demand
     pods: list[str] = field(default_factory=list)
+    download_gib: float = 0  # what its pods' downloads put on its ephemeral disk
 
 
 @dataclass
@@ -125,6 +133,8 @@ def pod_groups(deployment: Deployment) -> dict[str, list[PodGroup]]:
                 memory_mib=memory,
                 hugepages_mib=role.placement.hugepages_mib,
             )
+            downloads = model.source_for(role.color).hugging_face is not None
+            download = (weights_gib(resolved) or 0) if downloads else 0
             for replica in range(role.peak_replicas):
                 nodes = f" ({spec.nodes} nodes)" if spec.nodes > 1 else ""
                 groups.setdefault(role.pool.name, []).append(
@@ -134,6 +144,7 @@ def pod_groups(deployment: Deployment) -> dict[str, list[PodGroup]]:
                         role.role,
                         spec.nodes,
                         demand,
+                        download,
                     )
                 )
     return groups
@@ -187,13 +198,16 @@ def pack(
         for node in chosen:
             node.free = node.free - group.demand
             node.pods.append(group.label)
+            node.download_gib += group.download_gib
     return nodes, unplaced
 
 
 def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
-    """Pools whose pods the scheduler could not all place on the nodes the pool can have."""
-    issues = []
-    for placement in place(deployment):
+    """Pools whose pods the scheduler could not all place on the nodes the pool can have, and
+    nodes whose pods' downloads overfill their disk."""
+    placements = place(deployment)
+    issues = _download_disk_issues(placements)
+    for placement in placements:
         # More GPUs than a node has is the stack checks' to report (gpusPerWorker).
         unplaced = [g for g in placement.unplaced if g.demand.gpus <= placement.allocatable.gpus]
         if not unplaced:
@@ -221,6 +235,36 @@ def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
                 f"{placement.nodes_needed} {pool.instance_type} nodes, "
                 f"{pool.schedulable_nodes_key} is {pool.schedulable_nodes}"
                 f"{_fixed_pool_hint(pool)} (see `dynamo-infra plan` for the placement)",
+            )
+        )
+    return issues
+
+
+def _download_disk_issues(placements: list[PoolPlacement]) -> list[ConfigIssue]:
+    """Nodes whose pods download more from the Hugging Face hub than the node's ephemeral disk
+    holds: the kubelet evicts them under disk pressure (their HF_HOME is pod-lifetime storage
+    on that disk: the NVMe array with nodeadm's RAID0, else the root volume)."""
+    issues = []
+    for placement in placements:
+        pool = placement.pool
+        disk = cache_disk_gib(pool)
+        full = [node for node in placement.nodes if node.download_gib > disk]
+        if not full:
+            continue
+        node = max(full, key=lambda n: n.download_gib)
+        where = (
+            "its NVMe array"
+            if striped_nvme(pool)
+            else f"its {pool.root_volume_gib} GiB root volume less {ROOT_VOLUME_RESERVE_GIB} GiB "
+            "for the node itself"
+        )
+        issues.append(
+            ConfigIssue(
+                f"nodePools[{placement.index}].rootVolumeGib",
+                f"on a node of pool {pool.name!r}, {', '.join(node.pods)} download "
+                f"{node.download_gib:.0f} GiB from the Hugging Face hub into pod storage, more "
+                f"than {where} ({disk} GiB): the kubelet would evict them mid-download; raise "
+                "rootVolumeGib, or serve the weights from S3 through modelCache",
             )
         )
     return issues

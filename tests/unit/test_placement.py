@@ -93,3 +93,18 @@ def test_plan_shows_the_placement_per_pool() -> None:
     text = format_placement(place(prod))
     assert "pool h100 (p5.48xlarge): 6 of 6 nodes used (desiredSize), 6 needed" in text
     assert "node 6: gpt-oss-120b/blue decode #1, gpt-oss-120b/blue prefill #1" in text
+
+
+def test_downloads_from_the_hub_must_fit_the_nodes_disk() -> None:
+    """Each worker pod downloads the whole checkpoint into pod storage on its node's disk,
+    which no request makes the scheduler count: two gpt-oss pods on a node hold two copies."""
+    raw = values()
+    raw["models"] = [raw["models"][1]]  # gpt-oss-120b from Hugging Face, prefill + decode
+    raw["nodePools"][1] |= {"localNvmeRaid0": False, "rootVolumeGib": 200}
+    with pytest.raises(StackConfigError) as caught:
+        _checked(raw)
+    (issue,) = [i for i in caught.value.issues if i.path == "nodePools[1].rootVolumeGib"]
+    assert "from the Hugging Face hub into pod storage" in issue.message
+    assert "its 200 GiB root volume less 100 GiB" in issue.message
+    raw["nodePools"][1] |= {"localNvmeRaid0": True}  # p5's 8 × 3.84 TB array takes them
+    _checked(raw)
