@@ -237,8 +237,47 @@ def cache_policies(rules: AdmissionRules) -> list[dict]:
                 "message": "the cache's tiered store may only use the stack's cache paths",
             },
             {
+                "expression": "!has(object.spec.tieredstore) || "
+                "!has(object.spec.tieredstore.levels) || object.spec.tieredstore.levels.all(l, "
+                "!has(l.volumeSource) && !has(l.volumeType))",
+                "message": "the cache's tiered store is a path of the node, never a volume "
+                "source of its own (a hostPath of /, say)",
+            },
+            {
                 "expression": f"!has(object.spec.volumes) && {no_mounts}",
                 "message": "cache runtimes may not add volumes or volume mounts",
+            },
+            {
+                # Images, Alluxio properties and pod metadata change what runs privileged on
+                # the node; the stack sets none of them.
+                "expression": " && ".join(
+                    f"!has(object.spec.{key})"
+                    for key in (
+                        "properties",
+                        "podMetadata",
+                        "initUsers",
+                        "alluxioVersion",
+                        "runAs",
+                        "hadoopConfig",
+                        "jvmOptions",
+                    )
+                )
+                + " && (!has(object.spec.fuse) || ("
+                + " && ".join(
+                    f"!has(object.spec.fuse.{key})"
+                    for key in (
+                        "image",
+                        "imageTag",
+                        "properties",
+                        "env",
+                        "args",
+                        "jvmOptions",
+                        "podMetadata",
+                    )
+                )
+                + "))",  # fmt: skip
+                "message": "cache runtimes may not set images, users, Alluxio properties, the "
+                "FUSE pod's environment or arguments, or pod metadata",
             },
             {
                 "expression": no_host_network,
@@ -256,7 +295,11 @@ def cache_policies(rules: AdmissionRules) -> list[dict]:
                 f"m.mountPoint in {_cel_list(rules.weight_sources)})",
                 "message": "datasets may only mount the stack's weight sources (no local:// or "
                 "other host paths)",
-            }
+            },
+            {
+                "expression": "!has(object.spec.dataRestoreLocation)",
+                "message": "datasets may not restore from a location (local:// reads the node)",
+            },
         ],
     )
     return [runtime, dataset]

@@ -233,6 +233,28 @@ def test_services_stay_inside_the_cluster(
             lambda o: o["spec"]["mounts"][0].update(mountPoint="local:///"),
             "weight sources",
         ),
+        (
+            "Dataset",
+            lambda o: o["spec"].update(dataRestoreLocation={"path": "local:///etc"}),
+            "restore from a location",
+        ),
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"]["tieredstore"]["levels"][0].update(
+                volumeSource={"hostPath": {"path": "/"}}
+            ),
+            "volume source of its own",
+        ),
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"].update(fuse={"env": {"BASH_ENV": "$(id)"}}),
+            "environment or arguments",
+        ),
+        (
+            "AlluxioRuntime",
+            lambda o: o["spec"].update(fuse={"image": "evil/fuse", "imageTag": "1"}),
+            "may not set images",
+        ),
     ],
 )
 def test_a_deployer_cannot_point_the_cache_at_the_host(
