@@ -206,7 +206,7 @@ def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
     """Pools whose pods the scheduler could not all place on the nodes the pool can have, and
     nodes whose pods' downloads overfill their disk."""
     placements = place(deployment)
-    issues = _download_disk_issues(placements)
+    issues = _download_disk_issues(placements) + _cache_worker_issues(deployment, placements)
     for placement in placements:
         # More GPUs than a node has is the stack checks' to report (gpusPerWorker).
         unplaced = [g for g in placement.unplaced if g.demand.gpus <= placement.allocatable.gpus]
@@ -237,6 +237,37 @@ def placement_issues(deployment: Deployment) -> list[ConfigIssue]:
                 f"{_fixed_pool_hint(pool)} (see `dynamo-infra plan` for the placement)",
             )
         )
+    return issues
+
+
+def _cache_worker_issues(
+    deployment: Deployment, placements: list[PoolPlacement]
+) -> list[ConfigIssue]:
+    """Each cached slot's Dataset is `placement: Exclusive`: Fluid puts its cache worker on a
+    node no other Dataset's worker uses, so a pool needs a node per Dataset it caches."""
+    config = deployment.config
+    datasets: dict[str, list[str]] = {}
+    for model in config.models:
+        pool = config.cache_pool(model)
+        if pool is None:
+            continue
+        for color in sorted(model.slots):
+            if model.source_for(color).s3 is not None:
+                datasets.setdefault(pool.name, []).append(f"{model.name}/{color}")
+    issues = []
+    for placement in placements:
+        pool = placement.pool
+        cached = datasets.get(pool.name, [])
+        if len(cached) > pool.schedulable_nodes:
+            issues.append(
+                ConfigIssue(
+                    f"nodePools[{placement.index}].{pool.schedulable_nodes_key}",
+                    f"pool {pool.name!r} caches {len(cached)} Datasets ({', '.join(cached)}) on "
+                    f"{pool.schedulable_nodes} nodes: Fluid gives each Exclusive Dataset's cache "
+                    "worker a node of its own, so one would never start and its slot's workers "
+                    "would wait for their volume; add nodes, or retire a slot's cache",
+                )
+            )
     return issues
 
 

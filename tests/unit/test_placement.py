@@ -108,3 +108,19 @@ def test_downloads_from_the_hub_must_fit_the_nodes_disk() -> None:
     assert "its 200 GiB root volume less 100 GiB" in issue.message
     raw["nodePools"][1] |= {"localNvmeRaid0": True}  # p5's 8 × 3.84 TB array takes them
     _checked(raw)
+
+
+def test_each_cached_slot_needs_a_node_of_its_own_for_its_exclusive_dataset() -> None:
+    raw = values()
+    model = raw["models"][1]  # gpt-oss disagg on h100, both slots from the S3-backed cache
+    model["source"] = {"s3": {"uri": "s3://bucket/gpt-oss-120b", "sizeGib": 65}}
+    model["slots"] = {"blue": {}, "green": {"prefill": {"replicas": 0}, "decode": {"replicas": 0}}}
+    raw["models"] = [model]
+    raw["nodePools"][1] |= {"minSize": 1, "desiredSize": 1, "maxSize": 1}  # blue fits one node
+    with pytest.raises(StackConfigError) as caught:
+        _checked(raw)
+    (issue,) = [i for i in caught.value.issues if "Exclusive" in i.message]
+    assert issue.path == "nodePools[1].desiredSize"
+    assert "caches 2 Datasets (gpt-oss-120b/blue, gpt-oss-120b/green) on 1 nodes" in issue.message
+    raw["nodePools"][1] |= {"desiredSize": 2, "maxSize": 2}
+    _checked(raw)
