@@ -90,6 +90,10 @@ def _service(plan: ServicePlan) -> dict:
         container["workingDir"] = plan.working_dir
     container |= {"command": plan.command, "args": plan.args}
     container["securityContext"] = container_security(plan)
+    if plan.startup_probe is not None:
+        # v1alpha1 has no service-level startupProbe (only liveness and readiness): the operator
+        # reads it from the main container.
+        container["startupProbe"] = plan.startup_probe
     pod: dict = {"mainContainer": container, "serviceAccountName": plan.service_account}
     volumes, mounts = pod_volumes(plan)
     if volumes:

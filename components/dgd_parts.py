@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from components.nats_accounts import credential_envs
+from infra.deployment.readiness import (
+    OPERATOR_STARTUP_PATH,
+    OPERATOR_STARTUP_PERIOD_SECONDS,
+    OPERATOR_STARTUP_PORT,
+    OPERATOR_STARTUP_TIMEOUT_SECONDS,
+    startup_failure_threshold,
+)
 from infra.deployment.resolved import WorkerParallelism, WorkerPlacement
 from infra.stack.derived_names import FRONTEND_SERVICE, WORKER_SERVICES, dgd_name
 from infra.stack.dynamo_versions import DGD_V1ALPHA1
@@ -132,6 +139,7 @@ class ServicePlan:
     pod_annotations: dict[str, str] = field(default_factory=dict)  # this service's pods only
     hf_home: bool = False  # HF_HOME on a pod-lifetime volume
     capabilities_dropped: tuple[str, ...] = ("ALL",)
+    startup_probe: dict | None = None  # the main container's; None: the operator's default
 
     @property
     def sub_role(self) -> str | None:
@@ -239,6 +247,29 @@ def disruption_hold(placement: WorkerPlacement | None, nodes: int, inputs: Graph
     return {DO_NOT_DISRUPT_ANNOTATION: f"{inputs.ready_timeout_seconds}s"}
 
 
+def worker_startup_probe(inputs: GraphInputs) -> dict | None:
+    """A startup probe long enough for the worker's load, where the operator's 2 h default is
+    not (infra/deployment/readiness.py); None leaves the operator's.
+
+    The operator takes a main container's startupProbe whole in place of its default, in both
+    layouts (ai-dynamo/dynamo deploy/operator/internal/dynamo/graph.go: 1.1.0 df888f68
+    GenerateBasePodSpec, lines 1026-1030; 1.2.0 a68c04c7 mergeContainerByName, lines 1554-1556;
+    and its v1alpha1 -> v1beta1 conversion keeps it, api/v1alpha1/shared_spec_conversion.go
+    1271-1274). So ours repeats its handler and timing and changes only failureThreshold. A
+    multinode service's non-leader pods run sshd, not the engine: the TensorRT-LLM backend drops
+    their startup probe after the merge and keeps the leader's (backend_trtllm.go: 1.1.0 lines
+    44-60, 1.2.0 lines 39-55), which is the one that loads."""
+    failures = startup_failure_threshold(inputs.ready_timeout_seconds)
+    if failures is None:
+        return None
+    return {
+        "httpGet": {"path": OPERATOR_STARTUP_PATH, "port": OPERATOR_STARTUP_PORT},
+        "periodSeconds": OPERATOR_STARTUP_PERIOD_SECONDS,
+        "timeoutSeconds": OPERATOR_STARTUP_TIMEOUT_SECONDS,
+        "failureThreshold": failures,
+    }
+
+
 def pod_volumes(plan: ServicePlan) -> tuple[list[dict], list[dict]]:
     """The pod volumes both layouts declare in native form, and the main container's mounts."""
     volumes: list[dict] = []
@@ -342,6 +373,7 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         pod_annotations=disruption_hold(placement, spec.nodes, inputs),
         hf_home=True,
         capabilities_dropped=dropped,
+        startup_probe=worker_startup_probe(inputs) if trtllm else None,
     )
 
 

@@ -77,6 +77,8 @@ def _container(plan: ServicePlan, mounts: list[dict]) -> dict:
     if mounts:
         container["volumeMounts"] = mounts
     container["securityContext"] = container_security(plan)
+    if plan.startup_probe is not None:
+        container["startupProbe"] = plan.startup_probe
     return container
 
 

@@ -17,6 +17,7 @@ from components.dgd import (
 )
 from components.dgd_parts import HF_HOME
 from infra.deployment.operator_rules import operator_update_refusals
+from infra.deployment.readiness import OPERATOR_STARTUP_SECONDS
 from infra.stack.model_config import Model
 from tests.dgd_layouts import container_object, service_object, services
 
@@ -243,3 +244,32 @@ def test_every_container_has_a_memory_limit_a_worker_its_share_of_the_node() -> 
     assert worker["limits"]["memory"] == worker["requests"]["memory"] == "500000Mi"
     explicit = build_dgd(model(agg={"memory": "64Gi"}), "blue", inputs(placements={"agg": p5}))
     assert explicit["spec"]["services"]["TRTLLMWorker"]["resources"]["limits"]["memory"] == "64Gi"
+
+
+@pytest.mark.parametrize("api_version", sorted(GRAPH_BUILDERS))
+def test_only_a_worker_loading_past_the_operator_probe_states_its_own(api_version: str) -> None:
+    """164 min to Ready (20 of them before the container starts): 144 min of load, beyond the
+    operator's 2 h startup probe; 60 min is well within it and leaves the operator's probe."""
+    build = GRAPH_BUILDERS[api_version]
+    disagg = model(topology="disagg")
+    long = build(
+        disagg, "blue", inputs(ready_timeout_seconds=164 * 60, dgd_api_version=api_version)
+    )
+    for name in ("prefill", "decode"):
+        probe = container_object(long, name)["startupProbe"]
+        assert probe["httpGet"] == {"path": "/live", "port": "system"}
+        assert probe["periodSeconds"] * probe["failureThreshold"] >= 1.5 * 144 * 60
+        assert probe["periodSeconds"] * probe["failureThreshold"] > OPERATOR_STARTUP_SECONDS
+    assert "startupProbe" not in container_object(long, "Frontend")
+    for timeout in (60 * 60, 0):  # an hour to Ready; no wait at all
+        short = build(
+            disagg, "blue", inputs(ready_timeout_seconds=timeout, dgd_api_version=api_version)
+        )
+        assert all("startupProbe" not in container_object(short, n) for n in services(short))
+    # A mocker starts in seconds whatever its budget says.
+    mocker = build(
+        model(engine="mocker"),
+        "blue",
+        inputs(ready_timeout_seconds=164 * 60, dgd_api_version=api_version),
+    )
+    assert "startupProbe" not in container_object(mocker, "TRTLLMWorker")

@@ -61,6 +61,11 @@ TOPOLOGIES: dict[str, tuple[Model, GraphInputs]] = {
     ),
     "hf-token": (model(topology="disagg"), inputs(hf_token_secret="hf-token-secret")),
     "mocker": (model(engine="mocker", agg={"sharedMemory": "1Gi"}), inputs()),
+    # A load past the operator's 2 h startup probe: the workers' own probe must pass the schema.
+    "long-load": (
+        model(topology="disagg-multinode", prefill=MULTINODE, decode=MULTINODE),
+        inputs(ready_timeout_seconds=164 * 60),
+    ),
     # EFA with a memory request of the role's own: that is the request huge pages need.
     "efa-with-memory": (
         model(topology="disagg", prefill={"memory": "64Gi"}, decode={"memory": "64Gi"}),
