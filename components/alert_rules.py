@@ -106,16 +106,7 @@ def _model_rules(slo: ModelSlo) -> list[dict[str, Any]]:
             "system port for 5 minutes: the worker process crashed, hung or is restarting.",
             labels,
         ),
-        _alert(
-            "DynamoNoWorkerUp",
-            f"(sum({worker_up}) or vector(0)) == 0",
-            "10m",
-            "critical",
-            f"{slo.model}: no worker is up",
-            f"None of {slo.model}'s worker pods has answered a scrape for 10 minutes (or none "
-            "exists): the model cannot serve requests.",
-            labels,
-        ),
+        _no_worker_up(slo, ns, worker_up, labels),
         _alert(
             "DynamoWorkerPodNotRunning",
             f"sum by (namespace, pod) (kube_pod_status_phase{{{ns}, "
@@ -129,6 +120,36 @@ def _model_rules(slo: ModelSlo) -> list[dict[str, Any]]:
             labels,
         ),
     ]
+
+
+def _no_worker_up(slo: ModelSlo, ns: str, worker_up: str, labels: dict[str, str]) -> dict[str, Any]:
+    none_up = f"(sum({worker_up}) or vector(0)) == 0"
+    if not slo.scales_to_zero:
+        return _alert(
+            "DynamoNoWorkerUp",
+            none_up,
+            "10m",
+            "critical",
+            f"{slo.model}: no worker is up",
+            f"None of {slo.model}'s worker pods has answered a scrape for 10 minutes (or none "
+            "exists): the model cannot serve requests.",
+            labels,
+        )
+    # Scaled to zero, no worker is the idle state: only requests that keep arriving with none
+    # up are an outage, and a wake-up is a whole cold start (node, image, weights, engine), so
+    # the alert gives it the half hour a worker pod may stay Pending before it is reported.
+    arriving = f"sum(rate(dynamo_frontend_requests_total{{{ns}}}[5m])) > 0"
+    return _alert(
+        "DynamoNoWorkerUp",
+        f"({none_up}) and on() ({arriving})",
+        "30m",
+        "critical",
+        f"{slo.model}: requests arrive but no worker is up",
+        f"{slo.model} scales to zero, and requests have kept arriving for 30 minutes while "
+        "none of its worker pods answers a scrape: the wake-up failed (no GPU node, image "
+        "pull, weights or engine start). Check the worker pods' events.",
+        labels,
+    )
 
 
 def _gpu_rules(dcgm_honor_labels: bool, memory_full_ratio: float) -> list[dict[str, Any]]:

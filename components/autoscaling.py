@@ -4,6 +4,9 @@ Both autoscalers (platform.autoscaler) read the same Prometheus queries: request
 frontend's queue, and optionally TTFT p95. `keda`: KEDA ScaledObjects query Prometheus themselves.
 `hpa`: autoscaling/v2 HorizontalPodAutoscalers read External metrics that the Prometheus adapter
 computes with those queries. Each model has its own namespace, so `namespace` selects its frontends.
+
+Scale to zero (minReplicas 0, KEDA only) adds a third trigger that sees requests arrive while no
+worker exists; see REQUESTS_ARRIVING.
 """
 
 from __future__ import annotations
@@ -56,6 +59,29 @@ TTFT_P95 = ScalingMetric(
     "histogram_quantile(0.95, sum by (le) (rate({series}{{{selector}}}[2m])))",
 )
 SCALING_METRICS = (QUEUED_REQUESTS, TTFT_P95)
+
+# What wakes a role at zero workers. The queue cannot: with no worker the model leaves the
+# frontend (Dynamo main df888f68, pyproject 1.1.0: lib/llm/src/discovery/watcher.rs handle_delete
+# removes it with its last instance), so a request is answered 404 at once and the queue gauge
+# is up for microseconds, between two scrapes. The request is still counted: the frontend creates its InflightGuard before
+# it looks the model up, and the guard's drop adds it to `dynamo_frontend_requests_total` with
+# status "error" (lib/llm/src/http/service/openai.rs completions_single, chat_completions;
+# metrics.rs `impl Drop for InflightGuard`). So: how many requests came in over the window, the
+# counters now less the same counters then. Not rate() or increase(): the first 404 after a
+# frontend starts creates its series at 1, and both need two samples of a series, so they would
+# miss it; a series absent a window ago counts from 0 (`or vector(0)`). Clamped to [0, 1] so that
+# the trigger asks for exactly one worker while requests arrive (AverageValue 1) and never drives
+# scale-out, which stays with the queue; a counter reset (frontend restart) reads as 0.
+ARRIVAL_WINDOW = "2m"
+REQUESTS_ARRIVING = ScalingMetric(
+    "dynamo_frontend_requests_arriving",  # KEDA only: no HPA asks for it (minReplicas 0 is KEDA's)
+    "dynamo_frontend_requests_total",
+    "clamp(sum({series}{{{selector}}}) - "
+    "(sum({series}{{{selector}}} offset " + ARRIVAL_WINDOW + ") or vector(0)), 0, 1)",
+)
+# KEDA's own default, said here so that what the README promises is what is rendered: the role
+# goes to 0 once every trigger has been inactive this long (after the arrival window empties).
+SCALE_TO_ZERO_COOLDOWN_SECONDS = 300
 # The adapter fills this in with the HPA's namespace (see the rules' `resources`).
 ADAPTER_LABEL_MATCHERS = "<<.LabelMatchers>>"
 
@@ -114,16 +140,41 @@ def build_scaled_object(
                 },
             }
         )
+    spec: dict = {
+        "scaleTargetRef": scale_target_ref(model, color, role),
+        "minReplicaCount": scaling.min_replicas,
+        "maxReplicaCount": scaling.max_replicas,
+    }
+    if scaling.scales_to_zero:
+        # KEDA itself takes the adapter between 0 and 1, its activation phase: up when any
+        # trigger's value is above its activationThreshold (pkg/scalers/prometheus_scaler.go
+        # IsActive), down once none has been for cooldownPeriod; the HPA it creates scales
+        # 1..max (keda.sh docs, concepts/scaling-deployments). minReplicaCount 0 rather than
+        # idleReplicaCount 0 under a minimum of 1: the CRD takes both (keda.sh_scaledobjects.yaml,
+        # v2.20.2, minimum 0), and idleReplicaCount only ever takes 0, so it would say the same
+        # with one field more. The adapter goes to 0 too: its spec.replicas has minimum 0
+        # (nvidia.com_dynamographdeploymentscalingadapters.yaml, v1alpha1 and v1beta1).
+        spec["cooldownPeriod"] = SCALE_TO_ZERO_COOLDOWN_SECONDS
+        triggers.insert(
+            0,
+            {
+                "type": "prometheus",
+                "name": "requests-arriving",
+                "metadata": {
+                    "serverAddress": prometheus,
+                    "query": REQUESTS_ARRIVING.query(_slot_selector(model, color)),
+                    "threshold": "1",
+                    # Active on any request in the window (the query is 0 or 1): KEDA wakes
+                    # the role on a value strictly above this.
+                    "activationThreshold": "0",
+                },
+            },
+        )
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
         "metadata": _metadata(model, color, role),
-        "spec": {
-            "scaleTargetRef": scale_target_ref(model, color, role),
-            "minReplicaCount": scaling.min_replicas,
-            "maxReplicaCount": scaling.max_replicas,
-            "triggers": triggers,
-        },
+        "spec": spec | {"triggers": triggers},
     }
 
 
@@ -142,6 +193,10 @@ def build_horizontal_pod_autoscaler(
     model: Model, color: Color, role: str, scaling: AutoscalingSpec
 ) -> dict:
     """The same scaling rule as the ScaledObject, on External metrics from the Prometheus adapter."""
+    if scaling.scales_to_zero:
+        # Refused by validate (role_checks): autoscaling/v2 takes minReplicas 0 only behind the
+        # HPAScaleToZero feature gate, which EKS does not let a cluster turn on.
+        raise ValueError("a HorizontalPodAutoscaler cannot scale to zero (minReplicas 0)")
     metrics = [
         _external_metric(
             QUEUED_REQUESTS,

@@ -110,6 +110,8 @@ class ModelSlo:
     namespace: str
     ttft_p95_seconds: float
     itl_p95_seconds: float
+    # A role autoscales with minReplicas 0: no worker is the idle state, not an outage.
+    scales_to_zero: bool = False
 
     def __post_init__(self) -> None:
         if not self.model or not self.namespace:

@@ -512,6 +512,10 @@ def _observability(config: StackConfig, built: _Built) -> None:
                     namespace=m.k8s_namespace,
                     ttft_p95_seconds=m.slo.ttft_p95_seconds,
                     itl_p95_seconds=m.slo.itl_p95_seconds,
+                    scales_to_zero=any(
+                        (scaling := m.role(r).autoscaling) is not None and scaling.scales_to_zero
+                        for r in m.topology.roles
+                    ),
                 )
                 for m in config.models
             ],

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from infra.deployment.operator_rules import operator_create_issues
 from infra.deployment.placement import placement_issues
 from infra.deployment.planning import fit_issues
+from infra.deployment.readiness import ready_timeout_seconds, weights_gib
 from infra.deployment.resolved import (
     Deployment,
     EngineFile,
@@ -272,6 +273,45 @@ def _draft_download_warnings(resolved: ResolvedModel) -> list[ConfigIssue]:
     return warnings
 
 
+def _cold_start_warnings(resolved: ResolvedModel) -> list[ConfigIssue]:
+    """A role that scales to zero in a slot taking requests: unlike replicas 0 (no worker ever,
+    an error), it serves, but the first request after an idle spell waits for a whole cold start."""
+    model = resolved.model
+    shares = model.traffic_weights()
+    warnings = []
+    for role in model.topology.roles:
+        colors = [
+            c
+            for c in sorted(model.slots)
+            if shares.get(c, 0) > 0
+            and (scaling := model.autoscaled(role, c)) is not None
+            and scaling.scales_to_zero
+        ]
+        if not colors:
+            continue
+        size = weights_gib(resolved)
+        weights = (
+            f"the weights ({size:.1f} GiB) to load from "
+            + ("the model cache" if model.source.s3 is not None else "Hugging Face")
+            if size is not None
+            else "the weights to load"
+        )
+        minutes = ready_timeout_seconds(resolved) // 60
+        warnings.append(
+            ConfigIssue(
+                f"{resolved.path}.{role}.autoscaling.minReplicas",
+                f"{model.name} ({', '.join(colors)}) scales its {role} workers to zero: the "
+                "first request after an idle spell wakes them and waits for a GPU node to "
+                f"start, the runtime image to pull, {weights} and the engine to start, up to "
+                f"{minutes} minutes (the cold-start budget `pulumi up` allows); meanwhile the "
+                "frontend answers 404 (the model leaves it with its last worker), so clients "
+                "must retry; set minReplicas 1 where that wait is not acceptable",
+                severity="warning",
+            )
+        )
+    return warnings
+
+
 def deployment_warnings(deployment: Deployment) -> list[ConfigIssue]:
     """Not errors, but worth saying before GPU-hours are spent (errors under `validate --strict`)."""
     warnings = []
@@ -304,6 +344,7 @@ def deployment_warnings(deployment: Deployment) -> list[ConfigIssue]:
                     )
                 )
         warnings += _draft_download_warnings(resolved)
+        warnings += _cold_start_warnings(resolved)
         if resolved.facts is None and resolved.facts_problem is None:
             warnings.append(
                 ConfigIssue(

@@ -285,7 +285,14 @@ def _file_problem(problem: YamlProblem) -> ConfigIssue:
 
 
 def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
+    """Pulumi's encrypted form: `{secure: <ciphertext>}`, the ciphertext a non-empty string
+    (`secure:` with nothing, true or a list would reach Pulumi as no secret at all)."""
+    return (
+        isinstance(value, dict)
+        and set(value) == {"secure"}
+        and isinstance(value["secure"], str)
+        and bool(value["secure"])
+    )
 
 
 def _secure_paths(value: Any, path: str) -> list[str]:

@@ -130,7 +130,10 @@ class ModelSource(Spec):
 class AutoscalingSpec(Spec):
     """Scale a role's workers on frontend load through the DGD's scaling adapter (platform.autoscaler)."""
 
-    min_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    # 0 scales to zero: no worker (on a Karpenter pool, no GPU node) while no request arrives;
+    # the first request wakes the role and waits for its cold start. Needs platform.autoscaler
+    # keda: an HPA does not go below 1.
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
     # Scale out when the frontend holds more queued requests than this per worker.
     queued_requests_per_worker: float = Field(default=4, gt=0)
@@ -143,6 +146,10 @@ class AutoscalingSpec(Spec):
             raise ValueError("minReplicas must not exceed maxReplicas")
         return self
 
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.min_replicas == 0
+
 
 class WorkerRole(Spec):
     """One worker role (agg, prefill or decode) of a model's graph."""
@@ -151,7 +158,7 @@ class WorkerRole(Spec):
     gpus_per_worker: int = Field(default=1, ge=1)
     nodes: int = Field(default=1, ge=1, le=MAX_NODES)
     replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
-    engine_config: str | None = None
+    engine_config: str | None = Field(default=None, min_length=1)
     cpu: Quantity | None = None
     memory: Quantity | None = None
     shared_memory: Quantity = "8Gi"
@@ -168,7 +175,7 @@ class SlotRole(Spec):
     """What one color may change for a role: how many workers and which engine config."""
 
     replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
-    engine_config: str | None = None
+    engine_config: str | None = Field(default=None, min_length=1)
 
 
 class Slot(Spec):
@@ -200,7 +207,7 @@ class PlanSpec(Spec):
 
 class Model(Spec):
     name: str
-    served_model_name: str | None = None
+    served_model_name: str | None = Field(default=None, min_length=1)
     namespace: str | None = None
     engine: Literal["trtllm", "mocker"] = "trtllm"
     multimodal: bool = False

@@ -35,6 +35,8 @@ def check_role(
                     "set observability.enabled (and a Prometheus)",
                 )
             )
+        if spec.autoscaling.scales_to_zero:
+            issues += _check_scale_to_zero(config, model, role, path)
     if spec.nodes > 1 and not model.topology.multinode:
         issues.append(
             ConfigIssue(
@@ -46,6 +48,40 @@ def check_role(
     if model.engine == "trtllm":
         issues += _check_placement(config, model, role, path, model_path)
         issues += _check_efa(config, model, role, model_path)
+    return issues
+
+
+def _check_scale_to_zero(
+    config: StackConfig, model: Model, role: str, path: str
+) -> list[ConfigIssue]:
+    """minReplicas 0: only KEDA goes to zero, and only a pool that drops its node saves the GPU."""
+    issues = []
+    if config.platform.autoscaler == "hpa":
+        # autoscaling/v2 takes minReplicas 0 only behind the HPAScaleToZero feature gate (alpha
+        # since Kubernetes 1.16), and EKS lets no cluster turn feature gates on.
+        issues.append(
+            ConfigIssue(
+                f"{path}.autoscaling.minReplicas",
+                "minReplicas 0 needs platform.autoscaler keda: a HorizontalPodAutoscaler "
+                "keeps at least one worker (scaling to zero is behind the HPAScaleToZero "
+                "feature gate, which EKS does not offer); set minReplicas 1, or use keda",
+            )
+        )
+    pool = config.pool(model.role_pool(role) or "")
+    if pool is not None and isinstance(config.cluster, EksCluster) and not pool.karpenter_managed:
+        kept, key = (
+            (pool.min_size, "minSize") if pool.autoscaled else (pool.desired_size, "desiredSize")
+        )
+        if kept > 0:
+            issues.append(
+                ConfigIssue(
+                    f"nodePools[{config.node_pools.index(pool)}].provisioner",
+                    f"{model.name}'s {role} workers scale to zero, but pool {pool.name!r} is a "
+                    f"managed node group that keeps {kept} node(s) ({key}): their GPUs are paid "
+                    "for while no worker runs; provisioner karpenter removes an empty node",
+                    severity="warning",
+                )
+            )
     return issues
 
 

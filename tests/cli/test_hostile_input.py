@@ -415,3 +415,26 @@ def test_a_cluster_mistake_does_not_hide_an_engine_config_mistake(
     assert "cluster.adminPrincipalArns[0]" in err
     assert "engine_configs/qwen3-0-6b/agg.yaml:" in err and "max_batch_sise" in err
     assert "their engine configs were checked" in err
+
+
+@pytest.mark.parametrize("value", ["", "null", "true", "[]", "{}"])
+def test_a_secure_value_that_holds_no_ciphertext_is_refused(
+    project: Project, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    path = project.root / DEV
+    path.write_text(path.read_text() + f"  dynamo-trtllm:hfToken:\n    secure: {value}\n")
+    assert "dynamo-trtllm:hfToken: a secret stored in plaintext" in _validate(project, capsys)
+
+
+@pytest.mark.parametrize("key", ["servedModelName", "engineConfig"])
+def test_an_empty_name_or_path_is_refused_not_defaulted(
+    project: Project, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    config = project.stack_config("dev")
+    model = config["dynamo-trtllm:models"][0]
+    if key == "engineConfig":
+        model.setdefault("agg", {})[key] = ""
+    else:
+        model[key] = ""
+    project.write_stack("dev", config)
+    assert "at least 1 character" in _validate(project, capsys)

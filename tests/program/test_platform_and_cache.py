@@ -168,7 +168,8 @@ def test_autoscaled_roles_get_keda_and_a_scaled_object_on_their_adapter(
     )
     worker = services(graph)["TRTLLMWorker"]
     assert worker.scaling_adapter and worker.replicas is None  # the adapter owns the count
-    assert not [d for e, d in load(renders["dev"]) if d.get("chart") == "keda"]
+    # A stack without an autoscaled role (staging) installs no KEDA.
+    assert not [d for e, d in load(renders["staging"]) if d.get("chart") == "keda"]
     # KEDA and the Prometheus adapter both serve the external metrics API: only one is installed.
     assert not [d for e, d in resources if d.get("chart") == "prometheus-adapter"]
     assert not [e for e, d in resources if e.get("kind") == "HorizontalPodAutoscaler"]
@@ -297,10 +298,17 @@ def test_monitored_stacks_scrape_nats_and_etcd_in_the_platform_namespace(
     assert platform_values(tmp_path / "staging")["nats"]["promExporter"] == {"enabled": True}
     for monitor in monitors.values():
         assert monitor["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
-    # dev has no Prometheus: no exporter, no monitors, and DCGM's chart makes no ServiceMonitor.
-    dev = load(renders["dev"])
+    # Without Prometheus (dev without its scale-to-zero autoscaling, which reads it): no
+    # exporter, no monitors, and DCGM's chart makes no ServiceMonitor.
+    config = project.stack_config("dev")
+    del config["dynamo-trtllm:observability"], config["dynamo-trtllm:grafanaAdminPassword"]
+    for model in config["dynamo-trtllm:models"]:
+        model.pop("agg", None)
+    project.write_stack("dev", config)
+    render_stack("dev", tmp_path / "dev", project.root)
+    dev = load(tmp_path / "dev")
     assert not [e for e, d in dev if e.get("kind") == "PodMonitor"]
-    assert "promExporter" not in platform_values(renders["dev"])["nats"]
+    assert "promExporter" not in platform_values(tmp_path / "dev")["nats"]
     dcgm = next(d for e, d in dev if d.get("chart") == "dcgm-exporter")
     assert dcgm["values"] == {"serviceMonitor": {"enabled": False}}
 

@@ -168,7 +168,8 @@ def test_pod_security_is_loosened_only_where_the_pods_need_it(
 
 def test_engine_config_ships_as_configmap_with_its_hash(rendered: dict[str, Rendered]) -> None:
     dev = rendered["dev"]
-    [config_map] = dev.objects("ConfigMap")
+    # dev's other ConfigMap is the Grafana dashboard of its Prometheus.
+    [config_map] = [c for c in dev.objects("ConfigMap") if "agg.yaml" in c["data"]]
     assert (
         config_map["data"]["agg.yaml"]
         == (PROJECT_ROOT / "engine_configs/qwen3-0-6b/agg.yaml").read_text()

@@ -299,3 +299,15 @@ def test_dashboard_inputs_are_checked() -> None:
         build_dashboard_config_map("monitoring", ["a", "a"])
     with pytest.raises(ValueError):
         build_dashboard_config_map("monitoring", ["a"], namespaces={"a": "x,y"})
+
+
+def test_a_model_that_scales_to_zero_alerts_on_no_worker_only_while_requests_arrive() -> None:
+    idle = ModelSlo("m", "m", ttft_p95_seconds=1, itl_p95_seconds=0.1, scales_to_zero=True)
+    rule = build_prometheus_rule("monitoring", [idle], "dynamo-system")
+    found = alert(rule, "DynamoNoWorkerUp", "m")
+    promql_parser.parse(found["expr"])
+    assert "dynamo_frontend_requests_total" in found["expr"] and found["for"] == "30m"
+    always = alert(
+        build_prometheus_rule("monitoring", SLOS, "dynamo-system"), "DynamoNoWorkerUp", "qwen3-0-6b"
+    )
+    assert "dynamo_frontend_requests_total" not in always["expr"] and always["for"] == "10m"
