@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import date
 
-from infra.stack.cluster_config import EksCluster, addon_key
+from infra.stack.cluster_config import EksCluster, addon_key, zone_in_region
 from infra.stack.config import StackConfig
 from infra.stack.eks_versions import (
     DEFAULT_AL2023_RELEASES,
@@ -27,6 +27,7 @@ def cluster_issues(config: StackConfig, today: date | None = None) -> list[Confi
     issues += _check_access(config)
     cluster = config.cluster
     if isinstance(cluster, EksCluster):
+        issues += _check_zones(cluster)
         issues += _check_kubernetes_support(cluster, today or date.today())
         issues += _check_endpoint_access(cluster)
         issues += _check_admins(cluster)
@@ -34,6 +35,18 @@ def cluster_issues(config: StackConfig, today: date | None = None) -> list[Confi
         issues += _check_addons(cluster)
         issues += _check_network_policy_mode(config, cluster)
     return issues
+
+
+def _check_zones(cluster: EksCluster) -> list[ConfigIssue]:
+    """Each zone of the VPC in cluster.region, located at the zone itself."""
+    return [
+        ConfigIssue(
+            f"cluster.vpc.availabilityZones[{index}]",
+            f"{zone} is not a zone of region {cluster.region} (e.g. {cluster.region}a)",
+        )
+        for index, zone in enumerate(cluster.vpc.availability_zones)
+        if not zone_in_region(zone, cluster.region)
+    ]
 
 
 def _check_kubernetes_support(cluster: EksCluster, today: date) -> list[ConfigIssue]:

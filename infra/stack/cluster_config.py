@@ -379,16 +379,6 @@ class EksCluster(Spec):
     network_policy_enforcing_mode: Literal["strict", "standard"] = "strict"
     tags: ResourceTags = ResourceTags()
 
-    @model_validator(mode="after")
-    def _zones_in_region(self) -> EksCluster:
-        foreign = [z for z in self.vpc.availability_zones if not zone_in_region(z, self.region)]
-        if foreign:
-            raise ValueError(
-                f"vpc.availabilityZones {', '.join(foreign)} are not zones of region "
-                f"{self.region} (e.g. {self.region}a)"
-            )
-        return self
-
 
 class ExistingCluster(Spec):
     """A cluster someone else runs: only a kubeconfig, and no AWS resource is created."""

@@ -209,7 +209,7 @@ def test_engine_config_paths_outside_the_project_are_refused(
         (
             "[us-west-2a, us-west-2b]",
             "[us-east-1a, us-west-2b]",
-            "us-east-1a are not zones of region us-west-2",
+            "cluster.vpc.availabilityZones[0]: us-east-1a is not a zone of region us-west-2",
         ),
         (
             "aws:region: us-west-2",
