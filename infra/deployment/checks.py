@@ -80,6 +80,8 @@ def _memory_limit_issues(resolved: ResolvedModel) -> list[ConfigIssue]:
         return []
     issues = []
     for role in resolved.roles.values():
+        if role.pool is None or role.gpus is None:
+            continue  # a missing pool, or an instance type without facts: reported already
         spec = resolved.model.role(role.role)
         if spec.memory is None and (role.placement is None or role.placement.memory_mib is None):
             issues.append(

@@ -154,6 +154,7 @@ def test_unknown_instance_type_needs_gpu_facts() -> None:
         "nodePools[0].instanceType: 'p9.96xlarge' is not in the GPU instance catalog" in p
         for p in problems(raw)
     )
+    assert not any("no memory limit" in p for p in problems(raw))  # no follow-on of the same
     raw["nodePools"][0]["gpu"] = {"gpuProduct": "X1", "gpusPerNode": 4, "gpuMemoryGib": 96}
     assert any("models[0].agg.memory: no memory limit can be derived" in p for p in problems(raw))
     raw["nodePools"][0]["gpu"]["memoryGib"] = 512  # the node's: a worker's share is the default
