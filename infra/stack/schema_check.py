@@ -205,6 +205,10 @@ def _issue(
         return ConfigIssue(path, _unknown_key_message(str(loc[-1]), allowed))
     if error["type"] == "missing":
         return ConfigIssue(path, "required key missing")
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        return ConfigIssue(path, f"expected a mapping of keys, not {kind_of(error.get('input'))}")
+    if error["type"] == "list_type":
+        return ConfigIssue(path, f"expected a list, not {kind_of(error.get('input'))}")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "string_type" and isinstance(error.get("input"), bool | int | float):
         # YAML read an unquoted 1.30 as the number 1.3, or `no` as false: say how to keep the text.

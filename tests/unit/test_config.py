@@ -575,3 +575,13 @@ def test_a_number_for_a_boolean_is_refused() -> None:
     raw = values()
     raw["cluster"]["protect"] = 0
     assert any("cluster.protect: expected true or false, not a number" in p for p in problems(raw))
+
+
+def test_a_section_of_the_wrong_shape_is_named_in_plain_words() -> None:
+    raw = values()
+    raw["models"][0]["agg"] = [1]
+    raw["nodePools"] = {"l4": {}}
+    found = problems(raw)
+    assert any("models[0].agg: expected a mapping of keys, not a list" in p for p in found)
+    assert any("nodePools: expected a list, not a mapping" in p for p in found)
+    assert not any("valid dictionary" in p or "instance of" in p for p in found)
