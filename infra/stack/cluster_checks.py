@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from datetime import date
 
@@ -27,6 +28,7 @@ def cluster_issues(config: StackConfig, today: date | None = None) -> list[Confi
     issues += _check_access(config)
     cluster = config.cluster
     if isinstance(cluster, EksCluster):
+        issues += _check_region(cluster)
         issues += _check_zones(cluster)
         issues += _check_kubernetes_support(cluster, today or date.today())
         issues += _check_endpoint_access(cluster)
@@ -35,6 +37,35 @@ def cluster_issues(config: StackConfig, today: date | None = None) -> list[Confi
         issues += _check_addons(cluster)
         issues += _check_network_policy_mode(config, cluster)
     return issues
+
+
+# AWS Regions with EKS (docs.aws.amazon.com/general/latest/gr/eks.html), for a did-you-mean:
+# a region that is not here is a warning, not an error, since AWS opens new ones.
+KNOWN_REGIONS = (
+    *("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1"),
+    *("mx-central-1", "sa-east-1", "af-south-1", "il-central-1", "me-south-1", "me-central-1"),
+    *("eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1"),
+    *("eu-south-2", "eu-north-1", "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2"),
+    *("ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2"),
+    *("ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7"),
+    *("us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1"),
+)
+
+
+def _check_region(cluster: EksCluster) -> list[ConfigIssue]:
+    """A misspelled region spelled the same everywhere passes every consistency check."""
+    if cluster.region in KNOWN_REGIONS:
+        return []
+    close = difflib.get_close_matches(cluster.region, KNOWN_REGIONS, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return [
+        ConfigIssue(
+            "cluster.region",
+            f"{cluster.region!r} is not an AWS Region we know: {hint}(a Region opened since is "
+            "fine; `preflight` asks AWS)",
+            severity="warning",
+        )
+    ]
 
 
 def _check_zones(cluster: EksCluster) -> list[ConfigIssue]:

@@ -354,3 +354,13 @@ def test_default_tags_name_project_stack_environment_and_cost_centre() -> None:
         "environment": "prod",
         "cost-centre": "ml",
     }
+
+
+def test_a_region_misspelled_the_same_everywhere_is_a_warning_with_a_guess() -> None:
+    found = issues(
+        config_with(
+            {"region": "us-wset-2", "vpc": {"availabilityZones": ["us-wset-2a", "us-wset-2b"]}}
+        )
+    )
+    warning = found["cluster.region"]
+    assert warning.severity == "warning" and "did you mean us-west-2?" in warning.message
