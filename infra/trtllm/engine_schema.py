@@ -64,6 +64,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType as ErrorTypeLiteral
 
+from infra.stack.spec import boolean_for_number
+
 # --- enums (values are TensorRT-LLM's) ---------------------------------------
 
 CapacitySchedulerPolicy = Literal["MAX_UTILIZATION", "GUARANTEED_NO_EVICT", "STATIC_BATCH"]
@@ -163,7 +165,7 @@ class EngineSpec(BaseModel):
             field = _field_for_key(cls, key)
             if field is None:
                 continue
-            if _boolean_for_number(field.annotation, value):
+            if boolean_for_number(field.annotation, value):
                 # A scalar's value is appended by the loader; a list's is named here.
                 got = "" if isinstance(value, bool) else f" (got {value!r})"
                 wrong[key] = f"expected a number, not a boolean{got}"
@@ -213,56 +215,6 @@ def _rebuilt(error: Any) -> InitErrorDetails:
 
 _BUILTIN_ERROR_TYPES = frozenset(get_args(ErrorTypeLiteral))
 _CUSTOM_ERROR_TYPES = frozenset({"engine_config", "load_balancer_type"})
-
-
-def _takes_bool(annotation: Any) -> bool:
-    """True where a boolean is a legitimate value (bool, Any, a Literal of True/False)."""
-    if annotation is bool or annotation is Any:
-        return True
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal:
-        return any(isinstance(a, bool) for a in args)
-    if origin is Annotated:
-        return _takes_bool(args[0])
-    if origin in (Union, types.UnionType):
-        return any(_takes_bool(a) for a in args)
-    return False
-
-
-def _takes_number(annotation: Any) -> bool:
-    """True where a number is a legitimate value: int, float, an IntEnum, an int Literal."""
-    if isinstance(annotation, type) and issubclass(annotation, int | float):
-        return annotation is not bool
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal:
-        return any(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-    if origin is Annotated:
-        return _takes_number(args[0])
-    if origin in (Union, types.UnionType):
-        return any(_takes_number(a) for a in args)
-    return False
-
-
-def _boolean_for_number(annotation: Any, value: Any) -> bool:
-    """A boolean where the annotation wants a number, directly or inside a list, set or dict."""
-    if isinstance(value, bool):
-        return _takes_number(annotation) and not _takes_bool(annotation)
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Annotated:
-        return _boolean_for_number(args[0], value)
-    if origin in (Union, types.UnionType):
-        members = [a for a in args if a is not type(None)]
-        # A container value is checked against the container members only.
-        containers = [a for a in members if get_origin(a) in (list, set, frozenset, tuple, dict)]
-        return any(_boolean_for_number(a, value) for a in containers or members)
-    if origin is dict and len(args) == 2 and isinstance(value, dict):
-        return any(_boolean_for_number(args[1], v) for v in value.values())
-    if origin in (list, set, frozenset) and args and isinstance(value, list | tuple):
-        return any(_boolean_for_number(args[0], v) for v in value)
-    if origin is tuple and args and isinstance(value, list | tuple):
-        slots = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
-        return any(_boolean_for_number(a, v) for a, v in zip(slots, value, strict=False))
-    return False
 
 
 _INT64_MAX = 2**63 - 1
