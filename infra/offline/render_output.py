@@ -152,36 +152,35 @@ def write_render(
     out: Path, index: dict[str, Any], files: dict[str, str], project_root: Path
 ) -> None:
     """Write a render into `out` atomically, after the same refusal rules as before the render."""
-    if problem := render_dir_refusal(out, project_root):
-        raise OutputRefused(problem)
-    target = out.resolve()
-    with _reported(out), _created_parents(target.parent):
-        staging = _staging_dir(target)
-        try:
-            for relative, body in files.items():
-                path = staging / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(body, encoding="utf-8")
-            marked = {MARKER_KEY: MARKER_VALUE, **index}
-            (staging / INDEX_FILE).write_text(
-                json.dumps(marked, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-            )
-            _swap_in(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    with _staged(out, project_root) as staging:
+        for relative, body in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body, encoding="utf-8")
+        marked = {MARKER_KEY: MARKER_VALUE, **index}
+        (staging / INDEX_FILE).write_text(
+            json.dumps(marked, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
 
 
 def publish_render(rendered: Path, out: Path, project_root: Path) -> None:
     """Put a finished render (made elsewhere, e.g. in a scratch directory) at `out`, by the
     same rules and with the same atomic swap as write_render."""
+    with _staged(out, project_root) as staging:
+        shutil.copytree(rendered, staging, dirs_exist_ok=True)
+
+
+@contextmanager
+def _staged(out: Path, project_root: Path) -> Iterator[Path]:
+    """A staging directory beside `out` to fill: swapped in whole when the block ends, removed
+    with what it holds when it fails; refused first, touching nothing, if `out` is not ours."""
     if problem := render_dir_refusal(out, project_root):
         raise OutputRefused(problem)
     target = out.resolve()
     with _reported(out), _created_parents(target.parent):
         staging = _staging_dir(target)
         try:
-            shutil.copytree(rendered, staging, dirs_exist_ok=True)
+            yield staging
             _swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
