@@ -61,10 +61,9 @@ HUGEPAGES_RESOURCE = "hugepages-2Mi"
 # for an EFA worker whose role sets neither.
 HUGEPAGES_CPU_REQUEST = "1"
 # libfabric over EFA for NIXL's KV transfer and NCCL (aws-ofi-nccl's and AWS's EKS EFA
-# examples): the EFA provider, GPUDirect RDMA, fork safety for the Python worker.
+# examples): the EFA provider and fork safety for the Python worker.
 EFA_ENVS = [
     {"name": "FI_PROVIDER", "value": "efa"},
-    {"name": "FI_EFA_USE_DEVICE_RDMA", "value": "1"},
     {"name": "FI_EFA_FORK_SAFE", "value": "1"},
 ]
 # mpirun inside multinode TRT-LLM workers runs as root in the runtime image.
@@ -227,6 +226,18 @@ def cache_affinity(cache_node_label: str) -> dict:
     }
 
 
+def efa_envs(placement: WorkerPlacement) -> list[dict]:
+    """libfabric's settings for the pool's EFA devices: GPUDirect RDMA only where the device
+    reads peer memory (set elsewhere, libfabric aborts the worker), and its buffers off huge
+    pages when the pod has none to use (fi_efa(7): FI_EFA_USE_HUGE_PAGE)."""
+    envs = list(EFA_ENVS)
+    if placement.efa_rdma_read:
+        envs.append({"name": "FI_EFA_USE_DEVICE_RDMA", "value": "1"})
+    if not placement.hugepages_mib:
+        envs.append({"name": "FI_EFA_USE_HUGE_PAGE", "value": "0"})
+    return envs
+
+
 def efa_resources(placement: WorkerPlacement | None) -> dict[str, str]:
     if placement is None or placement.efa_interfaces <= 0:
         return {}
@@ -354,7 +365,7 @@ def worker_plan(model: Model, role: str, color: Color, inputs: GraphInputs) -> S
         image_pull_secret=inputs.image_pull_secret,
         env_secret=inputs.hf_token_secret,
         envs=[
-            *(EFA_ENVS if efa else []),
+            *(efa_envs(placement) if efa and placement is not None else []),
             *(MPI_SINGLE_COPY_ENVS if trtllm else []),
             {"name": "HF_HOME", "value": HF_HOME},
         ],

@@ -20,6 +20,7 @@ from components.gpu_node_pool import (
     DATA_VOLUME_DEVICE,
     PoolComponent,
     ami_release,
+    efa_security_group,
     placement_group_name,
     pool_labels,
 )
@@ -176,6 +177,7 @@ class KarpenterNodePoolArgs:
     kubernetes_version: str
     node_role_name: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    vpc_id: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
     # The Karpenter controller and its CRDs.
@@ -191,18 +193,22 @@ class KarpenterNodePool(PoolComponent):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         pool, gpus = args.pool, args.gpus
         child = pulumi.ResourceOptions(parent=self)
-        # EFA pools stay managed node groups (pool_checks): the reservation's placement group is
-        # the only one a Karpenter pool can have.
+        # An EFA pool: a cluster placement group and the EFA security group, as a managed pool
+        # has. Karpenter attaches the instance's EFA interfaces itself when the pods it launches
+        # for ask for vpc.amazonaws.com/efa (karpenter-provider-aws, launch template efaCount).
         placement = placement_group_name(name, pool, child)
+        groups: list[pulumi.Input[str]] = [args.cluster_security_group_id]
+        if pool.efa:
+            groups.append(efa_security_group(name, pool, args.vpc_id, child).id)
         in_cluster = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         node_class = pulumi.Output.all(
             args.node_role_name,
             pulumi.Output.from_input(args.subnet_ids),
-            args.cluster_security_group_id,
             placement,
+            *groups,
         ).apply(
             lambda v: build_ec2_node_class(
-                pool, gpus, args.kubernetes_version, v[0], v[1], [v[2]], v[3], args.tags
+                pool, gpus, args.kubernetes_version, v[0], v[1], v[3:], v[2], args.tags
             )
         )
         node_class_resource = custom_resource(

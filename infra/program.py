@@ -205,6 +205,7 @@ def _node_pools(
                     kubernetes_version=eks.kubernetes_version,
                     node_role_name=karpenter.node_role.name,
                     subnet_ids=_pool_subnets(cluster, pool),
+                    vpc_id=cluster.vpc_id,
                     cluster_security_group_id=cluster.cluster_security_group_id,
                     tags=node_tags,
                     depends_on=[karpenter.controller],

@@ -36,6 +36,7 @@ class WorkerPlacement:
     node_selector: dict[str, str]
     efa_interfaces: int = 0
     hugepages_mib: int = 0  # 2 MiB huge pages for EFA's libfabric
+    efa_rdma_read: bool = False  # the pool's EFA devices read peer GPU memory directly
     karpenter: bool = False  # the pool's nodes come and go with Karpenter
     # A worker's memory when its role sets none: its GPUs' share of the node (None: unknown).
     memory_mib: int | None = None
@@ -297,10 +298,14 @@ def _placement(
     if pool is None:
         return None
     efa = efa_per_pod(gpus, gpus_per_worker) if pool.efa else 0
+    # Karpenter knows no instance type offering huge pages and launches no node for a pod that
+    # asks for them (aws/karpenter-provider-aws#3315): its EFA workers run libfabric without.
+    hugepages = efa and not pool.karpenter_managed
     return WorkerPlacement(
         node_selector=pool_node_selector(pool),
         efa_interfaces=efa,
-        hugepages_mib=efa_hugepages_mib(gpus, gpus_per_worker) if efa else 0,
+        hugepages_mib=efa_hugepages_mib(gpus, gpus_per_worker) if hugepages else 0,
+        efa_rdma_read=bool(efa) and gpus is not None and gpus.efa_rdma_read,
         karpenter=pool.karpenter_managed,
         memory_mib=worker_memory_mib(gpus, gpus_per_worker, bool(pool.efa)),
     )

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from infra.stack.config import NodePool
 from infra.stack.names import NODE_POOL_LABEL
 
+# The GPU families whose EFA devices offer RDMA read (EC2 user guide, "EFA supported instance
+# types"). libfabric aborts a process that sets FI_EFA_USE_DEVICE_RDMA=1 on a device without it
+# ("EFA device has no rdma-read capability", prov/efa efa_rdm_get_use_device_rdma), as on g5.
+EFA_RDMA_READ_FAMILIES = frozenset({"p4d", "p4de", "p5", "p5e", "p5en", "p6-b200"})
+
 
 @dataclass(frozen=True)
 class GpuInstance:
@@ -27,6 +32,11 @@ class GpuInstance:
     @property
     def supports_efa(self) -> bool:
         return self.efa_interfaces > 0
+
+    @property
+    def efa_rdma_read(self) -> bool:
+        """The instance's EFA reads GPU memory of the peer directly (GPUDirect RDMA)."""
+        return self.instance_type.split(".", 1)[0] in EFA_RDMA_READ_FAMILIES
 
 
 def _sizes(

@@ -107,17 +107,6 @@ def _check_karpenter_pool(config: StackConfig, pool: NodePool, path: str) -> lis
         for field, key in MANAGED_GROUP_ONLY.items()
         if field in pool.model_fields_set
     ]
-    if pool.efa:
-        # An EFA worker asks for 2 MiB huge pages (libfabric's); Karpenter knows no instance type
-        # that offers them and launches nothing: "no instance type satisfied resources"
-        # (aws/karpenter-provider-aws#3315; kubernetes-sigs/karpenter#751, still open).
-        issues.append(
-            ConfigIssue(
-                f"{path}.efa",
-                "Karpenter launches no node for pods asking for huge pages, and EFA workers ask "
-                "for hugepages-2Mi (libfabric): keep EFA pools on provisioner managed-node-group",
-            )
-        )
     disruption = pool.karpenter
     if disruption.expire_after != "Never" and disruption.termination_grace_period is None:
         # Karpenter's disruption docs: expiry without a grace period waits forever on pods that

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, Rendered
+from tests.conftest import PROJECT_ROOT, Project, Rendered
 from tests.dgd_layouts import services
 
 from .test_aws_hardening import Registrations, record_render
@@ -127,3 +128,39 @@ def test_dev_starts_with_no_gpu_node(rendered: dict[str, Rendered]) -> None:
     assert not [r for r in dev.of_type(NODE_GROUP) if r["name"].startswith("pool-")]
     (pool,) = dev.objects("NodePool")
     assert pool["spec"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
+
+
+def test_an_efa_pool_on_karpenter_gets_its_placement_group_and_efa_security_group(
+    project: Project, tmp_path: Path
+) -> None:
+    """prod's p5 pool moved to Karpenter (on-demand): its EC2NodeClass selects a cluster placement
+    group and the EFA security group beside the cluster's, and its workers ask for EFA
+    interfaces but no huge pages, with libfabric told to do without."""
+    config = project.stack_config("prod")
+    h100 = config["dynamo-trtllm:nodePools"][0]
+    for managed_only in ("minSize", "desiredSize", "capacityType", "capacityReservationId"):
+        h100.pop(managed_only, None)
+    h100["provisioner"] = "karpenter"
+    project.write_stack("prod", config)
+    moved = record_render("prod", tmp_path / "prod", project.root)
+
+    node_class = moved.inputs(NODE_CLASS, "pool-h100-class")["spec"]
+    assert node_class["placementGroupSelector"]["name"]
+    groups = [term["id"] for term in node_class["securityGroupSelectorTerms"]]
+    assert len(groups) == 2  # the cluster's and the pool's EFA group
+    assert "capacityReservationSelectorTerms" not in node_class
+    assert moved.of_type("aws:ec2/placementGroup:PlacementGroup")
+    assert [r.name for r in moved.of_type("aws:ec2/securityGroup:SecurityGroup")].count(
+        "pool-h100-efa"
+    ) == 1
+    assert [r.name for r in moved.of_type(NODE_POOL)] == ["pool-h100", "pool-l40s"]
+
+    dgd = next(
+        d
+        for d in moved.render.objects("DynamoGraphDeployment")
+        if d["metadata"]["name"] == "gpt-oss-120b-blue"
+    )
+    prefill = dgd["spec"]["services"]["prefill"]
+    assert prefill["resources"]["limits"]["custom"] == {"vpc.amazonaws.com/efa": "16"}
+    envs = {e["name"]: e["value"] for e in prefill["envs"]}
+    assert envs["FI_EFA_USE_HUGE_PAGE"] == "0" and envs["FI_EFA_USE_DEVICE_RDMA"] == "1"

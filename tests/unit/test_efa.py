@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.dgd_parts import efa_envs
 from infra.deployment.checked import check_stack_values
 from infra.stack.errors import StackConfigError
 from tests.conftest import PROJECT_ROOT, Rendered
@@ -97,3 +98,24 @@ def test_the_image_warning_points_where_the_image_is_set() -> None:
         check_stack_values(raw, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
     (warning,) = {i for i in caught.value.issues if "-efa-amd64" in i.message}
     assert warning.path == "models[0].slots.green.image"
+
+
+def test_gpudirect_rdma_is_asked_for_only_where_the_efa_device_reads_peer_memory() -> None:
+    """libfabric aborts a worker that sets FI_EFA_USE_DEVICE_RDMA=1 on an EFA device without RDMA
+    read (a g6e's): there it is left to libfabric, on a p5 it is set."""
+    raw = values()
+    raw["models"] = [raw["models"][1]]
+    raw["nodePools"][1] |= {
+        "instanceType": "g6e.48xlarge",
+        "efa": True,
+        "availabilityZone": "us-west-2a",
+    }
+    checked = check_stack_values(raw, "stacks/Pulumi.test.yaml", PROJECT_ROOT)
+    assert checked.deployment is not None
+    placements = [r.placement for r in checked.deployment.models[0].roles.values()]
+    assert placements and all(p is not None and p.efa_interfaces for p in placements)
+    for placement in placements:
+        assert placement is not None
+        names = {e["name"] for e in efa_envs(placement)}
+        assert "FI_EFA_USE_DEVICE_RDMA" not in names and "FI_PROVIDER" in names
+        assert "FI_EFA_USE_HUGE_PAGE" not in names  # a managed pool's pods have huge pages

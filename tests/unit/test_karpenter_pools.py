@@ -63,9 +63,11 @@ def test_karpenter_settings_on_a_managed_pool_are_refused() -> None:
     assert "provisioner karpenter only" in _issues(raw)["nodePools[0].karpenter"]
 
 
-def test_an_efa_pool_on_karpenter_is_refused_for_its_huge_pages() -> None:
-    """EFA workers ask for hugepages-2Mi, and Karpenter launches no node for such a pod."""
+def test_an_efa_pool_on_karpenter_runs_its_workers_without_huge_pages() -> None:
+    """Karpenter launches no node for a pod asking for huge pages: its EFA workers ask for their
+    interfaces alone, and libfabric keeps its buffers off huge pages."""
     raw = values()
+    raw["models"] = [raw["models"][1]]  # gpt-oss disagg on the H100 pool
     raw["nodePools"][1] = {
         "name": "h100",
         "instanceType": "p5.48xlarge",
@@ -74,7 +76,13 @@ def test_an_efa_pool_on_karpenter_is_refused_for_its_huge_pages() -> None:
         "efa": True,
         "availabilityZone": "us-west-2a",
     }
-    assert "huge pages" in _issues(raw)["nodePools[1].efa"]
+    checked = _checked(raw)
+    assert checked.deployment is not None
+    (model,) = checked.deployment.models
+    for role in model.roles.values():
+        assert role.placement is not None
+        assert role.placement.efa_interfaces > 0 and role.placement.hugepages_mib == 0
+        assert role.placement.karpenter and role.placement.efa_rdma_read
 
 
 def test_karpenter_on_an_existing_cluster_is_refused() -> None:
