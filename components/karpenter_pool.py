@@ -134,7 +134,7 @@ def build_node_pool(pool: NodePool, gpus: GpuInstance) -> dict:
         {
             "key": "node.kubernetes.io/instance-type",
             "operator": "In",
-            "values": [pool.instance_type],
+            "values": pool.instance_types,
         },
         {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": capacity_types(pool)},
     ]

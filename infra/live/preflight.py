@@ -121,13 +121,13 @@ def format_preflight_table(checks: list[PreflightCheck]) -> str:
 
 
 def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightCheck]:
-    """Each pool's instance type is offered in each AZ its nodes may land in.
+    """Each pool's instance types (a Karpenter pool's alternatives too) are offered in each AZ
+    its nodes may land in.
 
     The AZs are the pool's availabilityZone, else the VPC's availabilityZones; an existing VPC
     that lists none is checked at region level (offered anywhere in the region).
     """
     cluster = eks_cluster(config)
-    region = cluster.region
     checks = []
     for index, pool in enumerate(config.node_pools):
         zones = (
@@ -135,57 +135,62 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
             if pool.availability_zone
             else list(cluster.vpc.availability_zones)
         )
-        where = ", ".join(zones) if zones else f"{region} (region)"
-        name = f"instance offered: {pool.name} {pool.instance_type} in {where}"
-        try:
-            offered = _offered_locations(ec2, pool.instance_type, zones)
-        except (ClientError, BotoCoreError) as exc:
+        for offset, instance_type in enumerate(pool.instance_types):
+            key = "instanceType" if offset == 0 else f"alternativeInstanceTypes[{offset - 1}]"
             checks.append(
-                PreflightCheck(name, False, aws_error(exc), pool_path(index, "instanceType"))
-            )
-            continue
-        if not zones:
-            ok = bool(offered)
-            detail = (
-                f"offered in {region}"
-                if ok
-                else f"{pool.instance_type} is not offered in {region}: pick another type"
-            )
-            checks.append(PreflightCheck(name, ok, detail, pool_path(index, "instanceType")))
-            continue
-        missing = [z for z in zones if z not in offered]
-        if not missing:
-            checks.append(PreflightCheck(name, True, f"offered in {', '.join(zones)}"))
-        elif pool.availability_zone:
-            checks.append(
-                PreflightCheck(
-                    name,
-                    False,
-                    f"{pool.instance_type} is not offered in {pool.availability_zone}",
-                    pool_path(index, "availabilityZone"),
-                )
-            )
-        elif len(missing) == len(zones):
-            checks.append(
-                PreflightCheck(
-                    name,
-                    False,
-                    f"{pool.instance_type} is offered in none of {', '.join(zones)}",
-                    pool_path(index, "instanceType"),
-                )
-            )
-        else:
-            available = [z for z in zones if z not in missing]
-            checks.append(
-                PreflightCheck(
-                    name,
-                    False,
-                    f"not offered in {', '.join(missing)}; set availabilityZone to one of "
-                    f"{', '.join(available)} or pick another type",
-                    pool_path(index, "availabilityZone"),
-                )
+                _offering_check(ec2, pool, cluster.region, zones, instance_type, index, key)
             )
     return checks
+
+
+def _offering_check(
+    ec2: Any,
+    pool: NodePool,
+    region: str,
+    zones: list[str],
+    instance_type: str,
+    index: int,
+    key: str,
+) -> PreflightCheck:
+    where = ", ".join(zones) if zones else f"{region} (region)"
+    name = f"instance offered: {pool.name} {instance_type} in {where}"
+    try:
+        offered = _offered_locations(ec2, instance_type, zones)
+    except (ClientError, BotoCoreError) as exc:
+        return PreflightCheck(name, False, aws_error(exc), pool_path(index, key))
+    if not zones:
+        ok = bool(offered)
+        detail = (
+            f"offered in {region}"
+            if ok
+            else f"{instance_type} is not offered in {region}: pick another type"
+        )
+        return PreflightCheck(name, ok, detail, pool_path(index, key))
+    missing = [z for z in zones if z not in offered]
+    if not missing:
+        return PreflightCheck(name, True, f"offered in {', '.join(zones)}")
+    if pool.availability_zone:
+        return PreflightCheck(
+            name,
+            False,
+            f"{instance_type} is not offered in {pool.availability_zone}",
+            pool_path(index, "availabilityZone"),
+        )
+    if len(missing) == len(zones):
+        return PreflightCheck(
+            name,
+            False,
+            f"{instance_type} is offered in none of {', '.join(zones)}",
+            pool_path(index, key),
+        )
+    available = [z for z in zones if z not in missing]
+    return PreflightCheck(
+        name,
+        False,
+        f"not offered in {', '.join(missing)}; set availabilityZone to one of "
+        f"{', '.join(available)} or pick another type",
+        pool_path(index, "availabilityZone"),
+    )
 
 
 def _offered_locations(ec2: Any, instance_type: str, zones: list[str]) -> set[str]:
@@ -241,7 +246,11 @@ def check_vcpu_quotas(config: StackConfig, quotas: Any, ec2: Any) -> list[Prefli
         name = f"vCPU quota: {title} ({code})"
         paths = ", ".join(pool_path(i, "maxSize") for i, _ in members)
         try:
-            parts = [(pool, _vcpus(ec2, pool.instance_type, vcpu_cache)) for _, pool in members]
+            # A Karpenter pool may launch its largest type on every node.
+            parts = [
+                (pool, max(_vcpus(ec2, t, vcpu_cache) for t in pool.instance_types))
+                for _, pool in members
+            ]
         except (ClientError, BotoCoreError, LookupError) as exc:
             detail = f"vCPUs of an instance type unknown: {aws_error(exc)}"
             checks.append(PreflightCheck(name, False, detail, paths))

@@ -6,6 +6,7 @@ a worker asking for more GPUs than a node has is an error before any node starts
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from infra.stack.config import NodePool
@@ -97,7 +98,9 @@ def lookup(instance_type: str) -> GpuInstance | None:
 
 
 def pool_gpus(pool: NodePool) -> GpuInstance | None:
-    """GPU facts of a pool: the catalog entry, or the facts the pool states itself."""
+    """GPU facts of a pool: the catalog entry, or the facts the pool states itself. A pool whose
+    nodes may be one of several types (alternativeInstanceTypes) is planned as the smallest of
+    each: whichever Karpenter launches, what fits the plan fits the node."""
     if pool.gpu is not None:
         return GpuInstance(
             instance_type=pool.instance_type,
@@ -109,7 +112,20 @@ def pool_gpus(pool: NodePool) -> GpuInstance | None:
             efa_interfaces=pool.gpu.efa_interfaces,
             local_nvme=False,
         )
-    return lookup(pool.instance_type)
+    primary = lookup(pool.instance_type)
+    shapes = [lookup(t) for t in pool.alternative_instance_types]
+    known = [s for s in shapes if s is not None]
+    if primary is None or not known:
+        return primary
+    every = [primary, *known]
+    return dataclasses.replace(
+        primary,
+        vcpu=min(s.vcpu for s in every),
+        memory_gib=min(s.memory_gib for s in every),
+        efa_interfaces=min(s.efa_interfaces for s in every),
+        local_nvme=all(s.local_nvme for s in every),
+        nvme_gb=min(s.nvme_gb for s in every),
+    )
 
 
 # nodeadm's RAID0 (NodeConfig spec.instance.localStorage.strategy RAID0, AL2023) stripes the

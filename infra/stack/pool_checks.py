@@ -7,7 +7,7 @@ from __future__ import annotations
 from infra.stack.cluster_config import EksCluster, zone_in_region
 from infra.stack.config import StackConfig
 from infra.stack.errors import ConfigIssue
-from infra.stack.instances import pool_gpus
+from infra.stack.instances import lookup, pool_gpus
 from infra.stack.names import dns1123_label_problem
 from infra.stack.pool_config import NodePool
 
@@ -40,6 +40,8 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
             issues.append(
                 ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
             )
+        if pool.alternative_instance_types:
+            issues += _check_alternative_types(pool, path)
         if pool.karpenter_managed:
             issues += _check_karpenter_pool(config, pool, path)
         elif "karpenter" in pool.model_fields_set:
@@ -87,6 +89,44 @@ MANAGED_GROUP_ONLY = {
     "max_unavailable": "maxUnavailable",
     "auto_repair": "autoRepair",
 }
+
+
+def _check_alternative_types(pool: NodePool, path: str) -> list[ConfigIssue]:
+    """Karpenter picks among the types; each must give a worker what instanceType gives it."""
+    key = f"{path}.alternativeInstanceTypes"
+    if not pool.karpenter_managed:
+        managed = "for provisioner karpenter only: a managed node group launches instanceType alone"
+        return [ConfigIssue(key, managed)]
+    if pool.gpu is not None:
+        return [ConfigIssue(key, "a pool stating its own `gpu:` facts takes one instance type")]
+    if pool.capacity_block:
+        return [ConfigIssue(key, "a capacity block reserves one instance type")]
+    primary = lookup(pool.instance_type)
+    issues = []
+    for offset, instance_type in enumerate(pool.alternative_instance_types):
+        where = f"{key}[{offset}]"
+        facts = lookup(instance_type)
+        if pool.instance_types.index(instance_type) != offset + 1:
+            issues.append(ConfigIssue(where, f"{instance_type} is listed already"))
+        elif facts is None:
+            issues.append(
+                ConfigIssue(where, f"{instance_type!r} is not in the GPU instance catalog")
+            )
+        elif primary is not None and (facts.gpu_product, facts.gpu_count) != (
+            primary.gpu_product,
+            primary.gpu_count,
+        ):
+            issues.append(
+                ConfigIssue(
+                    where,
+                    f"{instance_type} has {facts.gpu_count} x {facts.gpu_product}, "
+                    f"{pool.instance_type} {primary.gpu_count} x {primary.gpu_product}: the "
+                    "pool's workers, engine configs and GPU limit are sized for one of them",
+                )
+            )
+        elif pool.efa and not facts.supports_efa:
+            issues.append(ConfigIssue(where, f"{instance_type} has no EFA network interface"))
+    return issues
 
 
 def _check_karpenter_pool(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:

@@ -67,6 +67,10 @@ class NodePool(Spec):
     # NodePool's GPU limit); needs cluster.mode eks.
     provisioner: Literal["managed-node-group", "karpenter"] = "managed-node-group"
     karpenter: KarpenterDisruption = KarpenterDisruption()
+    # karpenter only: more instance types Karpenter may launch for the pool (it takes the
+    # cheapest one offered), each with instanceType's GPU and GPU count; the checks plan every
+    # node as the smallest of them.
+    alternative_instance_types: list[str] = Field(default=[], max_length=20)
     capacity_type: Literal["on-demand", "spot", "capacity-block"] = "on-demand"
     # A capacity block's reservation, or an On-Demand Capacity Reservation an on-demand pool
     # launches into first (karpenter: then falls back to on-demand).
@@ -105,6 +109,11 @@ class NodePool(Spec):
     @property
     def karpenter_managed(self) -> bool:
         return self.provisioner == "karpenter"
+
+    @property
+    def instance_types(self) -> list[str]:
+        """Every instance type the pool's nodes may be: instanceType first."""
+        return [self.instance_type, *self.alternative_instance_types]
 
     @property
     def schedulable_nodes(self) -> int:

@@ -13,7 +13,7 @@ from components.karpenter_iam import INTERRUPTION_EVENTS, controller_policy
 from components.karpenter_pool import ami_alias, build_ec2_node_class, build_node_pool
 from infra.deployment.checked import check_stack_values
 from infra.stack.errors import StackConfigError
-from infra.stack.instances import CATALOG
+from infra.stack.instances import CATALOG, pool_gpus
 from infra.stack.pool_config import NodePool, karpenter_controller_replicas
 from tests.conftest import PROJECT_ROOT
 
@@ -287,3 +287,51 @@ def test_a_capacity_block_on_karpenter_warns_that_drift_cannot_replace_a_node() 
     (warning,) = [w for w in checked.warnings if w.path == "nodePools[0].capacityType"]
     assert "launches each replacement before it drains" in warning.message
     assert "at a time" not in warning.message  # the managed group's MINIMAL roll is not this
+
+
+L40S = {
+    "name": "l40s",
+    "instanceType": "g6e.24xlarge",
+    "provisioner": "karpenter",
+    "maxSize": 2,
+    "alternativeInstanceTypes": ["g6e.12xlarge"],
+}
+
+
+def _with_l40s(pool: dict) -> dict:
+    raw = _with_l4(pool)
+    raw["models"][0]["nodePool"] = "l40s"
+    return raw
+
+
+def test_a_karpenter_pool_may_launch_alternatives_and_is_planned_as_the_smallest() -> None:
+    checked = _checked(_with_l40s(L40S))
+    (pool,) = [p for p in checked.config.node_pools if p.name == "l40s"]
+    shape = pool_gpus(pool)
+    assert shape is not None
+    assert (shape.gpu_count, shape.vcpu, shape.memory_gib) == (4, 48, 384)  # a g6e.12xlarge's
+    assert shape.efa_interfaces == 1 and shape.nvme_gb == 3800
+    (types,) = [
+        r["values"]
+        for r in build_node_pool(pool, shape)["spec"]["template"]["spec"]["requirements"]
+        if r["key"] == "node.kubernetes.io/instance-type"
+    ]
+    assert types == ["g6e.24xlarge", "g6e.12xlarge"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"alternativeInstanceTypes": ["g6e.48xlarge"]}, "8 x L40S, g6e.24xlarge 4 x L40S"),
+        ({"alternativeInstanceTypes": ["g6.12xlarge"]}, "4 x L4"),
+        ({"alternativeInstanceTypes": ["g6e.24xlarge"]}, "listed already"),
+        ({"alternativeInstanceTypes": ["x9.huge"]}, "not in the GPU instance catalog"),
+        ({"provisioner": "managed-node-group", "maxSize": 2}, "for provisioner karpenter only"),
+    ],
+)
+def test_alternatives_that_would_change_a_workers_node_are_refused(
+    change: dict, expected: str
+) -> None:
+    issues = _issues(_with_l40s(L40S | change))
+    (message,) = [m for path, m in issues.items() if path.startswith("nodePools[0].alternative")]
+    assert expected in message

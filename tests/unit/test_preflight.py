@@ -863,3 +863,26 @@ def test_control_plane_subnets_that_differ_from_the_stack_fail(session: Any) -> 
 
 def test_control_plane_subnets_are_checked_only_on_an_existing_vpc(session: Any) -> None:
     assert check_control_plane_subnets(stack(), session.client("ec2")) == []
+
+
+def test_offerings_check_every_type_a_karpenter_pool_may_launch(session: Any) -> None:
+    # moto's offerings data has p5en.48xlarge in us-west-2a and p5e.48xlarge only in us-west-2c.
+    config = stack(
+        pools=[
+            {
+                "name": "h200",
+                "instanceType": "p5en.48xlarge",
+                "provisioner": "karpenter",
+                "maxSize": 2,
+                "alternativeInstanceTypes": ["p5e.48xlarge"],
+                "availabilityZone": "us-west-2a",
+            }
+        ],
+    )
+    checks = by_name(check_instance_offerings(config, session.client("ec2")), "h200")
+    assert [c.name for c in checks] == [
+        "instance offered: h200 p5en.48xlarge in us-west-2a",
+        "instance offered: h200 p5e.48xlarge in us-west-2a",
+    ]
+    assert checks[0].ok and not checks[1].ok
+    assert "p5e.48xlarge is not offered in us-west-2a" in checks[1].detail
