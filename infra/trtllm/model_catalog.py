@@ -868,8 +868,26 @@ _ENTRIES: tuple[_Entry, ...] = (
 _GATED_ORGANISATIONS = ("meta-llama/", "google/")
 
 
-# gpt-oss speaks OpenAI's harmony format: Dynamo's gpt_oss reasoning and harmony tool parsers.
-_PARSERS = {"openai/gpt-oss-120b": ("gpt_oss", "harmony")}
+# Dynamo's output parsers (--dyn-reasoning-parser, --dyn-tool-call-parser; names from Dynamo's
+# lib/parsers reasoning and tool_calling registries) for each model's own output format:
+# gpt-oss speaks OpenAI's harmony; DeepSeek-R1 opens its reasoning without a <think> tag (and
+# has no function calling); Qwen3 thinks in <think> and calls tools in hermes' <tool_call>
+# blocks; Llama 3.3 calls tools in JSON, Llama 4 in Python call syntax.
+_LLAMA4 = (None, "pythonic")
+_QWEN3 = ("qwen3", "hermes")
+_PARSERS: dict[str, tuple[str | None, str | None]] = {
+    "openai/gpt-oss-120b": ("gpt_oss", "harmony"),
+    "deepseek-ai/DeepSeek-R1": ("deepseek_r1", None),
+    "Qwen/Qwen3-0.6B": _QWEN3,
+    "Qwen/Qwen3-32B": _QWEN3,
+    "Qwen/Qwen3-235B-A22B": _QWEN3,
+    "Qwen/Qwen3-235B-A22B-FP8": _QWEN3,
+    "Qwen/Qwen3-VL-2B-Instruct": (None, "hermes"),
+    "meta-llama/Llama-3.3-70B-Instruct": (None, "llama3_json"),
+    "meta-llama/Llama-4-Maverick-17B-128E-Instruct": _LLAMA4,
+    "meta-llama/Llama-4-Scout-17B-16E-Instruct": _LLAMA4,
+    "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8": _LLAMA4,
+}
 
 
 def _build_catalog() -> dict[str, ModelFacts]:

@@ -14,8 +14,34 @@ def test_gpt_oss_workers_get_dynamos_harmony_parsers(rendered: dict[str, Rendere
         ]["args"]
         assert args[args.index("--dyn-reasoning-parser") + 1] == "gpt_oss"
         assert args[args.index("--dyn-tool-call-parser") + 1] == "harmony"
-    qwen = graphs["qwen3-0-6b-blue"]["spec"]["services"]["TRTLLMWorker"]
-    assert "--dyn-reasoning-parser" not in qwen["extraPodSpec"]["mainContainer"]["args"]
+
+
+def _parsers(args: list[str]) -> tuple[str | None, str | None]:
+    def value(flag: str) -> str | None:
+        return args[args.index(flag) + 1] if flag in args else None
+
+    return value("--dyn-reasoning-parser"), value("--dyn-tool-call-parser")
+
+
+def test_each_catalog_model_gets_the_parsers_of_its_output_format(
+    rendered: dict[str, Rendered],
+) -> None:
+    """Without them a reasoning model's thinking lands in the answer and tool calls in plain
+    text: Qwen3 thinks and calls tools in hermes blocks, DeepSeek-R1 only reasons, Llama 4
+    calls tools in Python syntax."""
+    expected = {
+        "qwen3-0-6b-blue": ("qwen3", "hermes"),
+        "deepseek-r1-blue": ("deepseek_r1", None),
+        "llama-4-maverick-blue": (None, "pythonic"),
+    }
+    graphs = {d["metadata"]["name"]: d for d in rendered["prod"].objects("DynamoGraphDeployment")}
+    for graph, parsers in expected.items():
+        workers = [
+            service["extraPodSpec"]["mainContainer"]["args"]
+            for key, service in graphs[graph]["spec"]["services"].items()
+            if key != "Frontend"
+        ]
+        assert workers and all(_parsers(args) == parsers for args in workers), graph
 
 
 def test_a_draft_named_by_hugging_face_id_beside_cached_weights_is_a_warning() -> None:
