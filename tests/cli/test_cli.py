@@ -451,3 +451,21 @@ def test_offline_commands_run_with_the_cyclic_collector_paused_and_restore_it(
     assert main(argv) == 0
     assert seen == [not paused]  # long-running commands (promote, status) keep it
     assert gc.isenabled()
+
+
+def test_the_console_script_leaves_the_collector_paused_as_the_process_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Resuming it would scan the whole heap a render left once more just before exit."""
+    import gc
+
+    import infra.cli
+
+    monkeypatch.setattr(infra.cli, "_run", lambda args: 0)
+    try:
+        assert main(["validate", "dev"], process_ends=True) == 0
+        assert not gc.isenabled()
+        assert main(["status", "dev"], process_ends=True) == 0  # never paused
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
