@@ -153,8 +153,19 @@ class ServiceMonitorValues(HelmValues):
     additional_labels: dict[str, str] | None = Field(default=None, alias="additionalLabels")
 
 
+class Toleration(HelmValues):
+    key: str
+    operator: Literal["Exists", "Equal"]
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
 class DcgmExporterValues(HelmValues):
     service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
+    tolerations: list[Toleration]
+
+
+class EfaDevicePluginValues(HelmValues):
+    tolerations: list[Toleration]
 
 
 class GpuOperatorDcgmExporter(HelmValues):

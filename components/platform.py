@@ -12,10 +12,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.autoscaling import build_prometheus_adapter_values
+from components.dgd_parts import GPU_TAINT_KEY
 from components.helm_values import (
     DcgmExporterValues,
     DevicePluginValues,
     DynamoPlatformValues,
+    EfaDevicePluginValues,
     EtcdPdb,
     EtcdPersistence,
     EtcdValues,
@@ -48,6 +50,7 @@ from components.helm_values import (
     SpreadConstraint,
     Subchart,
     Toggle,
+    Toleration,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
 from components.nats_accounts import ACCOUNTS_INCLUDE, accounts_volume, accounts_volume_mount
@@ -59,6 +62,11 @@ from infra.stack.platform_config import Autoscaler, PlatformSpec
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.
 PLATFORM_RELEASE = "dynamo-platform"
+# The GPU pools' taint (GpuNodePool, KarpenterNodePool): the DaemonSets that serve GPU nodes
+# tolerate it. The EFA device plugin's and dcgm-exporter's charts tolerate nothing of it by
+# default (eks-charts aws-efa-k8s-device-plugin and dcgm-exporter values: `tolerations: []`), so
+# without it no EFA interface is advertised and no GPU is measured.
+GPU_TOLERATION = Toleration(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
 # Dynamo's KV events can carry prompt embeddings; NATS must accept 15 MiB messages.
 NATS_MAX_PAYLOAD = 15 * 1024 * 1024
 
@@ -326,7 +334,9 @@ def platform_releases(
                 "dcgm_exporter",
                 "dcgm-exporter",
                 gpu_namespace,
-                DcgmExporterValues(service_monitor=dcgm_service_monitor(metrics)),
+                DcgmExporterValues(
+                    service_monitor=dcgm_service_monitor(metrics), tolerations=[GPU_TOLERATION]
+                ),
                 monitors=metrics,
             )
         )
@@ -351,7 +361,10 @@ def platform_releases(
     if efa:
         releases.append(
             HelmRelease(
-                "aws_efa_device_plugin", "aws-efa-k8s-device-plugin", gpu_namespace, NoValues()
+                "aws_efa_device_plugin",
+                "aws-efa-k8s-device-plugin",
+                gpu_namespace,
+                EfaDevicePluginValues(tolerations=[GPU_TOLERATION]),
             )
         )
     if spec.fluid:

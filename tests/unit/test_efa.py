@@ -119,3 +119,19 @@ def test_gpudirect_rdma_is_asked_for_only_where_the_efa_device_reads_peer_memory
         names = {e["name"] for e in efa_envs(placement)}
         assert "FI_EFA_USE_DEVICE_RDMA" not in names and "FI_PROVIDER" in names
         assert "FI_EFA_USE_HUGE_PAGE" not in names  # a managed pool's pods have huge pages
+
+
+def test_the_device_plugins_that_serve_gpu_nodes_tolerate_their_taint(
+    rendered: dict[str, Rendered],
+) -> None:
+    """Every GPU pool is tainted nvidia.com/gpu: a DaemonSet without the toleration never lands
+    there, and no EFA interface is advertised (EFA workers stay Pending) or GPU measured."""
+    prod = rendered["prod"]
+    releases = {
+        r["name"]: prod.load(r)["values"]
+        for r in prod.index
+        if r["type"] == "kubernetes:helm.sh/v3:Release"
+    }
+    gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    for release in ("aws-efa-k8s-device-plugin", "dcgm-exporter"):
+        assert gpu in releases[release]["tolerations"], release
