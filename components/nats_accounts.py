@@ -69,7 +69,8 @@ def accounts_volume_mount() -> dict:
 class NatsAccountsArgs:
     platform_namespace: str
     model_namespaces: Sequence[str]
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)  # the namespaces
+    # Each namespace's Namespace object: a Secret waits for its own namespace alone.
+    namespaces: Mapping[str, pulumi.Resource] = field(default_factory=dict)
 
 
 class NatsAccounts(pulumi.ComponentResource):
@@ -79,7 +80,11 @@ class NatsAccounts(pulumi.ComponentResource):
         self, name: str, args: NatsAccountsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("dynamo-trtllm:platform:NatsAccounts", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+
+        def inside(namespace: str) -> pulumi.ResourceOptions:
+            created = args.namespaces.get(namespace)
+            return pulumi.ResourceOptions(parent=self, depends_on=[created] if created else [])
+
         hashes: dict[str, pulumi.Output[str]] = {}
         self.credentials: dict[str, k8s.core.v1.Secret] = {}
         for namespace in sorted(args.model_namespaces):
@@ -95,7 +100,7 @@ class NatsAccounts(pulumi.ComponentResource):
                 metadata={"name": CREDENTIALS_SECRET, "namespace": namespace},
                 type="Opaque",
                 string_data={USERNAME_KEY: namespace, PASSWORD_KEY: password.result},
-                opts=child,
+                opts=inside(namespace),
             )
         # pulumi-kubernetes keeps a Secret's stringData secret in the state and in diffs.
         self.accounts_secret = k8s.core.v1.Secret(
@@ -103,6 +108,6 @@ class NatsAccounts(pulumi.ComponentResource):
             metadata={"name": ACCOUNTS_SECRET, "namespace": args.platform_namespace},
             type="Opaque",
             string_data={ACCOUNTS_FILE: pulumi.Output.all(**hashes).apply(accounts_conf)},
-            opts=child,
+            opts=inside(args.platform_namespace),
         )
         self.register_outputs({})

@@ -4,6 +4,7 @@ objectives. (DCGM is scraped through its chart's own ServiceMonitor, see compone
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -110,7 +111,11 @@ class ObservabilityArgs:
     monitoring_namespace: str
     platform_namespace: str  # where NATS runs
     platform_endpoints: list[MetricsEndpoint]
-    depends_on: list[pulumi.Resource]
+    # Each namespace's Namespace object, and what installs the monitoring CRDs (our
+    # kube-prometheus-stack release; none when the cluster's Prometheus operator is used): an
+    # object waits for its own namespace and those alone.
+    namespaces: Mapping[str, pulumi.Resource]
+    crds: Sequence[pulumi.Resource]
 
 
 class Observability(pulumi.ComponentResource):
@@ -118,17 +123,23 @@ class Observability(pulumi.ComponentResource):
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
+
+        def inside(namespace: str) -> pulumi.ResourceOptions:
+            created = args.namespaces.get(namespace)
+            after = [*([created] if created else []), *args.crds]
+            return pulumi.ResourceOptions(parent=self, depends_on=after)
+
         for model, namespace in sorted(args.models.items()):
             for component_type, port in (
                 ("frontend", FRONTEND_PORT),
                 ("worker", WORKER_SYSTEM_PORT),
             ):
                 manifest = build_pod_monitor(namespace, model, component_type, port)
-                custom_resource(f"{model}-{component_type}-monitor", manifest, after)
+                custom_resource(f"{model}-{component_type}-monitor", manifest, inside(namespace))
         for endpoint in args.platform_endpoints:
             manifest = build_platform_pod_monitor(endpoint)
-            custom_resource(f"{endpoint.name}-monitor", manifest, after)
+            custom_resource(f"{endpoint.name}-monitor", manifest, inside(endpoint.namespace))
+        after = inside(args.monitoring_namespace)
         dashboard = build_dashboard_config_map(
             args.monitoring_namespace, sorted(args.models), namespaces=args.models
         )

@@ -425,4 +425,6 @@ class Platform(pulumi.ComponentResource):
                 ),
             )
         self.operator = self.releases["dynamo_platform"]
+        # What installs the monitoring CRDs, when the stack installs them itself.
+        self.prometheus_operator = self.releases.get("kube_prometheus_stack")
         self.register_outputs({"releases": sorted(self.releases)})

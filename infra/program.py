@@ -309,7 +309,7 @@ def _nats_accounts(
         NatsAccountsArgs(
             platform_namespace=platform,
             model_namespaces=namespaces,
-            depends_on=[security.namespaces[n] for n in (platform, *namespaces)],
+            namespaces={n: security.namespaces[n] for n in (platform, *namespaces)},
         ),
         opts=k8s_opts,
     )
@@ -523,10 +523,8 @@ def _observability(config: StackConfig, built: _Built) -> None:
             monitoring_namespace=config.observability.namespace,
             platform_namespace=config.platform.namespace,
             platform_endpoints=platform_metrics_endpoints(config.platform),
-            depends_on=[
-                *built.security.namespaces.values(),
-                *built.platform.releases.values(),
-            ],
+            namespaces=built.security.namespaces,
+            crds=[crds] if (crds := built.platform.prometheus_operator) else [],
         ),
         opts=built.k8s_opts,
     )

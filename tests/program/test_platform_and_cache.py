@@ -310,7 +310,7 @@ def test_monitored_stacks_scrape_nats_and_etcd_in_the_platform_namespace(
     assert not [e for e, d in dev if e.get("kind") == "PodMonitor"]
     assert "promExporter" not in platform_values(tmp_path / "dev")["nats"]
     dcgm = next(d for e, d in dev if d.get("chart") == "dcgm-exporter")
-    assert dcgm["values"] == {"serviceMonitor": {"enabled": False}}
+    assert dcgm["values"]["serviceMonitor"] == {"enabled": False}
 
 
 def test_charts_that_make_monitors_wait_for_the_prometheus_operator_crds(
