@@ -42,14 +42,21 @@ GPU_PRODUCT_LABEL = "dynamo-trtllm.io/gpu-product"
 # Our own key: kubelet owns node.kubernetes.io/instance-type, and EKS refuses to set it.
 INSTANCE_TYPE_LABEL = "dynamo-trtllm.io/instance-type"
 MIME_BOUNDARY = "DYNAMO-TRTLLM"
+# The NVIDIA device plugin chart (0.20.0 values `affinity`) runs its device plugin and GPU feature
+# discovery only on nodes labelled so, or labelled by NFD; its NFD worker tolerates the GPU taint
+# only with the value `present`, and ours is `true`, so NFD never labels a GPU node of ours.
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 
 
 def pool_labels(pool: NodePool, gpus: GpuInstance) -> dict[str, str]:
+    """The labels every node of the pool carries; the instance type only where it is one."""
+    one_type = {} if pool.alternative_instance_types else {INSTANCE_TYPE_LABEL: pool.instance_type}
     return {
         **pool.labels,
         NODE_POOL_LABEL: pool.name,
         GPU_PRODUCT_LABEL: gpus.gpu_product,
-        INSTANCE_TYPE_LABEL: pool.instance_type,
+        GPU_PRESENT_LABEL: "true",
+        **one_type,
     }
 
 

@@ -42,6 +42,8 @@ def test_gpu_node_groups_are_tainted_labelled_and_pinned(prod: Render) -> None:
         "dynamo-trtllm.io/node-pool": "h100",
         "dynamo-trtllm.io/gpu-product": "H100-80GB",
         "dynamo-trtllm.io/instance-type": "p5.48xlarge",
+        # the NVIDIA device plugin runs only on nodes labelled so (its NFD never labels ours)
+        "nvidia.com/gpu.present": "true",
     }
     assert h100["amiType"] == "AL2023_x86_64_NVIDIA"
     assert h100["releaseVersion"] == "1.35.6-20260714"  # no surprise AMI upgrades

@@ -317,6 +317,9 @@ def test_a_karpenter_pool_may_launch_alternatives_and_is_planned_as_the_smallest
         if r["key"] == "node.kubernetes.io/instance-type"
     ]
     assert types == ["g6e.24xlarge", "g6e.12xlarge"]
+    labels = build_node_pool(pool, shape)["spec"]["template"]["metadata"]["labels"]
+    assert "dynamo-trtllm.io/instance-type" not in labels  # it may be either
+    assert labels["nvidia.com/gpu.present"] == "true"
 
 
 @pytest.mark.parametrize(
