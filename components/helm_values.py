@@ -162,6 +162,7 @@ class Toleration(HelmValues):
 class DcgmExporterValues(HelmValues):
     service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
     tolerations: list[Toleration]
+    affinity: dict[str, Any]  # a Kubernetes Affinity
 
 
 class EfaDevicePluginValues(HelmValues):

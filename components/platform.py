@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.autoscaling import build_prometheus_adapter_values
 from components.dgd_parts import GPU_TAINT_KEY
+from components.gpu_node_pool import GPU_PRESENT_LABEL
 from components.helm_values import (
     DcgmExporterValues,
     DevicePluginValues,
@@ -67,6 +68,19 @@ PLATFORM_RELEASE = "dynamo-platform"
 # default (eks-charts aws-efa-k8s-device-plugin and dcgm-exporter values: `tolerations: []`), so
 # without it no EFA interface is advertised and no GPU is measured.
 GPU_TOLERATION = Toleration(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
+# Where the NVIDIA device plugin runs (its chart's affinity, less the Tegra term): nodes labelled
+# as GPU nodes, ours by their pool (GPU_PRESENT_LABEL) or any by NFD. dcgm-exporter's chart sets
+# no affinity, so without this it would start on every CPU node too, with no GPU to measure.
+GPU_NODE_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": key, "operator": "In", "values": ["true"]}]}
+                for key in (GPU_PRESENT_LABEL, "feature.node.kubernetes.io/pci-10de.present")
+            ]
+        }
+    }
+}
 # Dynamo's KV events can carry prompt embeddings; NATS must accept 15 MiB messages.
 NATS_MAX_PAYLOAD = 15 * 1024 * 1024
 
@@ -335,7 +349,9 @@ def platform_releases(
                 "dcgm-exporter",
                 gpu_namespace,
                 DcgmExporterValues(
-                    service_monitor=dcgm_service_monitor(metrics), tolerations=[GPU_TOLERATION]
+                    service_monitor=dcgm_service_monitor(metrics),
+                    tolerations=[GPU_TOLERATION],
+                    affinity=GPU_NODE_AFFINITY,
                 ),
                 monitors=metrics,
             )

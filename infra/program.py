@@ -329,9 +329,7 @@ def _platform(
         observability=config.observability,
         gpus=bool(config.node_pools),
         efa=any(p.efa for p in config.node_pools),
-        grove=any(
-            (m.topology.multinode and m.engine == "trtllm") or m.pack_domain for m in config.models
-        ),
+        grove=config.uses_grove,
         autoscaler_namespace=autoscaler_namespace(config),
         nats_accounts=nats is not None,
     )

@@ -175,13 +175,9 @@ def model_namespaces(config: StackConfig) -> tuple[str, ...]:
     return tuple(sorted({m.k8s_namespace for m in config.models}))
 
 
-def autoscaled(config: StackConfig) -> bool:
-    return any(m.role(r).autoscaling for m in config.models for r in m.topology.roles)
-
-
 def autoscaler_namespace(config: StackConfig) -> str | None:
     """KEDA gets a namespace of its own; the Prometheus adapter sits beside Prometheus."""
-    if not autoscaled(config):
+    if not config.autoscales:
         return None
     return (
         KEDA_NAMESPACE if config.platform.autoscaler == "keda" else config.observability.namespace

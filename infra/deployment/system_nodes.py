@@ -1,15 +1,19 @@
-"""The pods the stack itself puts on the system nodes, packed as the scheduler would.
+"""The stack's own pods on the system nodes, packed as the scheduler would.
 
 GPU nodes are tainted, so what tolerates no GPU taint lands on the system node group: every
-slot's frontends (their `frontend.memory`, requested and limited) and, with Karpenter pools, its
-controller (1 CPU and 1 GiB a replica). The platform charts' own pods (the Dynamo operator, NATS,
-Fluid's controllers, Prometheus, ...) keep their charts' requests, which are not counted here. A
-managed node group without an autoscaler runs `desiredSize` nodes: that is what they must fit.
+slot's frontends (their `frontend.memory`, requested and limited), with Karpenter pools its
+controller (1 CPU and 1 GiB a replica), and the platform charts' own pods at their charts'
+requests (infra.deployment.platform_pods), whose DaemonSets take their share of every node first.
+The EKS add-ons' pods (CoreDNS, kube-proxy, the VPC CNI, ...) are not counted. A managed node
+group without an autoscaler runs `desiredSize` nodes: that is what they must fit.
 """
 
 from __future__ import annotations
 
+from functools import reduce
+
 from infra.deployment.placement import Demand, PodGroup, node_allocatable, pack
+from infra.deployment.platform_pods import installed_charts, platform_daemon_sets, platform_pods
 from infra.deployment.resolved import Deployment
 from infra.stack.config import EksCluster
 from infra.stack.errors import ConfigIssue
@@ -25,6 +29,7 @@ WHERE = "cluster.systemNodeGroup"
 
 
 def system_pods(deployment: Deployment) -> list[PodGroup]:
+    """What the scheduler places on the system nodes; the DaemonSets are platform_daemon_sets."""
     config = deployment.config
     pods = []
     for resolved in deployment.models:
@@ -44,7 +49,7 @@ def system_pods(deployment: Deployment) -> list[PodGroup]:
         )
         for replica in range(karpenter_controller_replicas(cluster.system_node_group.min_size)):
             pods.append(PodGroup(f"karpenter #{replica + 1}", WHERE, "karpenter", 1, controller))
-    return pods
+    return pods + platform_pods(deployment)
 
 
 def system_node_issues(deployment: Deployment) -> list[ConfigIssue]:
@@ -55,19 +60,41 @@ def system_node_issues(deployment: Deployment) -> list[ConfigIssue]:
     instance = cpu_instance(group.instance_type)
     if instance is None:
         return []  # a type outside the families we know the shape of
-    allocatable = node_allocatable(instance, efa=False)
+    daemon_sets = platform_daemon_sets(deployment)
+    # Every node runs one pod of each DaemonSet: what is left is the rest's to share.
+    allocatable = reduce(
+        lambda free, pod: free - pod.demand, daemon_sets, node_allocatable(instance, efa=False)
+    )
     pods = system_pods(deployment)
     _, unplaced = pack(pods, allocatable, group.desired_size)
     if not unplaced:
         return []
     needed, _ = pack(pods, allocatable, None)
     names = ", ".join(g.label for g in unplaced[:4]) + (" ..." if len(unplaced) > 4 else "")
+    counted = _counted(deployment, pods)
     return [
         ConfigIssue(
             f"{WHERE}.desiredSize",
-            f"the stack's own pods on the system nodes ({len(pods)}: frontends, Karpenter) need "
+            f"the stack's own pods on the system nodes ({len(pods)}: {counted}) need "
             f"{sum(1 for n in needed if n.pods)} {group.instance_type} nodes, desiredSize is "
-            f"{group.desired_size}: {names} would stay Pending (and the platform's own pods "
-            "need room beside them)",
+            f"{group.desired_size}: {names} would stay Pending ({_after(daemon_sets)}the EKS "
+            "add-ons' pods need room beside them)",
         )
     ]
+
+
+_OWN_PODS = {"frontend": "frontends", "karpenter": "Karpenter"}
+
+
+def _counted(deployment: Deployment, pods: list[PodGroup]) -> str:
+    """What the count takes in, e.g. "frontends, Karpenter, the pods of dynamo-platform, keda"."""
+    roles = {pod.role for pod in pods}
+    counted = [name for role, name in _OWN_PODS.items() if role in roles]
+    charts = [chart.release for chart in installed_charts(deployment.config) if chart.pods]
+    return ", ".join([*counted, f"the pods of {', '.join(charts)}"])
+
+
+def _after(daemon_sets: list[PodGroup]) -> str:
+    if not daemon_sets:
+        return ""
+    return f"after each node's DaemonSets: {', '.join(pod.label for pod in daemon_sets)}; "

@@ -159,6 +159,20 @@ class StackConfig(Spec):
         names = (model.role_pool(role) for role in model.topology.roles)
         return next((pool for name in names if name and (pool := self.pool(name))), None)
 
+    @property
+    def uses_grove(self) -> bool:
+        """A worker spans nodes or a model packs into a topology domain: the platform installs
+        Grove and the KAI scheduler to place it."""
+        return any(
+            (model.topology.multinode and model.engine == "trtllm") or model.pack_domain
+            for model in self.models
+        )
+
+    @property
+    def autoscales(self) -> bool:
+        """Some role autoscales: the stack installs platform.autoscaler's chart."""
+        return any(m.role(r).autoscaling for m in self.models for r in m.topology.roles)
+
 
 # Keys under `dynamo-trtllm:` that hold secrets; read only through Pulumi's secret config.
 SECRET_KEYS = (

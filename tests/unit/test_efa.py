@@ -135,3 +135,10 @@ def test_the_device_plugins_that_serve_gpu_nodes_tolerate_their_taint(
     gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     for release in ("aws-efa-k8s-device-plugin", "dcgm-exporter"):
         assert gpu in releases[release]["tolerations"], release
+    # ... and dcgm-exporter stays off the CPU nodes, where it has no GPU to measure.
+    terms = releases["dcgm-exporter"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]} in [
+        t["matchExpressions"][0] for t in terms
+    ]
