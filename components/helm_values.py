@@ -36,6 +36,7 @@ class Subchart(HelmValues):
 
 class PlatformGlobals(HelmValues):
     etcd: Subchart
+    nats: Subchart | None = None  # the chart releases that gate NATS here (1.2.0)
     grove: Subchart | None = None
     # KAI places a multinode group's pods all at once (gang scheduling): without it a half-placed
     # PodCliqueSet holds GPUs while waiting for nodes.
@@ -107,7 +108,7 @@ class NatsPodTemplate(HelmValues):
 
 
 class NatsValues(HelmValues):
-    enabled: bool
+    enabled: bool | None = None  # the chart releases that gate NATS here (1.1.0)
     config: NatsConfig | None = None
     pod_disruption_budget: Toggle | None = Field(default=None, alias="podDisruptionBudget")
     container: NatsContainer | None = None
@@ -133,7 +134,7 @@ class EtcdValues(HelmValues):
 class DynamoPlatformValues(HelmValues):
     globals: PlatformGlobals = Field(alias="global")
     operator: OperatorValues = Field(alias="dynamo-operator")
-    nats: NatsValues
+    nats: NatsValues | None = None
     etcd: EtcdValues | None = None
 
 

@@ -127,11 +127,13 @@ def build_dynamo_platform_values(
     nats_accounts: NATS includes the per-model accounts file (components.nats_accounts)."""
     replicas = 3 if spec.high_availability else 1
     own_etcd = spec.etcd.enabled and spec.etcd.external_endpoint is None
+    own_nats = spec.nats.external_url is None
+    by_global = spec.profile.nats_installed_by_global
     nats = (
-        NatsValues(enabled=False)
-        if spec.nats.external_url
+        (None if by_global else NatsValues(enabled=False))
+        if not own_nats
         else NatsValues(
-            enabled=True,
+            enabled=None if by_global else True,
             config=NatsConfig(
                 merge=NatsServerConfig(
                     max_payload=NATS_MAX_PAYLOAD,
@@ -156,6 +158,7 @@ def build_dynamo_platform_values(
     return DynamoPlatformValues(
         globals=PlatformGlobals(
             etcd=Subchart(install=own_etcd),
+            nats=Subchart(install=own_nats) if by_global else None,
             grove=Subchart(install=True, enabled=True) if grove else None,
             kai_scheduler=Subchart(install=True, enabled=True) if grove else None,
         ),

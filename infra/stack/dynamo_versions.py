@@ -23,6 +23,9 @@ class DynamoProfile:
     dgd_api_version: str  # what we emit; 1.2+ still serves v1alpha1, deprecated
     trtllm_version: str  # the TensorRT-LLM inside the runtime image
     webhook_rules: str  # the operator release whose admission rules apply
+    # The platform chart installs its NATS by `global.nats.install` (1.2.0's Chart.yaml
+    # condition), not by `nats.enabled` (1.1.0's): a key the other release does not read.
+    nats_installed_by_global: bool
 
     @property
     def runtime_image(self) -> str:
@@ -41,8 +44,8 @@ class DynamoProfile:
 PROFILES: dict[str, DynamoProfile] = {
     profile.version: profile
     for profile in (
-        DynamoProfile("1.1.0", "1.1.0", DGD_V1ALPHA1, "1.3.0rc11", "1.1.0"),
-        DynamoProfile("1.2.0", "1.2.0", DGD_V1BETA1, "1.3.0rc14", "1.2.0"),
+        DynamoProfile("1.1.0", "1.1.0", DGD_V1ALPHA1, "1.3.0rc11", "1.1.0", False),
+        DynamoProfile("1.2.0", "1.2.0", DGD_V1BETA1, "1.3.0rc14", "1.2.0", True),
     )
 }
 # The newest release whose schemas, examples and webhook rules we validate against.

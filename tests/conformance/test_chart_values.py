@@ -52,14 +52,42 @@ def known(reference: dict, path: str) -> bool:
     return True
 
 
+# Each Dynamo release's platform chart values in the reference data.
+CHART_VALUES = {
+    "1.1.0": Path("dynamo-platform-chart/values.yaml"),
+    "1.2.0": Path("dynamo-1.2.0/platform-chart/values.yaml"),
+}
+
+
+@pytest.mark.parametrize("version", sorted(CHART_VALUES))
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_every_value_we_set_is_a_chart_key(reference: Path, name: str) -> None:
-    chart = yaml.safe_load((reference / "dynamo-platform-chart" / "values.yaml").read_text())
+def test_every_value_we_set_is_a_chart_key(reference: Path, name: str, version: str) -> None:
+    chart = yaml.safe_load((reference / CHART_VALUES[version]).read_text())
+    spec = SPECS[name].model_copy(update={"dynamo_version": version})
     values = build_dynamo_platform_values(
-        SPECS[name], grove=True, metrics=True, nats_accounts=SPECS[name].nats.accounts
+        spec, grove=True, metrics=True, nats_accounts=spec.nats.accounts
     ).dump()
     unknown = [p for p in leaf_paths(values) if not known(chart, p)]
     assert unknown == []
+
+
+@pytest.mark.parametrize("version", sorted(CHART_VALUES))
+def test_an_external_nats_turns_off_the_bundled_one_by_the_releases_own_switch(
+    version: str,
+) -> None:
+    """1.1.0's chart installs NATS by `nats.enabled`, 1.2.0's by `global.nats.install`: the
+    other key is ignored, and the bundled NATS would run beside the external one."""
+    spec = SPECS["external"].model_copy(update={"dynamo_version": version})
+    values = build_dynamo_platform_values(spec).dump()
+    if version == "1.1.0":
+        assert values["nats"] == {"enabled": False} and "nats" not in values["global"]
+    else:
+        assert values["global"]["nats"] == {"install": False} and "nats" not in values
+    bundled = build_dynamo_platform_values(
+        SPECS["dev"].model_copy(update={"dynamo_version": version})
+    ).dump()
+    assert bundled["global"].get("nats", {"install": True}) == {"install": True}
+    assert bundled["nats"].get("enabled", True) is True
 
 
 def test_a_mistyped_value_key_is_an_error_not_a_silent_default() -> None:
