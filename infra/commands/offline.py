@@ -295,6 +295,7 @@ def plan_command(args: argparse.Namespace, root: Path) -> int:
     from infra.deployment.placement import format_placement, place
     from infra.deployment.planning import plan_stack
     from infra.deployment.resolved import ProjectFiles
+    from infra.deployment.system_nodes import format_system_placement, pack_system_nodes
     from infra.trtllm.memory_plan import format_plan_table
 
     if (args.isl is not None and args.isl < 1) or (args.osl is not None and args.osl < 1):
@@ -318,8 +319,11 @@ def plan_command(args: argparse.Namespace, root: Path) -> int:
     warnings = checked.warnings
     rows = plan_stack(checked.deployment, args.isl, args.osl)
     placements = place(checked.deployment)
-    ok = all(row.plan is None or row.plan.fits for row in rows) and not any(
-        p.unplaced for p in placements
+    system = pack_system_nodes(checked.deployment)
+    ok = (
+        all(row.plan is None or row.plan.fits for row in rows)
+        and not any(p.unplaced for p in placements)
+        and not (system is not None and system.unplaced)
     )
     if args.output == "json":
         report = {
@@ -357,6 +361,8 @@ def plan_command(args: argparse.Namespace, root: Path) -> int:
     if placements:
         print("\nPlacement (every worker pod, both slots, autoscaled roles at maxReplicas):")
         print(format_placement(placements))
+    if system is not None:
+        print(format_system_placement(system))
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -10,11 +10,13 @@ group without an autoscaler runs `desiredSize` nodes: that is what they must fit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import reduce
 
-from infra.deployment.placement import Demand, PodGroup, node_allocatable, pack
+from infra.deployment.placement import Demand, Node, PodGroup, node_allocatable, pack
 from infra.deployment.platform_pods import installed_charts, platform_daemon_sets, platform_pods
 from infra.deployment.resolved import Deployment
+from infra.stack.cluster_config import SystemNodeGroup
 from infra.stack.config import EksCluster
 from infra.stack.errors import ConfigIssue
 from infra.stack.instances import cpu_instance
@@ -52,23 +54,66 @@ def system_pods(deployment: Deployment) -> list[PodGroup]:
     return pods + platform_pods(deployment)
 
 
-def system_node_issues(deployment: Deployment) -> list[ConfigIssue]:
+@dataclass(frozen=True)
+class SystemPacking:
+    """The system node group's pods packed onto its desiredSize nodes, DaemonSets off first."""
+
+    group: SystemNodeGroup
+    allocatable: Demand  # per node, after its DaemonSets
+    pods: list[PodGroup]
+    daemon_sets: list[PodGroup]
+    nodes: list[Node]
+    unplaced: list[PodGroup]
+
+
+def pack_system_nodes(deployment: Deployment) -> SystemPacking | None:
+    """None: no system node group of ours, or an instance type we know no shape of."""
     cluster = deployment.config.cluster
     if not isinstance(cluster, EksCluster):
-        return []
+        return None
     group = cluster.system_node_group
     instance = cpu_instance(group.instance_type)
     if instance is None:
-        return []  # a type outside the families we know the shape of
+        return None
     daemon_sets = platform_daemon_sets(deployment)
     # Every node runs one pod of each DaemonSet: what is left is the rest's to share.
     allocatable = reduce(
         lambda free, pod: free - pod.demand, daemon_sets, node_allocatable(instance, efa=False)
     )
     pods = system_pods(deployment)
-    _, unplaced = pack(pods, allocatable, group.desired_size)
-    if not unplaced:
+    nodes, unplaced = pack(pods, allocatable, group.desired_size)
+    return SystemPacking(group, allocatable, pods, daemon_sets, nodes, unplaced)
+
+
+def format_system_placement(packing: SystemPacking) -> str:
+    """For `plan`: each system node's pods and what is left free on it."""
+    group = packing.group
+    used = sum(1 for node in packing.nodes if node.pods)
+    lines = [
+        f"system nodes ({group.instance_type}): {used} of {group.desired_size} nodes used "
+        f"(desiredSize), {len(packing.pods)} pods beside the DaemonSets "
+        f"({', '.join(pod.label for pod in packing.daemon_sets) or 'none of ours'})"
+    ]
+    for number, node in enumerate(packing.nodes, start=1):
+        if node.pods:
+            shown = ", ".join(node.pods[:5]) + (
+                f" and {len(node.pods) - 5} more" if len(node.pods) > 5 else ""
+            )
+            free = node.free
+            lines.append(
+                f"  node {number}: {shown}; free {free.cpu_millis / 1000:.1f} CPU, "
+                f"{free.memory_mib / 1024:.1f} GiB"
+            )
+    lines += [f"  NOT PLACED: {pod.label}" for pod in packing.unplaced]
+    return "\n".join(lines)
+
+
+def system_node_issues(deployment: Deployment) -> list[ConfigIssue]:
+    packing = pack_system_nodes(deployment)
+    if packing is None or not packing.unplaced:
         return []
+    group, allocatable, pods = packing.group, packing.allocatable, packing.pods
+    unplaced, daemon_sets = packing.unplaced, packing.daemon_sets
     needed, _ = pack(pods, allocatable, None)
     names = ", ".join(g.label for g in unplaced[:4]) + (" ..." if len(unplaced) > 4 else "")
     counted = _counted(deployment, pods)

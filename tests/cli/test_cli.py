@@ -297,6 +297,10 @@ def test_plan_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     table = capsys.readouterr().out
     decode_line = next(line for line in table.splitlines() if line.startswith("deepseek-r1/blue "))
     assert "8×2" in decode_line and decode_line.endswith("yes")
+    # The system nodes' packing too: the platform's pods beside the frontends.
+    system = next(line for line in table.splitlines() if line.startswith("system nodes "))
+    assert "(m6i.xlarge)" in system and "of 3 nodes used (desiredSize)" in system
+    assert "dynamo-platform/dynamo-operator" in table
     assert main([*root, "plan", "prod", "--isl", "4096", "--osl", "256", "--output", "json"]) == 0
     roles = json.loads(capsys.readouterr().out)["roles"]
     decode = next(r for r in roles if r["model"] == "deepseek-r1" and r["role"] == "decode")
