@@ -5,76 +5,16 @@ policies. Registrations are recorded where the engine would see them (RegisterRe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from infra.offline import render
 from infra.offline.network_reach import External, NetworkPolicies, Pod
 from infra.offline.render import mock_id, render_stack
 from infra.stack.eks_versions import DEFAULT_ADDON_VERSIONS
-from tests.conftest import PROJECT_ROOT, Project, Rendered
+from tests.conftest import Project, Rendered
 
-
-@dataclass(frozen=True)
-class Registration:
-    type: str
-    name: str
-    provider: str
-    protect: bool
-    dependencies: tuple[str, ...]
-
-    @property
-    def urn_suffix(self) -> str:
-        return f"{self.type}::{self.name}"
-
-
-class Registrations:
-    def __init__(self, recorded: list[Registration], out: Path) -> None:
-        self.all = recorded
-        self.render = Rendered(out)
-
-    def one(self, type_: str, name: str) -> Registration:
-        (found,) = [r for r in self.all if r.type == type_ and r.name == name]
-        return found
-
-    def of_type(self, type_: str) -> list[Registration]:
-        return [r for r in self.all if r.type == type_]
-
-    def inputs(self, type_: str, name: str) -> dict[str, Any]:
-        (entry,) = [e for e in self.render.index if e["type"] == type_ and e["name"] == name]
-        return self.render.load(entry)
-
-
-def record_render(stack: str, out: Path, root: Path) -> Registrations:
-    recorded: list[Registration] = []
-    register = render.LifecycleMonitor.RegisterResource
-
-    def recording(self: Any, request: Any) -> Any:
-        recorded.append(
-            Registration(
-                request.type,
-                request.name,
-                request.provider,
-                bool(request.protect),
-                tuple(request.dependencies),
-            )
-        )
-        return register(self, request)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(render.LifecycleMonitor, "RegisterResource", recording)
-        render_stack(stack, out, root)
-    return Registrations(recorded, out)
-
-
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registrations]:
-    yield record_render("prod", tmp_path_factory.mktemp("prod") / "prod", PROJECT_ROOT)
-
+from .registrations import Registrations, record_render
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.conftest import PROJECT_ROOT
-
-from .test_aws_hardening import Registrations, record_render
-
-
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registrations]:
-    yield record_render("prod", tmp_path_factory.mktemp("prod") / "prod", PROJECT_ROOT)
+from .registrations import Registrations
 
 
 def test_a_models_monitors_and_nats_credentials_wait_for_its_own_namespace_alone(

@@ -4,15 +4,12 @@ capacity-block p5 pool still a managed node group; and dev's L4 pool from zero."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import PROJECT_ROOT, Project, Rendered
+from tests.conftest import Project, Rendered
 from tests.dgd_layouts import services
 
-from .test_aws_hardening import Registrations, record_render
+from .registrations import Registrations, record_render
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -20,11 +17,6 @@ NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
-
-
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registrations]:
-    yield record_render("prod", tmp_path_factory.mktemp("prod") / "prod", PROJECT_ROOT)
 
 
 def test_the_karpenter_pool_has_no_node_group_and_the_managed_pool_keeps_its_own(
