@@ -154,20 +154,14 @@ class ServiceMonitorValues(HelmValues):
     additional_labels: dict[str, str] | None = Field(default=None, alias="additionalLabels")
 
 
-class Toleration(HelmValues):
-    key: str
-    operator: Literal["Exists", "Equal"]
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
-
-
 class DcgmExporterValues(HelmValues):
     service_monitor: ServiceMonitorValues = Field(alias="serviceMonitor")
-    tolerations: list[Toleration]
+    tolerations: list[dict[str, str]]  # Kubernetes Tolerations
     affinity: dict[str, Any]  # a Kubernetes Affinity
 
 
 class EfaDevicePluginValues(HelmValues):
-    tolerations: list[Toleration]
+    tolerations: list[dict[str, str]]  # Kubernetes Tolerations
 
 
 class GpuOperatorDcgmExporter(HelmValues):

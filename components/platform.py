@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.autoscaling import build_prometheus_adapter_values
-from components.dgd_parts import GPU_TAINT_KEY
+from components.dgd_parts import gpu_tolerations
 from components.gpu_node_pool import GPU_PRESENT_LABEL
 from components.helm_values import (
     DcgmExporterValues,
@@ -51,7 +51,6 @@ from components.helm_values import (
     SpreadConstraint,
     Subchart,
     Toggle,
-    Toleration,
 )
 from components.monitoring_content import DEFAULT_PROMETHEUS_RELEASE
 from components.nats_accounts import ACCOUNTS_INCLUDE, accounts_volume, accounts_volume_mount
@@ -63,11 +62,6 @@ from infra.stack.platform_config import Autoscaler, PlatformSpec
 COMPONENT_TYPE = "dynamo-trtllm:platform:Platform"
 # The dynamo-platform release; its subcharts (NATS, etcd) label their pods with this instance.
 PLATFORM_RELEASE = "dynamo-platform"
-# The GPU pools' taint (GpuNodePool, KarpenterNodePool): the DaemonSets that serve GPU nodes
-# tolerate it. The EFA device plugin's and dcgm-exporter's charts tolerate nothing of it by
-# default (eks-charts aws-efa-k8s-device-plugin and dcgm-exporter values: `tolerations: []`), so
-# without it no EFA interface is advertised and no GPU is measured.
-GPU_TOLERATION = Toleration(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
 # Where the NVIDIA device plugin runs (its chart's affinity, less the Tegra term): nodes labelled
 # as GPU nodes, ours by their pool (GPU_PRESENT_LABEL) or any by NFD. dcgm-exporter's chart sets
 # no affinity, so without this it would start on every CPU node too, with no GPU to measure.
@@ -353,7 +347,7 @@ def platform_releases(
                 gpu_namespace,
                 DcgmExporterValues(
                     service_monitor=dcgm_service_monitor(metrics),
-                    tolerations=[GPU_TOLERATION],
+                    tolerations=gpu_tolerations(),
                     affinity=GPU_NODE_AFFINITY,
                 ),
                 monitors=metrics,
@@ -383,7 +377,10 @@ def platform_releases(
                 "aws_efa_device_plugin",
                 "aws-efa-k8s-device-plugin",
                 gpu_namespace,
-                EfaDevicePluginValues(tolerations=[GPU_TOLERATION]),
+                # The GPU workers' toleration of the GPU pools' taint: the EFA device plugin's and
+                # dcgm-exporter's charts tolerate none of it (eks-charts and dcgm-exporter
+                # values: `tolerations: []`), and without it no EFA interface is advertised.
+                EfaDevicePluginValues(tolerations=gpu_tolerations()),
             )
         )
     if spec.fluid:
