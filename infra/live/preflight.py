@@ -135,8 +135,7 @@ def check_instance_offerings(config: StackConfig, ec2: Any) -> list[PreflightChe
             if pool.availability_zone
             else list(cluster.vpc.availability_zones)
         )
-        for offset, instance_type in enumerate(pool.instance_types):
-            key = "instanceType" if offset == 0 else f"alternativeInstanceTypes[{offset - 1}]"
+        for key, instance_type in pool.instance_type_keys():
             checks.append(
                 _offering_check(ec2, pool, cluster.region, zones, instance_type, index, key)
             )

@@ -36,10 +36,8 @@ def pool_issues(config: StackConfig) -> list[ConfigIssue]:
                     "state its GPUs under `gpu:` (gpuProduct, gpusPerNode, gpuMemoryGib)",
                 )
             )
-        elif pool.efa and not facts.supports_efa:
-            issues.append(
-                ConfigIssue(f"{path}.efa", f"{pool.instance_type} has no EFA network interface")
-            )
+        elif pool.efa:
+            issues += _types_without_efa(pool, path)
         if pool.alternative_instance_types:
             issues += _check_alternative_types(pool, path)
         if pool.karpenter_managed:
@@ -124,9 +122,19 @@ def _check_alternative_types(pool: NodePool, path: str) -> list[ConfigIssue]:
                     "pool's workers, engine configs and GPU limit are sized for one of them",
                 )
             )
-        elif pool.efa and not facts.supports_efa:
-            issues.append(ConfigIssue(where, f"{instance_type} has no EFA network interface"))
     return issues
+
+
+def _types_without_efa(pool: NodePool, path: str) -> list[ConfigIssue]:
+    """An EFA pool's instance types that have no EFA interface: instanceType (or the `gpu:`
+    facts the pool states) reported at `efa`, an alternative at its own entry."""
+    shapes = [("efa", pool_gpus(pool) if pool.gpu is not None else lookup(pool.instance_type))]
+    shapes += [(key, lookup(t)) for key, t in pool.instance_type_keys()[1:]]
+    return [
+        ConfigIssue(f"{path}.{key}", f"{shape.instance_type} has no EFA network interface")
+        for key, shape in shapes
+        if shape is not None and not shape.supports_efa
+    ]
 
 
 def _check_karpenter_pool(config: StackConfig, pool: NodePool, path: str) -> list[ConfigIssue]:

@@ -115,6 +115,13 @@ class NodePool(Spec):
         """Every instance type the pool's nodes may be: instanceType first."""
         return [self.instance_type, *self.alternative_instance_types]
 
+    def instance_type_keys(self) -> list[tuple[str, str]]:
+        """Each instance type with the key that states it (alternativeInstanceTypes[i])."""
+        return [("instanceType", self.instance_type)] + [
+            (f"alternativeInstanceTypes[{i}]", t)
+            for i, t in enumerate(self.alternative_instance_types)
+        ]
+
     @property
     def schedulable_nodes(self) -> int:
         """How many nodes the scheduler can count on: a fixed managed node group stays at

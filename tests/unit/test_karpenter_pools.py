@@ -338,3 +338,22 @@ def test_alternatives_that_would_change_a_workers_node_are_refused(
     issues = _issues(_with_l40s(L40S | change))
     (message,) = [m for path, m in issues.items() if path.startswith("nodePools[0].alternative")]
     assert expected in message
+
+
+def test_an_alternative_without_efa_on_an_efa_pool_is_named_alone() -> None:
+    """The pool's own type has EFA and the alternative, the same L40S, has none: the alternative
+    is reported at its entry, the pool's own type not at all."""
+    pool = {
+        "name": "l4",
+        "instanceType": "g6e.8xlarge",
+        "provisioner": "karpenter",
+        "maxSize": 2,
+        "efa": True,
+        "availabilityZone": "us-west-2a",
+        "alternativeInstanceTypes": ["g6e.4xlarge"],
+    }
+    issues = _issues(_with_l4(pool))
+    assert "nodePools[0].efa" not in issues
+    assert issues["nodePools[0].alternativeInstanceTypes[0]"] == (
+        "g6e.4xlarge has no EFA network interface"
+    )
