@@ -44,19 +44,23 @@ def test_system_instance_shapes_follow_their_family() -> None:
     assert cpu_instance("t3.micro") is None
 
 
-def test_frontends_that_do_not_fit_the_system_nodes_are_refused() -> None:
+def _on_one_small_node() -> dict:
+    """The test stack on a single m6i.large system node (2 vCPU, 8 GiB)."""
     raw = values()
     raw["cluster"]["systemNodeGroup"] = {
         "instanceType": "m6i.large",
         "minSize": 1,
         "desiredSize": 1,
     }
+    return raw
+
+
+def test_frontends_that_do_not_fit_the_system_nodes_are_refused() -> None:
+    raw = _on_one_small_node()
     raw["models"][0]["frontend"] = {"replicas": 4, "memory": "2Gi"}  # 8 GiB on one 8 GiB node
-    with pytest.raises(StackConfigError) as caught:
-        _checked(raw)
-    (issue,) = [i for i in caught.value.issues if i.path == "cluster.systemNodeGroup.desiredSize"]
-    assert "m6i.large nodes, desiredSize is 1" in issue.message
-    assert "qwen3-0-6b/blue frontend" in issue.message
+    message = _system_node_issue(raw)
+    assert "m6i.large nodes, desiredSize is 1" in message
+    assert "qwen3-0-6b/blue frontend" in message
     raw["cluster"]["systemNodeGroup"] |= {"desiredSize": 3, "maxSize": 3}
     _checked(raw)
 
@@ -87,12 +91,7 @@ def _platform_labels(raw: dict) -> set[str]:
 
 
 def test_frontends_that_fit_alone_are_refused_beside_the_platform_pods() -> None:
-    raw = values()
-    raw["cluster"]["systemNodeGroup"] = {
-        "instanceType": "m6i.large",
-        "minSize": 1,
-        "desiredSize": 1,
-    }
+    raw = _on_one_small_node()
     node = node_allocatable(cpu_instance("m6i.large"), efa=False)  # type: ignore[arg-type]
     # The frontend alone fits the node; the Dynamo operator (1 GiB) no longer fits beside it.
     memory = f"{node.memory_mib - 512}Mi"
